@@ -1,0 +1,71 @@
+"""Atomic writes: a reader (or a resumed run) sees the old content or the new, never a mix."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+
+def atomic_file(path: str | Path, write: Callable[[Path], object]) -> Path:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    return atomic_file(path, lambda p: p.write_bytes(data))
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_file(path, lambda p: p.write_text(text))
+
+
+class atomic_dir:
+    """``with atomic_dir(out, force) as tmp:`` write into ``tmp``; on success it becomes ``out``.
+    An existing ``out`` is refused unless ``force``; on error nothing is left behind and an
+    existing ``out`` is untouched. Between the two renames that replace an existing ``out`` it
+    is kept as ``.<name>.old`` (see :func:`recover_dir`)."""
+
+    def __init__(self, out: str | Path, force: bool = False) -> None:
+        self.out = Path(out)
+        self.force = force
+
+    def __enter__(self) -> Path:
+        if self.out.exists() and not self.force:
+            raise FileExistsError(f"{self.out} exists; pass --force (force=True) to replace it")
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.partial-", dir=self.out.parent))
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            return False
+        old = self.out.parent / f".{self.out.name}.old"
+        if self.out.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(self.out, old)
+        os.replace(self.tmp, self.out)
+        shutil.rmtree(old, ignore_errors=True)
+        return False
+
+
+def recover_dir(out: str | Path) -> Path:
+    """``out``, or the previous version kept by an :class:`atomic_dir` interrupted mid-swap."""
+    out = Path(out)
+    old = out.parent / f".{out.name}.old"
+    if not out.exists() and old.exists():
+        os.replace(old, out)
+    return out

@@ -1,0 +1,191 @@
+"""DSVAEConfig: every size and switch of the model, and the named presets.
+
+One tensor layout everywhere: a batch of sequences is ``(B, T, C, H, W)`` for video frames and
+``(B, T, D)`` for vector frames (speech features), values of video frames in ``[0, 1]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+Q_Z_CHOICES = ("factorized", "full")
+LIKELIHOOD_CHOICES = ("gaussian", "bernoulli")
+
+
+@dataclass
+class DSVAEConfig:
+    # frames: video (channels x frame_size x frame_size) unless frame_dim > 0 (vectors of that width)
+    channels: int = 3
+    frame_size: int = 64
+    frame_dim: int = 0
+    T: int = 8
+    # latents
+    f_dim: int = 256
+    z_dim: int = 32
+    hidden_dim: int = 512  # every RNN: q(f), full q(z), the prior
+    # per-frame encoder; the decoder mirrors it
+    conv_channels: tuple[int, ...] = (256, 256, 256, 256)
+    conv_strides: tuple[int, ...] = (1, 2, 2, 2)
+    conv_kernel: int = 5
+    fc_dim: int = 4096  # width of the affine layer between the conv stack and the frame feature; 0: none
+    feature_dim: int = 2048  # frame feature v_t
+    mlp_hidden: tuple[int, ...] = (256, 256)  # per-frame MLP for vector frames (frame_dim > 0)
+    factorized_hidden: int = 512  # factorized q(z_t | x_t): affine -> LeakyReLU to this width
+    # switches
+    q_z: str = "full"
+    likelihood: str = "gaussian"
+    # weight of the reconstruction term: log N(x | x_hat, sigma^2) up to a constant is
+    # -||x - x_hat||^2 / (2 sigma^2); recon_scale = 1 / (2 sigma^2). The paper's summed squared
+    # error is recon_scale = 1.
+    recon_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.conv_channels = tuple(int(c) for c in self.conv_channels)
+        self.conv_strides = tuple(int(s) for s in self.conv_strides)
+        self.mlp_hidden = tuple(int(h) for h in self.mlp_hidden)
+        self.validate()
+
+    # --- derived sizes -------------------------------------------------------------------------
+    @property
+    def is_video(self) -> bool:
+        return self.frame_dim == 0
+
+    @property
+    def frame_shape(self) -> tuple[int, ...]:
+        """Shape of one frame: (C, H, W) for video, (D,) for vectors."""
+        if self.is_video:
+            return (self.channels, self.frame_size, self.frame_size)
+        return (self.frame_dim,)
+
+    @property
+    def downsample(self) -> int:
+        d = 1
+        for s in self.conv_strides:
+            d *= s
+        return d
+
+    @property
+    def bottom_size(self) -> int:
+        """Spatial size at the end of the conv stack."""
+        return self.frame_size // self.downsample
+
+    def validate(self) -> None:
+        def need(ok: bool, msg: str) -> None:
+            if not ok:
+                raise ValueError(f"DSVAEConfig: {msg}")
+
+        need(self.q_z in Q_Z_CHOICES, f"q_z must be one of {Q_Z_CHOICES}, got {self.q_z!r}")
+        need(
+            self.likelihood in LIKELIHOOD_CHOICES,
+            f"likelihood must be one of {LIKELIHOOD_CHOICES}, got {self.likelihood!r}",
+        )
+        for name in ("T", "f_dim", "z_dim", "hidden_dim", "feature_dim", "factorized_hidden"):
+            need(getattr(self, name) > 0, f"{name} must be positive, got {getattr(self, name)}")
+        need(self.recon_scale > 0, f"recon_scale must be positive, got {self.recon_scale}")
+        need(self.frame_dim >= 0, f"frame_dim must be >= 0 (0 means video frames), got {self.frame_dim}")
+        if self.is_video:
+            need(self.channels > 0, f"channels must be positive, got {self.channels}")
+            need(len(self.conv_channels) > 0, "conv_channels must name at least one layer")
+            need(
+                len(self.conv_channels) == len(self.conv_strides),
+                f"conv_channels {self.conv_channels} and conv_strides {self.conv_strides} "
+                "must have the same length (one stride per conv layer)",
+            )
+            need(all(s in (1, 2) for s in self.conv_strides), "conv_strides must be 1 or 2")
+            need(
+                self.frame_size % self.downsample == 0,
+                f"frame_size {self.frame_size} must be a multiple of {self.downsample} "
+                f"(the product of conv_strides {self.conv_strides})",
+            )
+            if 1 in self.conv_strides:
+                need(self.conv_kernel % 2 == 1, "stride-1 conv layers need an odd conv_kernel")
+            need(self.conv_kernel >= 2, f"conv_kernel must be at least 2, got {self.conv_kernel}")
+
+    # --- presets and (de)serialisation ------------------------------------------------------------
+    @classmethod
+    def preset(cls, name: str, **overrides) -> DSVAEConfig:
+        """A named preset, optionally with some fields replaced: ``preset("cpu", z_dim=16)``."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+        fields = dict(PRESETS[name])
+        unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown DSVAEConfig fields {sorted(unknown)}")
+        fields.update(overrides)
+        return cls(**fields)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        for k, v in d.items():
+            if isinstance(v, tuple):
+                d[k] = list(v)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DSVAEConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"config has unknown fields {sorted(unknown)}; is it from a newer dsvae?")
+        return cls(**d)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> DSVAEConfig:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    def replace(self, **changes) -> DSVAEConfig:
+        return dataclasses.replace(self, **changes)
+
+
+# The presets. Parameter counts and FLOPs per sequence (forward + backward, counted with
+# torch.utils.flop_counter by `dsvae bench`) are listed in the README.
+PRESETS: dict[str, dict] = {
+    # exactly the numbers of the paper (SPEC.md): ~178 M parameters, ~225 GFLOP per sequence
+    "paper": dict(),
+    # the CPU default: DCGAN-style 4x4 stride-2 convs, trains on 2 cores in minutes
+    "cpu": dict(
+        conv_channels=(32, 64, 128, 256),
+        conv_strides=(2, 2, 2, 2),
+        conv_kernel=4,
+        fc_dim=0,
+        feature_dim=256,
+        f_dim=64,
+        z_dim=16,
+        hidden_dim=256,
+        factorized_hidden=256,
+    ),
+    # the smallest thing that still is a DSVAE: for tests
+    "tiny": dict(
+        frame_size=16,
+        T=4,
+        conv_channels=(8, 16),
+        conv_strides=(2, 2),
+        conv_kernel=4,
+        fc_dim=0,
+        feature_dim=32,
+        f_dim=8,
+        z_dim=4,
+        hidden_dim=16,
+        factorized_hidden=16,
+    ),
+    # speech: vector frames (e.g. 64 log-mel bins), 20 frames = 200 ms at a 10 ms hop
+    "speech": dict(
+        frame_dim=64,
+        T=20,
+        channels=1,
+        mlp_hidden=(256, 256),
+        feature_dim=256,
+        f_dim=64,
+        z_dim=16,
+        hidden_dim=256,
+        factorized_hidden=256,
+    ),
+}
+
+__all__ = ["DSVAEConfig", "PRESETS", "Q_Z_CHOICES", "LIKELIHOOD_CHOICES"]

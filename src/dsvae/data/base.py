@@ -1,0 +1,364 @@
+"""The one dataset interface every source goes through.
+
+A dataset is a set of sequences with per-sequence labels (the targets a judge predicts), other
+per-sequence columns (``info``: character id, source file, start time, ...), a train/test split
+and metadata.
+
+- video: uint8 frames ``(N, T, H, W, C)``, C in {1, 3}, possibly memory-mapped; the model sees
+  ``(B, T, C, H, W)`` floats in [0, 1] (:meth:`SequenceDataset.normalize`, done on the device).
+- vector: float32 frames ``(N, T, D)`` (speech features); normalized on the fly with the
+  training-set mean and standard deviation kept in ``meta["norm"]``.
+
+On disk a dataset is a folder, written atomically (a half-written folder never opens)::
+
+    frames.npy     the frames, opened with mmap_mode="r"
+    labels.npz     int64 (N,) per label name
+    info.npz       other per-sequence columns (ints or strings)
+    split.npy      int8 (N,): 0 train, 1 test
+    meta.json      format, kind, label value names, source, checksums, ...  (written last)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .._io import atomic_dir as atomic_dataset_dir
+from .._io import atomic_write_bytes  # noqa: F401  (re-exported for data sources)
+
+FORMAT = "dsvae-dataset"
+FORMAT_VERSION = 1
+SPLITS = {"train": 0, "test": 1}
+
+
+class DatasetError(ValueError):
+    """Data that is not what the dataset interface expects; the message says what is."""
+
+
+class SequenceDataset:
+    def __init__(
+        self,
+        frames: np.ndarray,
+        labels: Mapping[str, np.ndarray] | None = None,
+        label_values: Mapping[str, list[str]] | None = None,
+        split: np.ndarray | None = None,
+        info: Mapping[str, np.ndarray] | None = None,
+        meta: Mapping | None = None,
+        index: np.ndarray | None = None,
+        validate: bool = True,
+    ) -> None:
+        self.frames = frames
+        self.labels = {k: np.asarray(v) for k, v in (labels or {}).items()}
+        self.label_values = {k: [str(x) for x in v] for k, v in (label_values or {}).items()}
+        self.split = (
+            np.zeros(len(frames), dtype=np.int8) if split is None else np.asarray(split, dtype=np.int8)
+        )
+        self.info = {k: np.asarray(v) for k, v in (info or {}).items()}
+        self.meta = dict(meta or {})
+        # positions of this view's sequences in the arrays above (a subset shares the arrays)
+        self.index = np.arange(len(frames)) if index is None else np.asarray(index, dtype=np.int64)
+        if validate:
+            self._validate()
+
+    # --- validation: refuse wrong data where it enters ---------------------------------------------
+    def _validate(self) -> None:
+        f = self.frames
+        if not hasattr(f, "dtype") or not hasattr(f, "shape"):
+            raise DatasetError(f"frames must be a numpy array, got {type(f).__name__}")
+        if f.ndim == 5:
+            if f.dtype != np.uint8:
+                raise DatasetError(
+                    f"video frames must be uint8 (N, T, H, W, C) in [0, 255], got dtype {f.dtype}; "
+                    "convert floats in [0, 1] with SequenceDataset.from_arrays"
+                )
+            if f.shape[-1] not in (1, 3):
+                raise DatasetError(
+                    f"video frames must be (N, T, H, W, C) with C = 1 or 3 channels last, got shape "
+                    f"{tuple(f.shape)}; transpose channels-first arrays with .transpose(0, 1, 3, 4, 2)"
+                )
+            if f.shape[2] != f.shape[3]:
+                raise DatasetError(f"frames must be square (H == W), got {f.shape[2]}x{f.shape[3]}")
+        elif f.ndim == 3:
+            if f.dtype != np.float32:
+                raise DatasetError(f"vector frames must be float32 (N, T, D), got dtype {f.dtype}")
+        else:
+            raise DatasetError(
+                f"frames must be uint8 video (N, T, H, W, C) or float32 vectors (N, T, D), "
+                f"got shape {tuple(f.shape)}"
+            )
+        n = len(f)
+        if n == 0:
+            raise DatasetError("the dataset holds no sequences")
+        if f.shape[1] < 1:
+            raise DatasetError("sequences must have at least one frame (T >= 1)")
+        for name, arr in self.labels.items():
+            if arr.shape != (n,):
+                raise DatasetError(f"label {name!r} must have shape ({n},), got {arr.shape}")
+            if not np.issubdtype(arr.dtype, np.integer):
+                raise DatasetError(f"label {name!r} must hold integer classes, got dtype {arr.dtype}")
+            k = len(self.label_values.get(name, []))
+            if k == 0:
+                raise DatasetError(f"label {name!r} has no value names in label_values")
+            if arr.min() < 0 or arr.max() >= k:
+                raise DatasetError(
+                    f"label {name!r} must lie in [0, {k - 1}] ({k} named values), "
+                    f"got [{arr.min()}, {arr.max()}]"
+                )
+        for name, arr in self.info.items():
+            if len(arr) != n:
+                raise DatasetError(f"info column {name!r} has {len(arr)} rows, the frames {n}")
+        if self.split.shape != (n,) or not np.isin(self.split, (0, 1)).all():
+            raise DatasetError(f"split must be ({n},) of 0 (train) and 1 (test)")
+
+    # --- basic properties --------------------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        return "video" if self.frames.ndim == 5 else "vector"
+
+    @property
+    def T(self) -> int:
+        return int(self.frames.shape[1])
+
+    @property
+    def frame_shape(self) -> tuple[int, ...]:
+        """One frame as the model sees it: (C, H, W) or (D,)."""
+        if self.kind == "video":
+            _, _, h, w, c = self.frames.shape
+            return (c, h, w)
+        return (int(self.frames.shape[2]),)
+
+    @property
+    def num_classes(self) -> dict[str, int]:
+        return {k: len(v) for k, v in self.label_values.items()}
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __repr__(self) -> str:
+        return (
+            f"SequenceDataset({self.meta.get('name', '?')}, {self.kind}, {len(self)} sequences, "
+            f"T={self.T}, frame={self.frame_shape}, labels={self.num_classes})"
+        )
+
+    # --- views ---------------------------------------------------------------------------------------
+    def subset(self, which: str | np.ndarray) -> SequenceDataset:
+        """``subset("train")``, ``subset("test")`` or positions (relative to this view)."""
+        if isinstance(which, str):
+            if which not in SPLITS:
+                raise ValueError(f"split must be one of {list(SPLITS)}, got {which!r}")
+            keep = self.index[self.split[self.index] == SPLITS[which]]
+        else:
+            keep = self.index[np.asarray(which, dtype=np.int64)]
+        return SequenceDataset(
+            self.frames,
+            self.labels,
+            self.label_values,
+            self.split,
+            self.info,
+            self.meta,
+            index=keep,
+            validate=False,
+        )
+
+    def label_array(self, name: str) -> np.ndarray:
+        """Labels of this view's sequences."""
+        if name not in self.labels:
+            raise KeyError(f"no label {name!r}; this dataset has {sorted(self.labels)}")
+        return self.labels[name][self.index]
+
+    def info_array(self, name: str) -> np.ndarray:
+        if name not in self.info:
+            raise KeyError(f"no info column {name!r}; this dataset has {sorted(self.info)}")
+        return self.info[name][self.index]
+
+    # --- batches -------------------------------------------------------------------------------------
+    def get_batch(self, positions: np.ndarray | list[int]) -> torch.Tensor:
+        """Raw frames of the sequences at ``positions`` of this view, as stored (uint8 stays uint8):
+        ``(B, T, H, W, C)`` or ``(B, T, D)``. Normalize on the device with :meth:`normalize`."""
+        rows = self.index[np.asarray(positions, dtype=np.int64)]
+        order = np.argsort(rows, kind="stable")  # sorted reads are sequential on a memory map
+        data = np.empty((len(rows),) + tuple(self.frames.shape[1:]), dtype=self.frames.dtype)
+        data[order] = self.frames[rows[order]]
+        return torch.from_numpy(data)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw batch (from :meth:`get_batch`, on any device) -> model input:
+        ``(B, T, C, H, W)`` floats in [0, 1], or ``(B, T, D)`` standardized vectors."""
+        if x.dim() == 5:
+            return x.permute(0, 1, 4, 2, 3).float().div_(255.0)
+        norm = self.meta.get("norm")
+        x = x.float()
+        if norm is None:
+            return x
+        mean = torch.as_tensor(norm["mean"], dtype=torch.float32, device=x.device)
+        std = torch.as_tensor(norm["std"], dtype=torch.float32, device=x.device)
+        return (x - mean) / std
+
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`normalize` for vector data (model space -> stored feature space)."""
+        if x.dim() == 5:
+            return x
+        norm = self.meta.get("norm")
+        if norm is None:
+            return x
+        mean = torch.as_tensor(norm["mean"], dtype=torch.float32, device=x.device)
+        std = torch.as_tensor(norm["std"], dtype=torch.float32, device=x.device)
+        return x * std + mean
+
+    def batches(
+        self,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        seed: int = 0,
+        epoch: int = 0,
+        drop_last: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
+        start: int = 0,
+    ) -> Iterator[np.ndarray]:
+        """Positions of each batch. With ``shuffle`` the order is a pure function of (seed, epoch),
+        so a resumed run (``start`` = batches already done) sees exactly the batches it missed.
+        Under DDP, ``batch_size`` is the global batch and each rank takes its share."""
+        n = len(self)
+        if shuffle:
+            order = np.random.default_rng([seed, epoch]).permutation(n)
+        else:
+            order = np.arange(n)
+        n_batches = n // batch_size if drop_last else -(-n // batch_size)
+        for b in range(start, n_batches):
+            pos = order[b * batch_size : (b + 1) * batch_size]
+            yield pos[rank::world_size]
+
+    def num_batches(self, batch_size: int, drop_last: bool = False) -> int:
+        return len(self) // batch_size if drop_last else -(-len(self) // batch_size)
+
+    # --- construction from user arrays -----------------------------------------------------------
+    @classmethod
+    def from_arrays(
+        cls,
+        frames: np.ndarray,
+        labels: Mapping[str, np.ndarray] | None = None,
+        label_values: Mapping[str, list[str]] | None = None,
+        split: np.ndarray | None = None,
+        info: Mapping[str, np.ndarray] | None = None,
+        meta: Mapping | None = None,
+        test_fraction: float = 0.1,
+        seed: int = 0,
+    ) -> SequenceDataset:
+        """Arrays a user brings: video as uint8 (N, T, H, W, C) or floats in [0, 1] (converted);
+        vectors as float (N, T, D). Labels without value names get names "0".."K-1". Without a
+        split, a seeded ``test_fraction`` of the sequences becomes the test set."""
+        frames = np.asarray(frames)
+        if frames.ndim == 5 and frames.dtype != np.uint8:
+            if not np.issubdtype(frames.dtype, np.floating):
+                raise DatasetError(
+                    f"video frames must be uint8 in [0, 255] or floats in [0, 1], got {frames.dtype}"
+                )
+            if not np.isfinite(frames).all():
+                raise DatasetError("video frames contain NaN or infinite values")
+            lo, hi = float(frames.min()), float(frames.max())
+            if lo < 0.0 or hi > 1.0:
+                raise DatasetError(
+                    f"float video frames must lie in [0, 1], got [{lo:.3g}, {hi:.3g}]; divide 0-255 "
+                    "values by 255 or pass uint8"
+                )
+            frames = np.round(frames * 255.0).astype(np.uint8)
+        elif frames.ndim == 3:
+            if not np.issubdtype(frames.dtype, np.floating):
+                raise DatasetError(f"vector frames must be floats (N, T, D), got dtype {frames.dtype}")
+            frames = frames.astype(np.float32, copy=False)
+            if not np.isfinite(frames).all():
+                raise DatasetError("vector frames contain NaN or infinite values")
+        labels = {k: np.asarray(v).astype(np.int64) for k, v in (labels or {}).items()}
+        values = dict(label_values or {})
+        for k, v in labels.items():
+            if k not in values:
+                values[k] = [str(i) for i in range(int(v.max()) + 1 if len(v) else 0)]
+        if split is None:
+            n = len(frames)
+            n_test = int(round(n * test_fraction))
+            split = np.zeros(n, dtype=np.int8)
+            split[np.random.default_rng(seed).permutation(n)[:n_test]] = 1
+        return cls(frames, labels, values, split, info, meta)
+
+    # --- storage ---------------------------------------------------------------------------------
+    def save(self, path: str | Path, force: bool = False) -> Path:
+        """Write the whole dataset (the full arrays, not only this view) as a folder, atomically."""
+        with atomic_dataset_dir(path, force=force) as tmp:
+            np.save(tmp / "frames.npy", np.ascontiguousarray(self.frames))
+            write_columns(
+                tmp,
+                self.labels,
+                self.label_values,
+                self.split,
+                self.info,
+                self.meta,
+                frames_shape=self.frames.shape,
+                frames_dtype=str(self.frames.dtype),
+            )
+        return Path(path)
+
+    @classmethod
+    def open(cls, path: str | Path, mmap: bool = True) -> SequenceDataset:
+        path = Path(path)
+        meta_path = path / "meta.json"
+        if not path.is_dir():
+            raise FileNotFoundError(f"no dataset folder at {path}")
+        if not meta_path.exists():
+            raise DatasetError(
+                f"{path} is not a complete dsvae dataset (no meta.json): an interrupted build? "
+                "Build it again."
+            )
+        meta = json.loads(meta_path.read_text())
+        if meta.get("format") != FORMAT:
+            raise DatasetError(f"{meta_path} is not a {FORMAT} metadata file")
+        frames = np.load(path / "frames.npy", mmap_mode="r" if mmap else None)
+        with np.load(path / "labels.npz") as z:
+            labels = {k: z[k] for k in z.files}
+        with np.load(path / "info.npz") as z:
+            info = {k: z[k] for k in z.files}
+        split = np.load(path / "split.npy")
+        label_values = meta.pop("label_values", {})
+        for k in ("format", "format_version", "kind", "frames_shape", "frames_dtype"):
+            meta.pop(k, None)
+        return cls(frames, labels, label_values, split, info, meta)
+
+
+def write_columns(
+    folder: Path,
+    labels: Mapping[str, np.ndarray],
+    label_values: Mapping[str, list[str]],
+    split: np.ndarray,
+    info: Mapping[str, np.ndarray],
+    meta: Mapping,
+    frames_shape: tuple[int, ...],
+    frames_dtype: str,
+) -> None:
+    """Everything of a dataset folder but the frames (for writers that stream frames.npy)."""
+    np.savez(folder / "labels.npz", **{k: np.asarray(v, dtype=np.int64) for k, v in labels.items()})
+    np.savez(folder / "info.npz", **{k: np.asarray(v) for k, v in info.items()})
+    np.save(folder / "split.npy", np.asarray(split, dtype=np.int8))
+    full = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "kind": "video" if len(frames_shape) == 5 else "vector",
+        "frames_shape": list(frames_shape),
+        "frames_dtype": frames_dtype,
+        "label_values": {k: list(v) for k, v in label_values.items()},
+        **meta,
+    }
+    # meta.json is the last file: its presence marks a complete folder
+    (folder / "meta.json").write_text(json.dumps(full, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"cannot store {type(o).__name__} in meta.json")

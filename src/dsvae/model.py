@@ -1,0 +1,389 @@
+"""The Disentangled Sequential Autoencoder (Li & Mandt, ICML 2018) and its ELBO.
+
+    p(x_1:T, z_1:T, f) = p(f) prod_t p(z_t | z_<t) p(x_t | z_t, f)
+    q(f | x_1:T)  and  q(z_t | x_t)  (factorized)  or  q(z_1:T | x_1:T, f)  (full)
+
+    ELBO = E_q[sum_t log p(x_t | z_t, f)] - KL(q(f) || p(f)) - sum_t E_q[KL(q(z_t | .) || p(z_t | z_<t))]
+
+Layout: x is (B, T, C, H, W) in [0, 1] for video, (B, T, D) for vector frames (speech features).
+Inside the ELBO the prior p(z_t | z_<t) is evaluated on the *posterior samples* z_<t (teacher
+forcing); only generation rolls it out on its own samples.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ._io import atomic_file, atomic_write_text
+from .config import DSVAEConfig
+
+
+class Posterior(NamedTuple):
+    """A diagonal Gaussian: mean, log-variance and (when drawn) a reparameterized sample."""
+
+    mean: Tensor
+    logvar: Tensor
+    sample: Tensor | None = None
+
+
+@dataclass
+class DSVAEOutput:
+    loss: Tensor  # negative ELBO per sequence, batch mean = recon + kl_f + kl_z
+    recon: Tensor  # -E_q[sum_t log p(x_t | z_t, f)] (up to the Gaussian's constant), batch mean
+    kl_f: Tensor  # KL(q(f | x) || N(0, I)), batch mean
+    kl_z: Tensor  # sum_t KL(q(z_t | .) || p(z_t | z_<t)), batch mean
+    x_hat: Tensor  # reconstruction, like x (video in [0, 1])
+    f_post: Posterior  # (B, f_dim)
+    z_post: Posterior  # (B, T, z_dim)
+    z_prior: Posterior  # (B, T, z_dim): p(z_t | z_<t) on the posterior samples
+
+
+@dataclass
+class Encoding:
+    f: Tensor  # (B, f_dim): posterior mean, or a sample if asked for
+    z: Tensor  # (B, T, z_dim): posterior mean, or a sample if asked for
+    f_post: Posterior
+    z_post: Posterior
+
+
+def reparameterize(mean: Tensor, logvar: Tensor) -> Tensor:
+    return mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
+
+
+def kl_diag_gaussians(mean_q: Tensor, logvar_q: Tensor, mean_p: Tensor, logvar_p: Tensor) -> Tensor:
+    """Elementwise KL(N(mean_q, exp(logvar_q)) || N(mean_p, exp(logvar_p))), in closed form."""
+    return 0.5 * (
+        logvar_p - logvar_q + (logvar_q.exp() + (mean_q - mean_p) ** 2) * torch.exp(-logvar_p) - 1.0
+    )
+
+
+def _affine_bn_lrelu(n_in: int, n_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(n_in, n_out), nn.BatchNorm1d(n_out), nn.LeakyReLU(0.2))
+
+
+class GaussianHead(nn.Module):
+    """Two affine layers (no nonlinearity) for the mean and the log-variance."""
+
+    def __init__(self, n_in: int, n_out: int) -> None:
+        super().__init__()
+        self.mean = nn.Linear(n_in, n_out)
+        self.logvar = nn.Linear(n_in, n_out)
+
+    def forward(self, h: Tensor, sample: bool = True) -> Posterior:
+        mean, logvar = self.mean(h), self.logvar(h)
+        return Posterior(mean, logvar, reparameterize(mean, logvar) if sample else mean)
+
+
+def _affine_stack(n_in: int, n_mid: int, n_out: int) -> nn.Sequential:
+    """n_in -> n_mid -> n_out (affine -> BN -> LeakyReLU each); n_mid = 0 skips the middle layer."""
+    if not n_mid:
+        return _affine_bn_lrelu(n_in, n_out)
+    return nn.Sequential(_affine_bn_lrelu(n_in, n_mid), _affine_bn_lrelu(n_mid, n_out))
+
+
+# --- per-frame encoders and decoders -------------------------------------------------------------
+
+
+class ConvFrameEncoder(nn.Module):
+    """(N, C, H, W) -> v (N, feature_dim): convs (-> BN -> LeakyReLU), flatten, affine layers."""
+
+    def __init__(self, cfg: DSVAEConfig) -> None:
+        super().__init__()
+        layers, c_in = [], cfg.channels
+        for c_out, stride in zip(cfg.conv_channels, cfg.conv_strides):
+            pad = (cfg.conv_kernel - 1) // 2  # stride 1 keeps the size, stride 2 halves it exactly
+            layers += [
+                nn.Conv2d(c_in, c_out, cfg.conv_kernel, stride, pad, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.LeakyReLU(0.2),
+            ]
+            c_in = c_out
+        self.convs = nn.Sequential(*layers)
+        flat = c_in * cfg.bottom_size**2
+        self.fc = _affine_stack(flat, cfg.fc_dim, cfg.feature_dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.convs[0].weight.is_contiguous(memory_format=torch.channels_last):
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.fc(self.convs(x).flatten(1))
+
+
+class ConvFrameDecoder(nn.Module):
+    """[z_t, f] (N, z_dim + f_dim) -> frame pre-activations (N, C, H, W), mirroring the encoder."""
+
+    def __init__(self, cfg: DSVAEConfig) -> None:
+        super().__init__()
+        c_top = cfg.conv_channels[-1]
+        self.bottom = (c_top, cfg.bottom_size, cfg.bottom_size)
+        flat = c_top * cfg.bottom_size**2
+        self.fc = _affine_stack(cfg.z_dim + cfg.f_dim, cfg.fc_dim, flat)
+        outs = (cfg.channels,) + cfg.conv_channels[:-1]  # layer i of the encoder maps outs[i] -> ch[i]
+        layers = []
+        for i in reversed(range(len(cfg.conv_channels))):
+            c_in, c_out, stride = cfg.conv_channels[i], outs[i], cfg.conv_strides[i]
+            k = cfg.conv_kernel
+            if stride == 2:
+                pad = (k - 1) // 2
+                conv = nn.ConvTranspose2d(c_in, c_out, k, 2, pad, output_padding=k % 2, bias=i == 0)
+            else:
+                conv = nn.ConvTranspose2d(c_in, c_out, k, 1, (k - 1) // 2, bias=i == 0)
+            layers.append(conv)
+            if i > 0:  # the last layer has no BatchNorm; its output goes to tanh / sigmoid
+                layers += [nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2)]
+        self.deconvs = nn.Sequential(*layers)
+
+    def forward(self, zf: Tensor) -> Tensor:
+        h = self.fc(zf).view(-1, *self.bottom)
+        if self.deconvs[0].weight.is_contiguous(memory_format=torch.channels_last):
+            h = h.contiguous(memory_format=torch.channels_last)
+        return self.deconvs(h)
+
+
+class MLPFrameEncoder(nn.Module):
+    """Vector frames (N, D) -> v (N, feature_dim)."""
+
+    def __init__(self, cfg: DSVAEConfig) -> None:
+        super().__init__()
+        sizes = (cfg.frame_dim,) + cfg.mlp_hidden + (cfg.feature_dim,)
+        self.net = nn.Sequential(*[_affine_bn_lrelu(a, b) for a, b in zip(sizes[:-1], sizes[1:])])
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class MLPFrameDecoder(nn.Module):
+    """[z_t, f] -> vector frame (N, D), the Gaussian's mean (no output nonlinearity)."""
+
+    def __init__(self, cfg: DSVAEConfig) -> None:
+        super().__init__()
+        sizes = (cfg.z_dim + cfg.f_dim,) + tuple(reversed(cfg.mlp_hidden))
+        hidden = [_affine_bn_lrelu(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
+        self.net = nn.Sequential(*hidden, nn.Linear(sizes[-1], cfg.frame_dim))
+
+    def forward(self, zf: Tensor) -> Tensor:
+        return self.net(zf)
+
+
+# --- the model --------------------------------------------------------------------------------------
+
+
+class DSVAE(nn.Module):
+    def __init__(self, config: DSVAEConfig) -> None:
+        super().__init__()
+        config.validate()
+        if not config.is_video and config.likelihood != "gaussian":
+            raise ValueError("vector frames (frame_dim > 0) need likelihood='gaussian'")
+        self.config = cfg = config
+        H = cfg.hidden_dim
+        self.frame_encoder = ConvFrameEncoder(cfg) if cfg.is_video else MLPFrameEncoder(cfg)
+        self.frame_decoder = ConvFrameDecoder(cfg) if cfg.is_video else MLPFrameDecoder(cfg)
+        # q(f | x_1:T): BiLSTM over v_1:T; [forward state at T, backward state at 1] -> mean, logvar
+        self.f_lstm = nn.LSTM(cfg.feature_dim, H, batch_first=True, bidirectional=True)
+        self.f_head = GaussianHead(2 * H, cfg.f_dim)
+        if cfg.q_z == "factorized":  # q(z_t | x_t)
+            self.z_mlp = nn.Sequential(nn.Linear(cfg.feature_dim, cfg.factorized_hidden), nn.LeakyReLU(0.2))
+            self.z_head = GaussianHead(cfg.factorized_hidden, cfg.z_dim)
+        else:  # q(z_1:T | x_1:T, f): BiLSTM over [v_t, f], then an RNN over its features
+            self.z_lstm = nn.LSTM(cfg.feature_dim + cfg.f_dim, H, batch_first=True, bidirectional=True)
+            self.z_rnn = nn.RNN(2 * H, H, batch_first=True)
+            self.z_head = GaussianHead(H, cfg.z_dim)
+        # p(z_t | z_<t): an LSTM over the previous z (z_0 = 0, zero initial state)
+        self.prior_lstm = nn.LSTM(cfg.z_dim, H, batch_first=True)
+        self.prior_head = GaussianHead(H, cfg.z_dim)
+
+    # --- input checks (shapes only: nothing here synchronises with the device) ----------------------
+    def _check_x(self, x: Tensor) -> None:
+        cfg = self.config
+        layout = "(B, T, C, H, W)" if cfg.is_video else "(B, T, D)"
+        want = (cfg.T,) + cfg.frame_shape
+        if not isinstance(x, Tensor):
+            raise ValueError(f"x must be a torch.Tensor {layout}, got {type(x).__name__}")
+        if not x.is_floating_point():
+            raise ValueError(
+                f"x must be floating point (video in [0, 1]), got {x.dtype}; "
+                "convert uint8 frames with dataset.normalize(x) or x.float() / 255"
+            )
+        if x.dim() != len(want) + 1:
+            raise ValueError(
+                f"x must be {layout} = (B, {', '.join(map(str, want))}), got shape {tuple(x.shape)}"
+            )
+        if cfg.is_video and x.shape[2] != cfg.channels:
+            raise ValueError(
+                f"x has {x.shape[2]} channels, the model expects {cfg.channels}: layout (B, T, C, H, W); "
+                "channels-last arrays need x.permute(0, 1, 4, 2, 3)"
+            )
+        if tuple(x.shape[2:]) != cfg.frame_shape:
+            raise ValueError(f"frames must be {cfg.frame_shape} ({layout}), got {tuple(x.shape[2:])}")
+        if x.shape[1] != cfg.T:
+            raise ValueError(f"sequences must have T = {cfg.T} frames (dim 1 of {layout}), got {x.shape[1]}")
+
+    def _check_latents(self, f: Tensor | None, z: Tensor | None) -> None:
+        cfg = self.config
+        if f is not None and (f.dim() != 2 or f.shape[1] != cfg.f_dim):
+            raise ValueError(f"f must be (B, f_dim={cfg.f_dim}), got shape {tuple(f.shape)}")
+        if z is not None and (z.dim() != 3 or z.shape[2] != cfg.z_dim):
+            raise ValueError(f"z must be (B, T, z_dim={cfg.z_dim}), got shape {tuple(z.shape)}")
+        if f is not None and z is not None and f.shape[0] != z.shape[0]:
+            raise ValueError(f"f and z must have the same batch size, got {f.shape[0]} and {z.shape[0]}")
+
+    # --- inference ------------------------------------------------------------------------------
+    def _frame_features(self, x: Tensor) -> Tensor:
+        B, T = x.shape[:2]
+        return self.frame_encoder(x.reshape(B * T, *x.shape[2:])).view(B, T, -1)  # v: (B, T, feature)
+
+    def _q_f(self, v: Tensor, sample: bool) -> Posterior:
+        H = self.config.hidden_dim
+        h, _ = self.f_lstm(v)  # (B, T, 2H)
+        return self.f_head(torch.cat([h[:, -1, :H], h[:, 0, H:]], dim=-1), sample)
+
+    def _q_z(self, v: Tensor, f: Tensor, sample: bool) -> Posterior:
+        if self.config.q_z == "factorized":
+            return self.z_head(self.z_mlp(v), sample)
+        g = torch.cat([v, f.unsqueeze(1).expand(-1, v.shape[1], -1)], dim=-1)
+        h, _ = self.z_lstm(g)
+        h, _ = self.z_rnn(h)
+        return self.z_head(h, sample)
+
+    def encode(self, x: Tensor, sample: bool = False) -> Encoding:
+        """Posteriors of f (B, f_dim) and z (B, T, z_dim); ``f``/``z`` are their means, or
+        reparameterized samples with ``sample=True`` (the full q(z) then conditions on the f sample)."""
+        self._check_x(x)
+        v = self._frame_features(x)
+        f_post = self._q_f(v, sample)
+        z_post = self._q_z(v, f_post.sample, sample)
+        return Encoding(f_post.sample, z_post.sample, f_post, z_post)
+
+    # --- generation -------------------------------------------------------------------------------
+    def _frames_out(self, logits: Tensor) -> Tensor:
+        """Decoder output -> frames in the data space: [0, 1] for video."""
+        if not self.config.is_video:
+            return logits
+        if self.config.likelihood == "bernoulli":
+            return torch.sigmoid(logits)
+        return (torch.tanh(logits) + 1.0) * 0.5  # tanh at the boundary, mapped from [-1, 1] to [0, 1]
+
+    def _decode_logits(self, f: Tensor, z: Tensor) -> Tensor:
+        B, T = z.shape[:2]
+        zf = torch.cat([z, f.unsqueeze(1).expand(-1, T, -1)], dim=-1).reshape(B * T, -1)
+        out = self.frame_decoder(zf)
+        return out.reshape(B, T, *out.shape[1:])
+
+    def decode(self, f: Tensor, z: Tensor) -> Tensor:
+        """f (B, f_dim), z (B, T, z_dim) -> frames (B, T, C, H, W) in [0, 1] (or (B, T, D))."""
+        self._check_latents(f, z)
+        return self._frames_out(self._decode_logits(f, z))
+
+    def prior_z(self, z: Tensor) -> Posterior:
+        """p(z_t | z_<t) for every t, conditioned on the given z_1:T (teacher forcing): one LSTM
+        pass over [0, z_1, ..., z_{T-1}]. ``sample`` is None."""
+        z_prev = torch.cat([torch.zeros_like(z[:, :1]), z[:, :-1]], dim=1)
+        h, _ = self.prior_lstm(z_prev)
+        return self.prior_head(h, sample=False)._replace(sample=None)
+
+    @torch.no_grad()
+    def sample_prior_z(self, batch_size: int, T: int | None = None, sample: bool = True) -> Tensor:
+        """Roll the learned prior out on its own draws (or its means with ``sample=False``):
+        z (batch_size, T, z_dim)."""
+        T = T or self.config.T
+        device = self.prior_head.mean.weight.device
+        z_t = torch.zeros(batch_size, 1, self.config.z_dim, device=device)
+        state, zs = None, []
+        for _ in range(T):
+            h, state = self.prior_lstm(z_t, state)
+            p = self.prior_head(h, sample=sample)
+            z_t = p.sample
+            zs.append(z_t)
+        return torch.cat(zs, dim=1)
+
+    @torch.no_grad()
+    def sample_prior_f(self, batch_size: int) -> Tensor:
+        device = self.prior_head.mean.weight.device
+        return torch.randn(batch_size, self.config.f_dim, device=device)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        f: Tensor | None = None,
+        z: Tensor | None = None,
+        batch_size: int | None = None,
+        T: int | None = None,
+        sample_z: bool = True,
+    ) -> Tensor:
+        """Decode, drawing whichever of f (from N(0, I)) and z (from the learned prior) is missing."""
+        self._check_latents(f, z)
+        if batch_size is None:
+            batch_size = f.shape[0] if f is not None else z.shape[0] if z is not None else 1
+        if f is None:
+            f = self.sample_prior_f(batch_size)
+        if z is None:
+            z = self.sample_prior_z(batch_size, T, sample=sample_z)
+        return self.decode(f, z)
+
+    # --- the ELBO ---------------------------------------------------------------------------------
+    def forward(self, x: Tensor) -> DSVAEOutput:
+        """x (B, T, C, H, W) in [0, 1] -> the negative ELBO and its parts (per sequence, batch mean)."""
+        self._check_x(x)
+        B = x.shape[0]
+        v = self._frame_features(x)
+        f_post = self._q_f(v, sample=True)
+        z_post = self._q_z(v, f_post.sample, sample=True)
+        z_prior = self.prior_z(z_post.sample)  # evaluated on the posterior samples z_<t
+        logits = self._decode_logits(f_post.sample, z_post.sample)
+
+        # every loss term in fp32, also under bf16 autocast
+        logits, xf = logits.float(), x.float()
+        if self.config.likelihood == "bernoulli":
+            recon = F.binary_cross_entropy_with_logits(logits, xf, reduction="sum")
+            x_hat = torch.sigmoid(logits)
+        else:
+            x_hat = self._frames_out(logits)
+            recon = self.config.recon_scale * F.mse_loss(x_hat, xf, reduction="sum")
+        recon = recon / B
+        f_m, f_lv = f_post.mean.float(), f_post.logvar.float()
+        kl_f = 0.5 * (f_m.pow(2) + f_lv.exp() - 1.0 - f_lv).sum() / B
+        kl_z = (
+            kl_diag_gaussians(
+                z_post.mean.float(), z_post.logvar.float(), z_prior.mean.float(), z_prior.logvar.float()
+            ).sum()
+            / B
+        )
+        return DSVAEOutput(recon + kl_f + kl_z, recon, kl_f, kl_z, x_hat, f_post, z_post, z_prior)
+
+    # --- bookkeeping ------------------------------------------------------------------------------
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def save(self, directory: str | Path) -> Path:
+        """A folder with config.json and model.safetensors; each file is replaced atomically."""
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        atomic_file(
+            directory / "model.safetensors", lambda p: save_file(state, str(p), metadata={"format": "pt"})
+        )
+        atomic_write_text(directory / "config.json", json.dumps(self.config.to_dict(), indent=2) + "\n")
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path, map_location: str | torch.device = "cpu") -> DSVAE:
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        for name in ("config.json", "model.safetensors"):
+            if not (directory / name).exists():
+                raise FileNotFoundError(
+                    f"{directory / name} not found: a saved DSVAE folder holds config.json "
+                    "and model.safetensors (written by model.save)"
+                )
+        model = cls(DSVAEConfig.load(directory / "config.json"))
+        model.load_state_dict(load_file(str(directory / "model.safetensors"), device=str(map_location)))
+        return model.to(map_location)
