@@ -1,0 +1,502 @@
+"""Speech as sequences of spectral frames: log-mel features cut into fixed-length segments.
+
+Features (every value is an option of ``dsvae data fsdd|timit`` and is kept in ``meta["features"]``,
+so a spectrogram can be turned back into sound with :meth:`SpeechFeatures.to_audio`):
+
+    sr 8000 Hz (audio is resampled to it), n_fft 256 (a 32 ms Hann window), hop 80 (10 ms),
+    64 mel bands from 0 Hz to sr/2 (librosa's Slaney filterbank), power spectrogram,
+    x_t = log(mel_t + 1e-6)
+
+Segments: T = 20 frames (200 ms), one starting every ``segment_hop`` = 10 frames, plus one ending at
+the last frame so that the tail of a recording is never dropped. A recording shorter than T frames
+(FSDD's shortest, 0.14 s, has 15) is padded at the end with its own lowest value (its silence
+level) to one segment, rather than lost.
+
+Stored as a :class:`~dsvae.data.base.SequenceDataset`: float32 frames ``(N, T, n_mels)``, label
+``speaker`` (and ``digit`` for FSDD), info columns ``utterance`` (one id per recording: average
+codes over it), ``source`` (the file), ``start_frame`` (of the segment in its recording) and
+``recording_frames`` (the recording's length before padding). ``meta["norm"]`` holds the per-bin
+mean and standard deviation of the *training* segments (the model's input standardization).
+
+Sources:
+- FSDD (Free Spoken Digit Dataset; 6 speakers, 10 digits, 8 kHz): a local folder, or the public
+  repository's archive, downloaded once into a cache. The dataset's own split: recordings with
+  index 0-4 are the test set, 5-49 the training set (the same speakers in both: a closed set).
+- TIMIT (licensed; users bring their copy): ``TRAIN/`` and ``TEST/``, ``DR1..DR8/<speaker>/<utt>.WAV``
+  NIST SPHERE files (read by soundfile's libsndfile), split by speaker as the corpus folders are
+  (462 training, 168 test speakers). The test speakers never occur in training (an open set): the
+  ``speaker`` label spans all speakers, which speaker verification needs and a speaker probe cannot use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import functools
+import io
+import os
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .base import SPLITS, DatasetError, SequenceDataset, atomic_dataset_dir, write_columns
+
+FSDD_URL = "https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/heads/master.zip"
+FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
+FSDD_TEST_INDICES = range(0, 5)  # the dataset's own split: 0-4 test, 5-49 train
+DEFAULT_T = 20
+DEFAULT_SEGMENT_HOP = 10
+STD_FLOOR = 1e-3  # a mel band that never changes must not blow up the standardized input
+
+
+def _librosa():
+    try:
+        import librosa
+    except ImportError as e:
+        raise ImportError("speech features need librosa and soundfile: pip install 'dsvae[speech]'") from e
+    return librosa
+
+
+def _soundfile():
+    try:
+        import soundfile
+    except ImportError as e:
+        raise ImportError("reading audio needs soundfile: pip install 'dsvae[speech]'") from e
+    return soundfile
+
+
+# --- features ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpeechFeatures:
+    """Log-mel spectrogram parameters; the same object computes features and inverts them."""
+
+    sr: int = 8000
+    n_fft: int = 256
+    hop_length: int = 80
+    n_mels: int = 64
+    fmin: float = 0.0
+    fmax: float | None = None  # None: sr / 2
+    power: float = 2.0
+    log_offset: float = 1e-6
+
+    def __post_init__(self) -> None:
+        for name in ("sr", "n_fft", "hop_length", "n_mels"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"SpeechFeatures.{name} must be positive, got {getattr(self, name)}")
+        if self.hop_length > self.n_fft:
+            raise ValueError(f"hop_length {self.hop_length} > n_fft {self.n_fft} would skip samples")
+        if self.log_offset <= 0:
+            raise ValueError(f"log_offset must be positive (log(mel + offset)), got {self.log_offset}")
+        if not 0 <= self.fmin < self.top_hz <= self.sr / 2:
+            raise ValueError(f"need 0 <= fmin < fmax <= sr/2 = {self.sr / 2}, got {self.fmin}, {self.fmax}")
+
+    @property
+    def top_hz(self) -> float:
+        return self.sr / 2 if self.fmax is None else float(self.fmax)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SpeechFeatures:
+        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
+
+    def log_mel(self, y: np.ndarray) -> np.ndarray:
+        """Mono audio at ``sr`` (samples,) -> log-mel frames (n_frames, n_mels) float32."""
+        mel = _librosa().feature.melspectrogram(
+            y=np.asarray(y, dtype=np.float32),
+            sr=self.sr,
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            n_mels=self.n_mels,
+            fmin=self.fmin,
+            fmax=self.top_hz,
+            power=self.power,
+        )
+        return np.log(mel + self.log_offset).T.astype(np.float32)
+
+    def to_audio(self, log_mel: np.ndarray, n_iter: int = 64) -> np.ndarray:
+        """Log-mel frames (n_frames, n_mels) -> audio at ``sr`` by Griffin-Lim (phase is estimated)."""
+        mel = np.maximum(np.exp(np.asarray(log_mel, dtype=np.float64).T) - self.log_offset, 0.0)
+        return (
+            _librosa()
+            .feature.inverse.mel_to_audio(
+                mel,
+                sr=self.sr,
+                n_fft=self.n_fft,
+                hop_length=self.hop_length,
+                fmin=self.fmin,
+                fmax=self.top_hz,
+                power=self.power,
+                n_iter=n_iter,
+            )
+            .astype(np.float32)
+        )
+
+
+def segment_starts(n_frames: int, T: int, hop: int) -> list[int]:
+    """Start frames of the T-frame segments of a recording of ``n_frames`` (>= T) frames: every
+    ``hop`` frames, plus one ending at the last frame."""
+    if n_frames < T:
+        raise ValueError(f"a recording of {n_frames} frames holds no {T}-frame segment; pad it first")
+    starts = list(range(0, n_frames - T + 1, hop))
+    if starts[-1] != n_frames - T:
+        starts.append(n_frames - T)
+    return starts
+
+
+def pad_frames(frames: np.ndarray, T: int) -> np.ndarray:
+    """(n, D) with n < T -> (T, D), padded at the end with the recording's lowest value (its silence)."""
+    if len(frames) >= T:
+        return frames
+    pad = np.full((T - len(frames), frames.shape[1]), frames.min(), dtype=frames.dtype)
+    return np.concatenate([frames, pad])
+
+
+# --- recordings -> dataset -------------------------------------------------------------------------
+
+
+@dataclass
+class Recording:
+    """One audio file of a corpus, read lazily."""
+
+    source: str  # the file, relative to the corpus root
+    utterance: str  # one id per recording
+    split: int  # 0 train, 1 test
+    labels: dict[str, str]  # label name -> class name (speaker, digit)
+    info: dict[str, str]  # further string columns (dialect_region, sentence)
+    read: Callable[[], tuple[np.ndarray, int]]  # -> samples (samples, channels), sample rate
+
+
+def decode_audio(file: str | Path | bytes, name: str) -> tuple[np.ndarray, int]:
+    """A path or a file's bytes -> samples (samples, channels) float32 and the sample rate."""
+    sf = _soundfile()
+    try:
+        return sf.read(io.BytesIO(file) if isinstance(file, bytes) else file, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+        head = b""
+        if isinstance(file, (str, Path)) and Path(file).is_file():
+            with open(file, "rb") as fh:
+                head = fh.read(8)
+        hint = (
+            " It is a NIST SPHERE file that libsndfile cannot decode (shorten-compressed?): convert it "
+            "to PCM first, e.g. `sph2pipe -f wav IN OUT`."
+            if head.startswith(b"NIST_1A")
+            else ""
+        )
+        raise DatasetError(f"cannot read audio {name}: {e}.{hint}") from e
+
+
+def write_speech_dataset(
+    recordings: Sequence[Recording],
+    out: str | Path,
+    *,
+    name: str,
+    features: SpeechFeatures,
+    T: int = DEFAULT_T,
+    segment_hop: int = DEFAULT_SEGMENT_HOP,
+    force: bool = False,
+    meta: dict | None = None,
+) -> SequenceDataset:
+    """Compute the features of every recording, cut them into T-frame segments and write the
+    dataset folder ``out`` atomically (frames are streamed into a memory-mapped frames.npy)."""
+    if T < 1 or segment_hop < 1:
+        raise ValueError(f"T and segment_hop must be positive, got T={T}, segment_hop={segment_hop}")
+    if not recordings:
+        raise DatasetError(f"no recordings to build {name} from (is the root folder or the pattern right?)")
+    if not any(r.split == SPLITS["train"] for r in recordings):
+        raise DatasetError(
+            f"{name}: no training recordings, so no normalization statistics; check the filter"
+        )
+    out = Path(out)
+    if out.exists() and not force:  # refuse before minutes of feature extraction, not after
+        raise FileExistsError(f"{out} exists; pass --force (force=True) to replace it")
+
+    feats = []  # per recording (n_frames, n_mels); segments overlap, so these are the smaller copy
+    for r in tqdm(recordings, desc=f"{name} features", unit="file"):
+        audio, sr = r.read()
+        feats.append(features.log_mel(to_mono(audio, sr, features.sr)))
+    starts = [segment_starts(max(len(x), T), T, segment_hop) for x in feats]
+    n = sum(len(s) for s in starts)
+
+    label_names = sorted({k for r in recordings for k in r.labels})
+    label_values = {k: sorted({r.labels[k] for r in recordings}, key=_natural) for k in label_names}
+    codes = {k: {v: i for i, v in enumerate(vs)} for k, vs in label_values.items()}
+    info_names = sorted({k for r in recordings for k in r.info})
+    rows = np.repeat(np.arange(len(recordings)), [len(s) for s in starts])
+    labels = {k: np.array([codes[k][recordings[i].labels[k]] for i in rows], np.int64) for k in label_names}
+    info = {
+        "utterance": np.array([recordings[i].utterance for i in rows]),
+        "source": np.array([recordings[i].source for i in rows]),
+        "start_frame": np.concatenate([np.asarray(s, np.int64) for s in starts]),
+        "recording_frames": np.array([len(feats[i]) for i in rows], np.int64),
+        **{k: np.array([recordings[i].info[k] for i in rows]) for k in info_names},
+    }
+    split = np.array([recordings[i].split for i in rows], np.int8)
+
+    D = features.n_mels
+    total = np.zeros(D, np.float64)
+    total_sq = np.zeros(D, np.float64)
+    n_train_frames = 0
+    with atomic_dataset_dir(out, force=force) as tmp:
+        frames = np.lib.format.open_memmap(tmp / "frames.npy", mode="w+", dtype=np.float32, shape=(n, T, D))
+        k = 0
+        for r, x, ss in zip(recordings, feats, starts):
+            x = pad_frames(x, T)
+            segments = np.stack([x[s : s + T] for s in ss])  # (segments, T, D)
+            frames[k : k + len(ss)] = segments
+            k += len(ss)
+            if r.split == SPLITS["train"]:
+                total += segments.sum((0, 1), dtype=np.float64)
+                total_sq += np.square(segments, dtype=np.float64).sum((0, 1))
+                n_train_frames += len(ss) * T
+        frames.flush()
+        del frames
+        mean = total / n_train_frames
+        std = np.maximum(np.sqrt(np.maximum(total_sq / n_train_frames - mean**2, 0.0)), STD_FLOOR)
+        full_meta = {
+            "name": name,
+            **(meta or {}),
+            "features": features.to_dict(),
+            "segments": {"T": T, "hop": segment_hop, "pad": "end, with the recording's lowest value"},
+            "recordings": len(recordings),
+            "norm": {"mean": mean.tolist(), "std": std.tolist()},  # of the training segments
+        }
+        write_columns(
+            tmp, labels, label_values, split, info, full_meta, frames_shape=(n, T, D), frames_dtype="float32"
+        )
+    return SequenceDataset.open(out)
+
+
+def to_mono(audio: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
+    """Decoded samples (samples,) or (samples, channels) -> mono float32 at ``target_sr``."""
+    y = np.asarray(audio, dtype=np.float32)
+    if y.ndim == 2:
+        y = y.mean(axis=1)
+    if sr != target_sr:
+        y = _librosa().resample(y, orig_sr=sr, target_sr=target_sr)
+    return y
+
+
+def _natural(s: str):
+    """Sort "2" before "10" (digits), names alphabetically."""
+    return (0, int(s), "") if s.isdigit() else (1, 0, s)
+
+
+# --- FSDD ------------------------------------------------------------------------------------------
+
+
+def default_cache_dir() -> Path:
+    """``$DSVAE_CACHE``, else ``$XDG_CACHE_HOME/dsvae``, else ``~/.cache/dsvae``."""
+    if os.environ.get("DSVAE_CACHE"):
+        return Path(os.environ["DSVAE_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dsvae"
+
+
+def download(url: str, dest: Path) -> Path:
+    """Fetch ``url`` into ``dest`` once (an existing ``dest`` is reused), with a progress bar."""
+    if dest.exists():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as fh:
+            size = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=size, unit="B", unit_scale=True, desc=f"download {dest.name}") as bar:
+                while chunk := response.read(1 << 16):
+                    fh.write(chunk)
+                    bar.update(len(chunk))
+        os.replace(tmp, dest)
+    except (urllib.error.URLError, OSError) as e:
+        tmp.unlink(missing_ok=True)
+        raise RuntimeError(
+            f"could not download {url} ({e}). Offline? Get the recordings another way and pass their "
+            "folder: git clone https://github.com/Jakobovski/free-spoken-digit-dataset, then "
+            "`dsvae data fsdd --root free-spoken-digit-dataset/recordings --out data/fsdd`"
+        ) from e
+    return dest
+
+
+def _fsdd_recording(name: str, read: Callable[[], tuple[np.ndarray, int]]) -> Recording:
+    m = FSDD_NAME.match(name)
+    if not m:
+        raise DatasetError(
+            f"{name} is not an FSDD recording ({{digit}}_{{speaker}}_{{index}}.wav); point --root at "
+            "FSDD's recordings/ folder, or narrow --pattern"
+        )
+    digit, speaker, index = m.group(1), m.group(2), int(m.group(3))
+    split = SPLITS["test"] if index in FSDD_TEST_INDICES else SPLITS["train"]
+    return Recording(name, name[: -len(".wav")], split, {"speaker": speaker, "digit": digit}, {}, read)
+
+
+def fsdd_recordings(
+    root: str | Path | None = None,
+    *,
+    pattern: str = "*.wav",
+    cache_dir: str | Path | None = None,
+    url: str = FSDD_URL,
+) -> list[Recording]:
+    """FSDD's recordings whose file names match ``pattern``: from ``root`` (the recordings/ folder or
+    a clone of the repository), or else from the repository archive at ``url``, downloaded once
+    into ``cache_dir`` (default :func:`default_cache_dir`) and read without unpacking."""
+    if root is not None:
+        root = Path(root)
+        folder = root / "recordings" if (root / "recordings").is_dir() else root
+        if not folder.is_dir():
+            raise FileNotFoundError(
+                f"no FSDD folder at {root}; pass the recordings/ folder of a clone of "
+                "https://github.com/Jakobovski/free-spoken-digit-dataset, or no --root to download it"
+            )
+        files = sorted(
+            p for p in folder.iterdir() if p.suffix.lower() == ".wav" and fnmatch.fnmatch(p.name, pattern)
+        )
+        return [_fsdd_recording(p.name, functools.partial(decode_audio, p, str(p))) for p in files]
+
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    archive = download(url, cache / f"fsdd-{Path(urllib.parse.urlparse(url).path).name}")
+    if not zipfile.is_zipfile(archive):
+        raise DatasetError(f"{archive} is not a zip archive; delete it and run again to download it anew")
+    recordings = []
+    with zipfile.ZipFile(archive) as zf:
+        for member in sorted(zf.namelist()):
+            parts = member.split("/")
+            name = parts[-1]
+            if (
+                len(parts) >= 2
+                and parts[-2] == "recordings"
+                and fnmatch.fnmatch(name, pattern)
+                and name.endswith(".wav")
+            ):
+                data = zf.read(member)
+                recordings.append(_fsdd_recording(name, functools.partial(decode_audio, data, member)))
+    if not recordings:
+        raise DatasetError(f"{archive} holds no recordings/*.wav matching {pattern!r}; is it FSDD's archive?")
+    return recordings
+
+
+def build_fsdd(
+    root: str | Path | None,
+    out: str | Path,
+    force: bool = False,
+    *,
+    pattern: str = "*.wav",
+    features: SpeechFeatures | None = None,
+    T: int = DEFAULT_T,
+    segment_hop: int = DEFAULT_SEGMENT_HOP,
+    cache_dir: str | Path | None = None,
+    url: str = FSDD_URL,
+) -> SequenceDataset:
+    """The Free Spoken Digit Dataset as a dataset folder ``out``: labels ``speaker`` and ``digit``,
+    the dataset's own split (index 0-4 test). ``root=None`` downloads the archive (see
+    :func:`fsdd_recordings`)."""
+    recordings = fsdd_recordings(root, pattern=pattern, cache_dir=cache_dir, url=url)
+    return write_speech_dataset(
+        recordings,
+        out,
+        name="fsdd",
+        features=features or SpeechFeatures(),
+        T=T,
+        segment_hop=segment_hop,
+        force=force,
+        meta={
+            "source": str(Path(root).resolve()) if root is not None else url,
+            "pattern": pattern,
+            "split": "recording index 0-4 test, 5-49 train (the dataset's own; same speakers in both)",
+        },
+    )
+
+
+# --- TIMIT -----------------------------------------------------------------------------------------
+
+
+def _child_dir(folder: Path, name: str) -> Path | None:
+    """The sub-folder ``name`` of ``folder`` in any letter case (TRAIN, train, Train)."""
+    for p in folder.iterdir():
+        if p.is_dir() and p.name.lower() == name:
+            return p
+    return None
+
+
+def _timit_base(root: Path) -> Path:
+    """The folder that holds TRAIN/ and TEST/: ``root`` itself or one folder below (TIMIT/, data/)."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"no TIMIT folder at {root}")
+    for base in [root, *sorted(p for p in root.iterdir() if p.is_dir())]:
+        if _child_dir(base, "train") and _child_dir(base, "test"):
+            return base
+    raise DatasetError(
+        f"{root} does not look like TIMIT: expected TRAIN/ and TEST/ (any case) holding "
+        "DR1..DR8/<speaker>/<utterance>.WAV, in it or in one folder below it"
+    )
+
+
+def timit_recordings(root: str | Path) -> list[Recording]:
+    """Every utterance of a TIMIT copy in the standard layout, split by the TRAIN/TEST folders."""
+    base = _timit_base(Path(root))
+    recordings = []
+    for split_name, split in SPLITS.items():
+        split_dir = _child_dir(base, split_name)
+        regions = sorted(
+            p for p in split_dir.iterdir() if p.is_dir() and re.fullmatch(r"dr\d", p.name.lower())
+        )
+        for region in regions:
+            for speaker_dir in sorted(p for p in region.iterdir() if p.is_dir()):
+                speaker = speaker_dir.name.upper()
+                seen = set()
+                for f in sorted(p for p in speaker_dir.iterdir() if p.name.lower().endswith(".wav")):
+                    # some copies hold both SA1.WAV (SPHERE) and a converted SA1.WAV.wav: keep one
+                    sentence = f.name.split(".")[0].upper()
+                    if sentence in seen:
+                        continue
+                    seen.add(sentence)
+                    recordings.append(
+                        Recording(
+                            str(f.relative_to(base)),
+                            f"{speaker}/{sentence}",
+                            split,
+                            {"speaker": speaker},
+                            {"dialect_region": region.name.upper(), "sentence": sentence},
+                            functools.partial(decode_audio, f, str(f)),
+                        )
+                    )
+    if not recordings:
+        raise DatasetError(f"no DR*/<speaker>/*.WAV files under {base}/TRAIN and {base}/TEST")
+    return recordings
+
+
+def build_timit(
+    root: str | Path,
+    out: str | Path,
+    force: bool = False,
+    *,
+    features: SpeechFeatures | None = None,
+    T: int = DEFAULT_T,
+    segment_hop: int = DEFAULT_SEGMENT_HOP,
+) -> SequenceDataset:
+    """A licensed TIMIT copy as a dataset folder ``out``: label ``speaker`` over all speakers (the
+    test speakers are unseen in training: an open set), info ``dialect_region``, ``sentence``,
+    ``utterance``; the corpus' own TRAIN/TEST split."""
+    recordings = timit_recordings(root)
+    return write_speech_dataset(
+        recordings,
+        out,
+        name="timit",
+        features=features or SpeechFeatures(),
+        T=T,
+        segment_hop=segment_hop,
+        force=force,
+        meta={
+            "source": str(Path(root).resolve()),
+            "split": "the corpus' TRAIN/TEST folders (disjoint speakers: an open set)",
+        },
+    )

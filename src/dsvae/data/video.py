@@ -1,0 +1,481 @@
+"""Your own videos as a dataset: video files, folders of videos or folders of frame images.
+
+Each clip is decoded one frame at a time (imageio: its ffmpeg plugin for video files, Pillow for
+GIFs and frame images), every ``frame_step``-th frame is resized to ``size x size`` RGB and the
+frames are cut into sequences of ``T``, consecutive sequences starting ``stride`` sampled frames
+apart. The sequences stream into ``frames.npy`` inside an atomic dataset folder, so the memory
+used stays flat however long the input is.
+
+Resize policy (``fit``): the frame is scaled keeping its aspect ratio, then
+- ``"crop"``: scaled so that its short side is ``size``, and the centre square is kept;
+- ``"pad"``: scaled so that its long side is ``size``, and centred on black.
+
+A file that cannot be decoded (or holds no frame) is reported, skipped and counted; a clip with
+fewer than ``T`` sampled frames is reported and gives no sequence. The split is by source file
+(whole videos go to the test set); with a single source the last sequences in time are the test set.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import re
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+from PIL import Image
+from tqdm.auto import tqdm
+
+from .base import DatasetError, SequenceDataset, atomic_dataset_dir, write_columns
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".webm", ".mkv", ".m4v")
+GIF_EXTENSIONS = (".gif",)
+FRAME_EXTENSIONS = (".png", ".jpg", ".jpeg")
+FITS = ("crop", "pad")
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One source of frames: a video file, a GIF or a folder of frame images."""
+
+    path: Path
+    source: str  # path relative to the input (posix), the ``source`` info column
+    kind: str  # "video" | "gif" | "frames"
+    frame_files: tuple[Path, ...] = field(default=())
+
+
+class UnreadableClip(Exception):
+    """The decoder failed on a clip; the clip is skipped (and counted), the import goes on."""
+
+
+# --- finding the clips --------------------------------------------------------------------------------
+def _natural_key(name: str) -> list[int | str]:
+    """frame2 before frame10: digit runs compare as numbers."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+
+
+def find_clips(input: str | Path) -> list[Clip]:
+    """The clips under ``input``: the file itself, or (recursively, hidden entries ignored) every
+    video/GIF file and every folder that directly holds frame images (sorted by name)."""
+    root = Path(input)
+    if root.is_file():
+        kind = _file_kind(root)
+        if kind is None:
+            raise DatasetError(
+                f"{root} is not a video (extensions {', '.join(VIDEO_EXTENSIONS + GIF_EXTENSIONS)}); "
+                "pass a video file, a folder of videos or a folder of frame folders"
+            )
+        return [Clip(root, root.name, kind)]
+    if not root.is_dir():
+        raise FileNotFoundError(f"--input {root}: no such file or folder")
+    clips = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted((d for d in dirs if not d.startswith(".")), key=_natural_key)
+        files = sorted((f for f in files if not f.startswith(".")), key=_natural_key)
+        folder = Path(folder)
+        rel = folder.relative_to(root)
+        frames = tuple(folder / f for f in files if f.lower().endswith(FRAME_EXTENSIONS))
+        if frames:
+            source = root.name if rel == Path(".") else rel.as_posix()
+            clips.append(Clip(folder, source, "frames", frames))
+        for f in files:
+            kind = _file_kind(folder / f)
+            if kind is not None:
+                clips.append(Clip(folder / f, (rel / f).as_posix(), kind))
+    clips.sort(key=lambda c: _natural_key(c.source))
+    if not clips:
+        raise DatasetError(
+            f"no clips in {root}: expected video files ({', '.join(VIDEO_EXTENSIONS + GIF_EXTENSIONS)}) "
+            f"or folders of frame images ({', '.join(FRAME_EXTENSIONS)})"
+        )
+    return clips
+
+
+def _file_kind(path: Path) -> str | None:
+    ext = path.suffix.lower()
+    if ext in VIDEO_EXTENSIONS:
+        return "video"
+    if ext in GIF_EXTENSIONS:
+        return "gif"
+    return None
+
+
+# --- decoding -----------------------------------------------------------------------------------------
+def _imageio():
+    try:
+        import imageio.v3 as iio
+    except ImportError as e:
+        raise ImportError(
+            "importing videos needs imageio and imageio-ffmpeg: pip install 'dsvae[video]'"
+        ) from e
+    return iio
+
+
+def _reason(e: Exception) -> str:
+    """One line from a decoder's exception (ffmpeg's are its whole log: keep the first and last lines)."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    if not lines:
+        return type(e).__name__
+    if len(lines) == 1:
+        return f"{type(e).__name__}: {lines[0]}"
+    return f"{type(e).__name__}: {lines[0]} ... {lines[-1]}"
+
+
+def clip_fps(clip: Clip) -> float | None:
+    """Frames per second of the clip when the container says (None for frame folders)."""
+    if clip.kind == "frames":
+        return None
+    iio = _imageio()
+    try:
+        if clip.kind == "gif":
+            ms = iio.immeta(clip.path, plugin="pillow").get("duration") or 0
+            fps = 1000.0 / ms if ms > 0 else None
+        else:
+            fps = iio.immeta(clip.path, plugin="FFMPEG").get("fps")
+    except Exception as e:  # any decoder failure: the clip is skipped, not the import
+        raise UnreadableClip(_reason(e)) from e
+    return float(fps) if fps is not None and math.isfinite(fps) and fps > 0 else None
+
+
+def decode_frames(clip: Clip) -> Iterator[np.ndarray]:
+    """The clip's frames one at a time, RGB uint8 ``(H, W, 3)``; decoder failures become
+    :class:`UnreadableClip`."""
+    iio = _imageio()
+    if clip.kind == "frames":
+        for f in clip.frame_files:
+            try:
+                frame = iio.imread(f, plugin="pillow", mode="RGB")
+            except Exception as e:  # one bad frame makes the whole clip unreadable
+                raise UnreadableClip(f"{f.name}: {_reason(e)}") from e
+            yield frame
+        return
+    if clip.kind == "gif":
+        frames = iio.imiter(clip.path, plugin="pillow", mode="RGB")
+    else:
+        frames = iio.imiter(clip.path, plugin="FFMPEG")
+    while True:
+        try:
+            frame = next(frames)
+        except StopIteration:
+            return
+        except Exception as e:
+            raise UnreadableClip(_reason(e)) from e
+        yield frame
+
+
+def fit_frame(frame: np.ndarray, size: int, fit: str = "crop") -> np.ndarray:
+    """RGB ``(H, W, 3)`` -> ``(size, size, 3)`` keeping the aspect ratio: centre crop or black pad."""
+    image = Image.fromarray(frame)
+    w, h = image.size
+    if fit == "crop":
+        side = min(w, h)
+        box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
+        image = image.resize((size, size), Image.Resampling.LANCZOS, box=box, reducing_gap=3.0)
+        return np.asarray(image)
+    scale = size / max(w, h)
+    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    canvas = Image.new("RGB", (size, size))
+    canvas.paste(
+        image.resize((new_w, new_h), Image.Resampling.LANCZOS, reducing_gap=3.0),
+        ((size - new_w) // 2, (size - new_h) // 2),
+    )
+    return np.asarray(canvas)
+
+
+def cut_sequences(
+    frames: Iterable[np.ndarray],
+    T: int,
+    stride: int,
+    frame_step: int = 1,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``(index of the first frame in frames, (T, ...) sequence)`` for sequences of T frames taken
+    every ``frame_step``-th frame, consecutive sequences starting ``stride`` sampled frames apart.
+    Holds at most T frames; ``transform`` (the resize) runs only on frames that enter a sequence."""
+    window: deque[np.ndarray] = deque(maxlen=T)
+    for i, frame in enumerate(frames):
+        j, off = divmod(i, frame_step)  # j: index among the sampled frames
+        if off or j % stride >= T:  # not sampled, or in the gap between two sequences
+            continue
+        window.append(frame if transform is None else transform(frame))
+        first = j - T + 1
+        if first >= 0 and first % stride == 0:
+            yield first * frame_step, np.stack(window)
+
+
+# --- writing ------------------------------------------------------------------------------------------
+class NpyAppender:
+    """``frames.npy`` written as it grows: numpy's header leaves room for any length of the first
+    axis, so the final shape is written over the first one at :meth:`finish`."""
+
+    def __init__(self, path: Path, item_shape: tuple[int, ...], dtype: np.dtype = np.uint8) -> None:
+        self.item_shape = tuple(item_shape)
+        self.dtype = np.dtype(dtype)
+        self.item_bytes = int(np.prod(item_shape)) * self.dtype.itemsize
+        self.count = 0
+        self.fh = open(path, "wb")
+        self._write_header()
+        self.header_bytes = self.fh.tell()
+
+    def _write_header(self) -> None:
+        header = {
+            "descr": np.lib.format.dtype_to_descr(self.dtype),
+            "fortran_order": False,
+            "shape": (self.count, *self.item_shape),
+        }
+        np.lib.format.write_array_header_1_0(self.fh, header)
+
+    def append(self, item: np.ndarray) -> None:
+        if item.shape != self.item_shape or item.dtype != self.dtype:
+            raise ValueError(f"expected {self.item_shape} {self.dtype}, got {item.shape} {item.dtype}")
+        self.fh.write(np.ascontiguousarray(item).tobytes())
+        self.count += 1
+
+    def truncate(self, count: int) -> None:
+        """Drop the items from ``count`` on (a clip that failed halfway)."""
+        self.fh.seek(self.header_bytes + count * self.item_bytes)
+        self.fh.truncate()
+        self.count = count
+
+    def finish(self) -> tuple[int, ...]:
+        """Write the final shape into the header and close; returns that shape."""
+        self.fh.seek(0)
+        self._write_header()
+        if self.fh.tell() != self.header_bytes:
+            raise RuntimeError("the .npy header changed size; frames.npy would be corrupt")
+        self.fh.close()
+        return (self.count, *self.item_shape)
+
+    def __enter__(self) -> NpyAppender:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.fh.close()
+
+
+# --- labels -------------------------------------------------------------------------------------------
+def read_labels_csv(
+    path: str | Path, sources: list[str]
+) -> tuple[dict[str, dict[str, int]], dict[str, list[str]]]:
+    """Labels per source from a CSV with a ``file`` column (the path relative to --input, as in the
+    ``source`` column) and one column per label. Returns ``{label: {source: class id}}`` and the
+    value names per label (sorted; class id = position)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--labels {path}: no such file")
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        columns = [c.strip() for c in reader.fieldnames or []]
+        rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+    if "file" not in columns:
+        raise DatasetError(
+            f"{path} has no 'file' column (columns: {columns}); the first line must be a header like "
+            "'file,action,person'"
+        )
+    names = [c for c in columns if c != "file"]
+    if not names:
+        raise DatasetError(f"{path} has no label column: add columns after 'file' (e.g. 'file,action')")
+    by_source: dict[str, dict[str, str]] = {}
+    for line, row in enumerate(rows, start=2):
+        source = PurePosixPath(row["file"].replace("\\", "/")).as_posix()
+        if source in by_source:
+            raise DatasetError(f"{path} line {line}: {source!r} is listed twice")
+        by_source[source] = row
+    missing = [s for s in sources if s not in by_source]
+    if missing:
+        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        raise DatasetError(
+            f"{path} has no row for {len(missing)} of the {len(sources)} input files: {shown}; "
+            "the 'file' column holds paths relative to --input"
+        )
+    values: dict[str, list[str]] = {}
+    labels: dict[str, dict[str, int]] = {}
+    for name in names:
+        empty = [s for s in sources if not by_source[s].get(name)]
+        if empty:
+            raise DatasetError(f"{path}: column {name!r} is empty for {', '.join(empty[:10])}")
+        values[name] = sorted({by_source[s][name] for s in sources})
+        ids = {v: k for k, v in enumerate(values[name])}
+        labels[name] = {s: ids[by_source[s][name]] for s in sources}
+    return labels, values
+
+
+# --- the split ----------------------------------------------------------------------------------------
+def split_by_source(sources: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, str]:
+    """int8 split (1 = test): whole sources, seeded; a single source is split in time (its last
+    sequences are the test set). Returns the split and how it was made ("source" or "time")."""
+    n = len(sources)
+    split = np.zeros(n, dtype=np.int8)
+    names = sorted(set(sources.tolist()))
+    if test_fraction <= 0 or n < 2:
+        return split, "source"
+    if len(names) == 1:
+        split[n - min(n - 1, max(1, round(n * test_fraction))) :] = 1
+        return split, "time"
+    n_test = min(len(names) - 1, max(1, round(len(names) * test_fraction)))
+    order = np.random.default_rng(seed).permutation(len(names))
+    test = [names[k] for k in order[:n_test]]
+    split[np.isin(sources, test)] = 1
+    return split, "source"
+
+
+# --- the import ---------------------------------------------------------------------------------------
+def _warn(message: str) -> None:
+    tqdm.write(f"warning: {message}", file=sys.stderr)
+
+
+class _Counted:
+    """Frames passed through, counted, moving the progress bar."""
+
+    def __init__(self, frames: Iterator[np.ndarray], bar: tqdm) -> None:
+        self.frames = frames
+        self.bar = bar
+        self.n = 0
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for frame in self.frames:
+            self.n += 1
+            self.bar.update()
+            yield frame
+
+
+def import_videos(
+    input: str | Path,
+    out: str | Path,
+    *,
+    size: int = 64,
+    T: int = 8,
+    stride: int | None = None,
+    frame_step: int = 1,
+    fit: str = "crop",
+    labels_csv: str | Path | None = None,
+    test_fraction: float = 0.1,
+    seed: int = 0,
+    force: bool = False,
+) -> SequenceDataset:
+    """Import the clips under ``input`` (see :func:`find_clips`) into the dataset folder ``out``.
+
+    Sequences: T frames of ``size x size`` RGB, every ``frame_step``-th frame of the clip,
+    consecutive sequences ``stride`` sampled frames apart (default T: no overlap). Info columns:
+    ``source`` (path relative to ``input``), ``start_frame`` (index in the clip), ``start_time``
+    (seconds; NaN when the clip has no frame rate). Labels come from ``labels_csv`` (see
+    :func:`read_labels_csv`). Unreadable files are reported, skipped and counted in
+    ``meta["counts"]`` / ``meta["skipped"]``; clips shorter than T sampled frames in ``meta["short"]``.
+    """
+    stride = T if stride is None else stride
+    for name, value in (("size", size), ("T", T), ("stride", stride), ("frame_step", frame_step)):
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
+    if fit not in FITS:
+        raise ValueError(f"fit must be one of {FITS}, got {fit!r}")
+    if not 0 <= test_fraction < 1:
+        raise ValueError(f"test_fraction must lie in [0, 1), got {test_fraction}")
+    input = Path(input)
+    clips = find_clips(input)
+    labels_by_source, label_values = (
+        read_labels_csv(labels_csv, [c.source for c in clips]) if labels_csv else ({}, {})
+    )
+
+    seq_source: list[str] = []
+    seq_start: list[int] = []
+    fps_of: dict[str, float | None] = {}
+    skipped: list[dict] = []
+    short: list[dict] = []
+    decoded = 0
+
+    def transform(frame: np.ndarray) -> np.ndarray:
+        return fit_frame(frame, size, fit)
+
+    with (
+        atomic_dataset_dir(out, force=force) as tmp,
+        NpyAppender(tmp / "frames.npy", (T, size, size, 3)) as writer,
+    ):
+        with tqdm(unit="frame", desc="importing", dynamic_ncols=True) as bar:
+            for k, clip in enumerate(clips):
+                bar.set_description(f"file {k + 1}/{len(clips)}")
+                before = writer.count
+                frames = _Counted(decode_frames(clip), bar)
+                try:
+                    fps = clip_fps(clip)
+                    for start, seq in cut_sequences(frames, T, stride, frame_step, transform):
+                        writer.append(seq)
+                        seq_source.append(clip.source)
+                        seq_start.append(start)
+                except UnreadableClip as e:
+                    # the clip goes whole or not at all: drop what it gave before failing
+                    writer.truncate(before)
+                    del seq_source[before:], seq_start[before:]
+                    skipped.append({"source": clip.source, "reason": str(e)})
+                    _warn(f"skipped {clip.source}: {e}")
+                    continue
+                decoded += frames.n
+                fps_of[clip.source] = fps
+                if frames.n == 0:
+                    skipped.append({"source": clip.source, "reason": "no frames"})
+                    _warn(f"skipped {clip.source}: no frames")
+                elif writer.count == before:
+                    sampled = -(-frames.n // frame_step)
+                    short.append({"source": clip.source, "frames": frames.n, "sampled": sampled})
+                    _warn(
+                        f"{clip.source}: {sampled} sampled frames ({frames.n} frames, frame step "
+                        f"{frame_step}) is shorter than T={T}; no sequence taken"
+                    )
+        counts = {
+            "files": len(clips),
+            "used": len(set(seq_source)),
+            "skipped": len(skipped),
+            "short": len(short),
+            "frames": decoded,
+            "sequences": writer.count,
+        }
+        if skipped or short:
+            _warn(
+                f"{len(skipped)} of {len(clips)} files skipped (unreadable or empty), "
+                f"{len(short)} shorter than T={T} sampled frames"
+            )
+        if writer.count == 0:
+            raise DatasetError(
+                f"no sequence of T={T} frames in {input} ({len(clips)} files: {len(skipped)} unreadable, "
+                f"{len(short)} too short); nothing written. Check the files, or lower --T / --frame-step"
+            )
+        frames_shape = writer.finish()
+
+        sources = np.array(seq_source)
+        start_frame = np.array(seq_start, dtype=np.int64)
+        fps = np.array([fps_of[s] or np.nan for s in seq_source], dtype=np.float64)
+        split, split_by = split_by_source(sources, test_fraction, seed)
+        labels = {name: np.array([ids[s] for s in seq_source]) for name, ids in labels_by_source.items()}
+        counts.update(train=int((split == 0).sum()), test=int((split == 1).sum()))
+        meta = {
+            "name": input.stem if input.is_file() else input.name,
+            "source": str(input.resolve()),
+            "size": size,
+            "T": T,
+            "stride": stride,
+            "frame_step": frame_step,
+            "fit": fit,
+            "fps": fps_of,
+            "labels_csv": str(Path(labels_csv).resolve()) if labels_csv else None,
+            "split_by": split_by,
+            "test_fraction": test_fraction,
+            "seed": seed,
+            "counts": counts,
+            "skipped": skipped,
+            "short": short,
+        }
+        write_columns(
+            tmp,
+            labels,
+            label_values,
+            split,
+            {"source": sources, "start_frame": start_frame, "start_time": start_frame / fps},
+            meta,
+            frames_shape=frames_shape,
+            frames_dtype="uint8",
+        )
+    return SequenceDataset.open(out)

@@ -1,0 +1,311 @@
+"""The judge: a fully supervised sequence classifier that reads the labels of a video.
+
+Every frame goes through a small convolutional encoder (stride-2 4x4 convs, BatchNorm, ReLU) to a
+feature; a bidirectional LSTM runs over the T features; its last forward and first backward states
+feed one linear head per label (on Sprites: motion and the four attributes). Disentanglement is
+measured by how well this judge reads generated videos (see ``protocols.py``).
+
+A trained judge is a folder::
+
+    judge.json          JudgeConfig (frame shape, T, the label value names, widths)
+    model.safetensors   the weights; reports quote its sha256 (:func:`judge_sha256`)
+    metrics.json        test accuracy of every head, the label values, the training options
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from .._io import atomic_dir
+from ..data.base import SequenceDataset
+
+PRECISIONS = ("fp32", "bf16")
+
+
+class JudgeMismatchError(ValueError):
+    """A judge used on data it was not trained for (other labels, frame shape or length)."""
+
+
+@dataclass
+class JudgeConfig:
+    channels: int = 3
+    frame_size: int = 64
+    T: int = 8
+    # label name -> the names of its classes; one head per label, len(values) outputs
+    label_values: dict[str, list[str]] = field(default_factory=dict)
+    conv_channels: tuple[int, ...] = (32, 64, 128, 256)  # one stride-2 4x4 conv each
+    feature_dim: int = 256
+    hidden_dim: int = 128
+
+    def __post_init__(self) -> None:
+        self.conv_channels = tuple(int(c) for c in self.conv_channels)
+        self.label_values = {k: [str(v) for v in vs] for k, vs in self.label_values.items()}
+        if not self.label_values:
+            raise ValueError("JudgeConfig: a judge needs at least one label to predict")
+        if any(len(v) < 2 for v in self.label_values.values()):
+            raise ValueError(f"JudgeConfig: every label needs at least 2 classes, got {self.num_classes}")
+        if not self.conv_channels or self.frame_size % 2 ** len(self.conv_channels):
+            raise ValueError(
+                f"JudgeConfig: frame_size {self.frame_size} must be a multiple of 2^{len(self.conv_channels)} "
+                f"(one halving per conv layer, conv_channels={self.conv_channels})"
+            )
+
+    @property
+    def num_classes(self) -> dict[str, int]:
+        return {k: len(v) for k, v in self.label_values.items()}
+
+    @classmethod
+    def for_dataset(cls, dataset: SequenceDataset, **widths) -> JudgeConfig:
+        """The judge of a labelled video dataset: its frame shape, T and labels; at most 4 convs,
+        fewer for small frames (the last one leaves at least 2x2 pixels)."""
+        if dataset.kind != "video":
+            raise ValueError(
+                "the judge classifies videos; this dataset holds vector frames (speech): speech runs "
+                "are scored by speaker verification instead (dsvae eval on the run)"
+            )
+        if not dataset.labels:
+            raise ValueError(
+                "this dataset has no labels, so there is nothing to train a judge on; "
+                "a judge needs labelled sequences (e.g. --data synthetic or --data sprites)"
+            )
+        c, size, _ = dataset.frame_shape
+        if "conv_channels" not in widths:
+            n_convs = min(4, int(np.log2(size)) - 1)
+            while n_convs > 1 and size % 2**n_convs:
+                n_convs -= 1
+            widths["conv_channels"] = cls.conv_channels[:n_convs]
+        return cls(channels=c, frame_size=size, T=dataset.T, label_values=dataset.label_values, **widths)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["conv_channels"] = list(self.conv_channels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> JudgeConfig:
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"judge config has unknown fields {sorted(unknown)}; is it from a newer dsvae?")
+        return cls(**d)
+
+
+class Judge(nn.Module):
+    def __init__(self, config: JudgeConfig) -> None:
+        super().__init__()
+        self.config = cfg = config
+        layers: list[nn.Module] = []
+        c_in = cfg.channels
+        for c_out in cfg.conv_channels:
+            layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.BatchNorm2d(c_out), nn.ReLU()]
+            c_in = c_out
+        bottom = cfg.frame_size // 2 ** len(cfg.conv_channels)
+        layers += [nn.Flatten(), nn.Linear(c_in * bottom * bottom, cfg.feature_dim), nn.ReLU()]
+        self.frame_encoder = nn.Sequential(*layers)
+        self.lstm = nn.LSTM(cfg.feature_dim, cfg.hidden_dim, batch_first=True, bidirectional=True)
+        self.heads = nn.ModuleDict({k: nn.Linear(2 * cfg.hidden_dim, n) for k, n in cfg.num_classes.items()})
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        """x (B, T, C, H, W) in [0, 1] -> {label: logits (B, K)}."""
+        cfg = self.config
+        want = (cfg.T, cfg.channels, cfg.frame_size, cfg.frame_size)
+        if x.dim() != 5 or tuple(x.shape[1:]) != want:
+            raise ValueError(
+                f"the judge reads videos (B, T, C, H, W) = (B, {', '.join(map(str, want))}) in [0, 1], "
+                f"got shape {tuple(x.shape)}"
+            )
+        B, T = x.shape[:2]
+        v = self.frame_encoder(x.reshape(B * T, *x.shape[2:])).view(B, T, -1)  # (B, T, feature)
+        _, (h_n, _) = self.lstm(v)  # h_n: (2, B, hidden): forward state at T, backward state at 1
+        h = torch.cat([h_n[0], h_n[1]], dim=-1)
+        return {k: head(h) for k, head in self.heads.items()}
+
+    @torch.no_grad()
+    def predict_proba(self, x: Tensor) -> dict[str, Tensor]:
+        """{label: p(y | x) (B, K)} in fp32."""
+        return {k: F.softmax(v.float(), dim=-1) for k, v in self(x).items()}
+
+    def check_labels(self, dataset: SequenceDataset) -> None:
+        """Refuse a dataset whose labels (names, class counts, value names), frame shape or
+        sequence length differ from what this judge was trained on."""
+        cfg = self.config
+        mine, theirs = cfg.label_values, dataset.label_values
+        if mine != theirs:
+            problems = []
+            for k in sorted(set(mine) | set(theirs)):
+                if k not in theirs:
+                    problems.append(f"the judge predicts {k!r}, the dataset has no such label")
+                elif k not in mine:
+                    problems.append(f"the dataset has label {k!r}, the judge has no head for it")
+                elif len(mine[k]) != len(theirs[k]):
+                    problems.append(f"{k!r}: the judge has {len(mine[k])} classes, the dataset {len(theirs[k])}")
+                elif mine[k] != theirs[k]:
+                    problems.append(f"{k!r}: class names differ ({mine[k]} vs {theirs[k]})")
+            raise JudgeMismatchError(
+                "the judge was not trained on this dataset's labels: " + "; ".join(problems)
+                + ". Train a judge on this dataset: dsvae judge train --data DATA --out DIR"
+            )
+        shape = (dataset.T, *dataset.frame_shape) if dataset.kind == "video" else None
+        want = (cfg.T, cfg.channels, cfg.frame_size, cfg.frame_size)
+        if shape != want:
+            raise JudgeMismatchError(
+                f"the judge reads sequences (T, C, H, W) = {want}, the dataset has "
+                f"{shape if shape else 'vector frames'}; train a judge on this dataset: "
+                "dsvae judge train --data DATA --out DIR"
+            )
+
+    def save(self, directory: str | Path, metrics: dict, force: bool = False) -> Path:
+        """Write the judge folder (judge.json, model.safetensors, metrics.json) atomically."""
+        from safetensors.torch import save_file
+
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        with atomic_dir(directory, force=force) as tmp:
+            save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+            (tmp / "judge.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+            (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        return Path(directory)
+
+    @classmethod
+    def load(cls, directory: str | Path, map_location: str | torch.device = "cpu") -> Judge:
+        """A judge folder -> the judge in eval mode."""
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        for name in ("judge.json", "model.safetensors"):
+            if not (directory / name).exists():
+                raise FileNotFoundError(
+                    f"{directory / name} not found: a judge folder holds judge.json and model.safetensors; "
+                    "train one with `dsvae judge train --data DATA --out DIR`"
+                )
+        judge = cls(JudgeConfig.from_dict(json.loads((directory / "judge.json").read_text())))
+        judge.load_state_dict(load_file(str(directory / "model.safetensors"), device=str(map_location)))
+        return judge.to(map_location).eval()
+
+
+def judge_sha256(directory: str | Path) -> str:
+    """sha256 of the judge's model.safetensors: the identity reports quote."""
+    digest = hashlib.sha256()
+    with open(Path(directory) / "model.safetensors", "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_judge_metrics(directory: str | Path) -> dict:
+    path = Path(directory) / "metrics.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _autocast(device: torch.device, precision: str):
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+@torch.no_grad()
+def judge_accuracy(
+    judge: Judge,
+    dataset: SequenceDataset,
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+    precision: str = "fp32",
+) -> dict[str, float]:
+    """Accuracy of every head on the real sequences of ``dataset``."""
+    device = torch.device(device)
+    judge.check_labels(dataset)
+    judge.eval()
+    correct = dict.fromkeys(judge.config.label_values, 0)
+    for pos in dataset.batches(batch_size):
+        x = dataset.normalize(dataset.get_batch(pos).to(device))
+        with _autocast(device, precision):
+            logits = judge(x)
+        for k, v in logits.items():
+            y = torch.from_numpy(dataset.label_array(k)[pos]).to(device)
+            correct[k] += int((v.argmax(dim=-1) == y).sum())
+    return {k: c / len(dataset) for k, c in correct.items()}
+
+
+def train_judge(
+    dataset: SequenceDataset,
+    out_dir: str | Path,
+    epochs: int = 4,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    seed: int = 0,
+    precision: str = "bf16",
+    device: str | torch.device = "cpu",
+    force: bool = False,
+    **widths,
+) -> dict[str, float]:
+    """Train a judge on ``dataset.subset("train")`` (summed cross-entropy of every head, Adam),
+    save it to ``out_dir`` and return the test accuracy of every head."""
+    device = torch.device(device)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not force:
+        raise FileExistsError(f"{out_dir} exists; pass --force (force=True) to replace it")
+    config = JudgeConfig.for_dataset(dataset, **widths)
+    train, test = dataset.subset("train"), dataset.subset("test")
+    if len(train) == 0 or len(test) == 0:
+        raise ValueError(
+            f"the judge needs training and test sequences, the dataset has {len(train)} and {len(test)}"
+        )
+    torch.manual_seed(seed)
+    judge = Judge(config).to(device)
+    optimizer = torch.optim.Adam(judge.parameters(), lr=lr)
+    labels = {k: torch.from_numpy(train.label_array(k)) for k in config.label_values}
+    start = time.perf_counter()
+    bar = tqdm(total=epochs * train.num_batches(batch_size), desc="judge", unit="batch")
+    for epoch in range(epochs):
+        judge.train()
+        for pos in train.batches(batch_size, shuffle=True, seed=seed, epoch=epoch):
+            x = train.normalize(train.get_batch(pos).to(device))
+            with _autocast(device, precision):
+                logits = judge(x)
+            losses = {k: F.cross_entropy(v.float(), labels[k][pos].to(device)) for k, v in logits.items()}
+            loss = sum(losses.values())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            bar.update()
+            bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
+    bar.close()
+    train_seconds = time.perf_counter() - start
+    accuracy = judge_accuracy(judge, test, batch_size=4 * batch_size, device=device, precision=precision)
+    metrics = {
+        "test_accuracy": accuracy,
+        "label_values": config.label_values,
+        "dataset": dataset.meta.get("name", "?"),
+        "train_sequences": len(train),
+        "test_sequences": len(test),
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "seed": seed,
+        "precision": precision,
+        "device": str(device),
+        "train_seconds": round(train_seconds, 1),
+        "num_parameters": sum(p.numel() for p in judge.parameters()),
+    }
+    judge.save(out_dir, metrics, force=force)
+    return accuracy
+
+
+__all__ = [
+    "Judge",
+    "JudgeConfig",
+    "JudgeMismatchError",
+    "judge_accuracy",
+    "judge_sha256",
+    "read_judge_metrics",
+    "train_judge",
+]

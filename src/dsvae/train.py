@@ -1,0 +1,479 @@
+"""The training loop: run folders, checkpoints, resume, mixed precision and DDP.
+
+One function, :func:`train`, read top-down: set up (device, DDP, seeds, data, model, optimizer),
+resume if asked, then epochs of steps, a test-set ELBO and an atomic checkpoint after each, and the
+final model and pictures. Under ``torchrun`` the same code trains with DistributedDataParallel.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import platform
+import random
+import subprocess
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from ._io import atomic_dir, atomic_write_text, recover_dir
+from .config import DSVAEConfig
+from .data import SequenceDataset, open_dataset
+from .model import DSVAE
+from .run import LOG_COLUMNS
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainConfig:
+    data: str = "synthetic"
+    preset: str = "cpu"
+    model_overrides: dict = field(default_factory=dict)  # DSVAEConfig fields, e.g. {"z_dim": 8}
+    epochs: int = 10
+    batch_size: int = 25  # the global batch; under DDP each of the W processes takes batch_size / W
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    kl_warmup_steps: int = 0  # linear warm-up of the KL weight from 0 to 1 (0: the plain ELBO)
+    seed: int = 0
+    data_seed: int = 0
+    precision: str = "auto"  # auto: bf16 autocast where the hardware has it (CUDA, CPU with AMX/AVX512-BF16)
+    device: str = "auto"
+    channels_last: bool = True
+    compile: bool = False
+    log_every: int = 10  # steps between host synchronisations (progress bar, NaN check)
+    checkpoint_every: int = 0  # steps between mid-epoch checkpoints (0: only at the end of each epoch)
+    max_steps: int = 0  # stop after this many steps in all (0: run the epochs), checkpointed
+    pictures: bool = True
+    progress: bool = True
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    epochs_done: int
+    steps: int
+    train: dict  # last epoch's mean loss terms
+    test: dict  # last test-set ELBO terms
+    wall_s: float
+
+
+# --- set-up helpers ----------------------------------------------------------------------------------
+
+
+def cpu_has_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
+    return device
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if cpu_has_bf16() else "fp32"
+
+
+def autocast(device: torch.device, precision: str):
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def model_config_for(dataset: SequenceDataset, preset: str, overrides: dict) -> DSVAEConfig:
+    """The preset, fitted to the dataset's frames and T, with the user's overrides on top."""
+    shape = dict(T=dataset.T)
+    if dataset.kind == "video":
+        c, h, _ = dataset.frame_shape
+        shape.update(channels=c, frame_size=h, frame_dim=0)
+    else:
+        shape.update(frame_dim=dataset.frame_shape[0])
+    cfg = DSVAEConfig.preset(preset, **{**shape, **overrides})
+    if cfg.frame_shape != dataset.frame_shape or cfg.T != dataset.T:
+        raise ValueError(
+            f"model frames {cfg.frame_shape} x T={cfg.T} do not match the data's "
+            f"{dataset.frame_shape} x T={dataset.T}; drop the conflicting overrides"
+        )
+    return cfg
+
+
+def environment(seed: int) -> dict:
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        ).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        rev = None
+    from . import __version__
+
+    env = {
+        "dsvae": __version__,
+        "git_revision": rev,
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "host": platform.node(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "seed": seed,
+        "command": sys.argv,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    return env
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def make_optimizer(model: torch.nn.Module, tc: TrainConfig, device: torch.device) -> torch.optim.Adam:
+    # fused Adam on CUDA, foreach (one kernel per group of tensors) elsewhere
+    fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    return torch.optim.Adam(model.parameters(), lr=tc.lr, betas=tuple(tc.betas), **fast)
+
+
+# --- checkpoints -------------------------------------------------------------------------------------
+
+
+def save_checkpoint(
+    run_dir: Path, model: DSVAE, opt: torch.optim.Optimizer, epoch: int, step_in_epoch: int, step: int
+) -> Path:
+    """RUN/checkpoints/last: the model folder plus state.pt, replaced as a whole."""
+    last = run_dir / "checkpoints" / "last"
+    with atomic_dir(last, force=True) as tmp:
+        model.save(tmp)
+        state = {
+            "optimizer": opt.state_dict(),
+            "epoch": epoch,
+            "step_in_epoch": step_in_epoch,
+            "step": step,
+            "rng": rng_state(),
+        }
+        torch.save(state, tmp / "state.pt")
+    return last
+
+
+def load_checkpoint(run_dir: Path, model: DSVAE, opt: torch.optim.Optimizer, device: torch.device) -> dict:
+    from safetensors.torch import load_file
+
+    last = recover_dir(run_dir / "checkpoints" / "last")
+    if not (last / "state.pt").exists():
+        raise FileNotFoundError(f"cannot resume: {last}/state.pt not found (no checkpoint yet?)")
+    model.load_state_dict(load_file(str(last / "model.safetensors"), device=str(device)))
+    state = torch.load(last / "state.pt", map_location="cpu", weights_only=False)
+    opt.load_state_dict(state["optimizer"])
+    set_rng_state(state["rng"])
+    return state
+
+
+# --- logging -----------------------------------------------------------------------------------------
+
+
+class Logger:
+    """log.csv (and TensorBoard when it is installed); only rank 0 writes."""
+
+    def __init__(self, run_dir: Path, enabled: bool) -> None:
+        self.path = run_dir / "log.csv"
+        self.enabled = enabled
+        self.tb = None
+        if enabled:
+            if not self.path.exists():
+                with self.path.open("w", newline="") as fh:
+                    csv.writer(fh).writerow(LOG_COLUMNS)
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(str(run_dir / "tensorboard"))
+            except ImportError:
+                self.tb = None  # optional: pip install tensorboard
+
+    def row(self, epoch: int, split: str, terms: dict, seq_per_s: float, wall_s: float) -> None:
+        if not self.enabled:
+            return
+        values = [epoch, split] + [f"{terms[k]:.6g}" for k in ("loss", "recon", "kl_f", "kl_z")]
+        with self.path.open("a", newline="") as fh:
+            csv.writer(fh).writerow(values + [f"{seq_per_s:.4g}", f"{wall_s:.2f}"])
+        if self.tb is not None:
+            for k in ("loss", "recon", "kl_f", "kl_z"):
+                self.tb.add_scalar(f"{split}/{k}", terms[k], epoch)
+            self.tb.flush()
+
+    def truncate_after(self, epoch: int) -> None:
+        """On resume, drop rows of epochs that the checkpoint does not contain."""
+        if not (self.enabled and self.path.exists()):
+            return
+        with self.path.open(newline="") as fh:
+            rows = list(csv.reader(fh))
+        kept = [rows[0]] + [r for r in rows[1:] if int(r[0]) <= epoch]
+        atomic_write_text(self.path, "".join(",".join(r) + "\n" for r in kept))
+
+
+# --- evaluation of the ELBO on a split ----------------------------------------------------------------
+
+
+@torch.no_grad()
+def elbo_terms(
+    model: DSVAE, dataset: SequenceDataset, batch_size: int, device: torch.device, precision: str = "fp32"
+) -> dict:
+    """Mean loss, recon, kl_f, kl_z per sequence over ``dataset`` (posterior sampling as in
+    training, model in eval mode). Does not disturb the training RNG."""
+    was_training = model.training
+    model.eval()
+    sums = torch.zeros(4, dtype=torch.float64, device=device)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(0)
+        for pos in dataset.batches(batch_size):
+            x = dataset.normalize(dataset.get_batch(pos).to(device, non_blocking=True))
+            with autocast(device, precision):
+                out = model(x)
+            sums += torch.stack([out.loss, out.recon, out.kl_f, out.kl_z]).double() * len(pos)
+    model.train(was_training)
+    values = (sums / len(dataset)).tolist()
+    return dict(zip(("loss", "recon", "kl_f", "kl_z"), values))
+
+
+# --- the loop -----------------------------------------------------------------------------------------
+
+
+def train(tc: TrainConfig, run_dir: str | Path, resume: bool = False, force: bool = False) -> TrainResult:
+    run_dir = Path(run_dir)
+    t_start = time.perf_counter()
+
+    # distributed set-up: torchrun sets WORLD_SIZE, RANK, LOCAL_RANK
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    distributed = world > 1
+    device = resolve_device(tc.device)
+    if distributed:
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if tc.batch_size % world:
+            raise ValueError(f"--batch-size {tc.batch_size} must be a multiple of the {world} processes")
+    is_main = rank == 0
+    precision = resolve_precision(tc.precision, device)
+
+    # the run folder: never train over an existing run unless resuming it (or forced)
+    if is_main:
+        if run_dir.exists() and any(run_dir.iterdir()) and not (resume or force):
+            raise FileExistsError(
+                f"{run_dir} already holds a run; pass --resume to continue it or --force to start over"
+            )
+        if resume and not (run_dir / "train.json").exists():
+            raise FileNotFoundError(f"cannot resume: {run_dir}/train.json not found")
+    if resume:
+        saved = json.loads((run_dir / "train.json").read_text())
+        # a resumed run continues the recorded run; only the length and the machine may change
+        keep = {"epochs", "max_steps", "device", "progress", "pictures", "log_every", "checkpoint_every"}
+        saved.update({k: v for k, v in tc.to_dict().items() if k in keep})
+        tc = TrainConfig(**{**saved, "betas": tuple(saved["betas"])})
+
+    seed_everything(tc.seed + rank)
+    dataset = open_dataset(tc.data, seed=tc.data_seed)
+    train_ds, test_ds = dataset.subset("train"), dataset.subset("test")
+    if len(train_ds) < tc.batch_size:
+        raise ValueError(
+            f"the training split has {len(train_ds)} sequences, fewer than one batch of {tc.batch_size}"
+        )
+    if len(test_ds) == 0:
+        test_ds = train_ds.subset(np.arange(min(len(train_ds), 256)))
+    cfg = model_config_for(dataset, tc.preset, tc.model_overrides)
+
+    model = DSVAE(cfg).to(device)
+    if tc.channels_last and cfg.is_video:
+        model = model.to(memory_format=torch.channels_last)
+    opt = make_optimizer(model, tc, device)
+    epoch, step_in_epoch, step = 0, 0, 0
+    if resume:
+        state = load_checkpoint(run_dir, model, opt, device)
+        epoch, step_in_epoch, step = state["epoch"], state["step_in_epoch"], state["step"]
+    if is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        cfg.save(run_dir / "config.json")
+        atomic_write_text(run_dir / "train.json", json.dumps({**tc.to_dict(), "cwd": os.getcwd()}, indent=2))
+        env = environment(tc.seed)
+        env.update(precision=precision, device=str(device), world_size=world)
+        atomic_write_text(run_dir / "env.json", json.dumps(env, indent=2, default=str))
+    logger = Logger(run_dir, is_main)
+    if resume:
+        logger.truncate_after(epoch)
+
+    net: torch.nn.Module = model
+    if distributed:
+        if device.type == "cuda":
+            net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
+        net = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None)
+    if tc.compile:
+        net = torch.compile(net)
+
+    steps_per_epoch = train_ds.num_batches(tc.batch_size, drop_last=True)
+    pin = device.type == "cuda"
+    train_terms: dict = {}
+    test_terms: dict = {}
+    stop = False
+    while epoch < tc.epochs and not stop:
+        net.train()
+        t_epoch = time.perf_counter()
+        sums = torch.zeros(4, device=device)
+        n_seen = 0
+        bar = tqdm(
+            total=steps_per_epoch, initial=step_in_epoch, desc=f"epoch {epoch + 1}/{tc.epochs}",
+            disable=not (is_main and tc.progress), dynamic_ncols=True, leave=False,
+        )
+        batches = train_ds.batches(
+            tc.batch_size, shuffle=True, seed=tc.seed, epoch=epoch, drop_last=True,
+            rank=rank, world_size=world, start=step_in_epoch,
+        )
+        t_window, n_window = time.perf_counter(), 0
+        for pos in batches:
+            raw = train_ds.get_batch(pos)
+            if pin:
+                raw = raw.pin_memory()
+            x = train_ds.normalize(raw.to(device, non_blocking=True))  # uint8 until it is on the device
+            with autocast(device, precision):
+                out = net(x)
+            w = min(1.0, (step + 1) / tc.kl_warmup_steps) if tc.kl_warmup_steps else 1.0
+            objective = out.recon + w * (out.kl_f + out.kl_z)
+            opt.zero_grad(set_to_none=True)
+            objective.backward()
+            opt.step()
+            sums += torch.stack([out.loss, out.recon, out.kl_f, out.kl_z]).detach()
+            n_seen += 1
+            n_window += len(pos) * world
+            step += 1
+            step_in_epoch += 1
+            bar.update(1)
+
+            if step % tc.log_every == 0 or step_in_epoch == steps_per_epoch:
+                mean = (sums / n_seen).tolist()  # the one host synchronisation of a logging window
+                if not all(math.isfinite(v) for v in mean):
+                    raise TrainingDiverged(
+                        f"the loss became {mean[0]} at epoch {epoch + 1}, step {step}; the last good "
+                        f"checkpoint is kept in {run_dir / 'checkpoints' / 'last'}. Try a lower --lr, "
+                        "--precision fp32, or --kl-warmup-steps."
+                    )
+                now = time.perf_counter()
+                bar.set_postfix(
+                    loss=f"{mean[0]:.1f}", recon=f"{mean[1]:.1f}", kl_f=f"{mean[2]:.2f}", kl_z=f"{mean[3]:.2f}",
+                    seq_s=f"{n_window / (now - t_window):.1f}",
+                )
+                t_window, n_window = now, 0
+            if tc.checkpoint_every and step % tc.checkpoint_every == 0 and step_in_epoch < steps_per_epoch:
+                _check_finite(sums, n_seen, run_dir, epoch, step)
+                if is_main:
+                    save_checkpoint(run_dir, model, opt, epoch, step_in_epoch, step)
+            if tc.max_steps and step >= tc.max_steps:
+                stop = True
+                break
+        bar.close()
+
+        if step_in_epoch < steps_per_epoch:  # stopped mid-epoch by max_steps: checkpoint and leave
+            _check_finite(sums, n_seen, run_dir, epoch, step)
+            if is_main:
+                save_checkpoint(run_dir, model, opt, epoch, step_in_epoch, step)
+            break
+        epoch_s = time.perf_counter() - t_epoch
+        train_terms = _all_mean(sums / max(n_seen, 1), distributed)
+        train_terms = dict(zip(("loss", "recon", "kl_f", "kl_z"), train_terms))
+        if is_main:
+            test_terms = elbo_terms(model, test_ds, max(tc.batch_size, 50), device, precision)
+            seq_s = steps_per_epoch * tc.batch_size / epoch_s
+            logger.row(epoch + 1, "train", train_terms, seq_s, epoch_s)
+            logger.row(epoch + 1, "test", test_terms, float("nan"), epoch_s)
+            if tc.progress:
+                tqdm.write(
+                    f"epoch {epoch + 1}/{tc.epochs}  train loss {train_terms['loss']:.2f}  "
+                    f"test loss {test_terms['loss']:.2f} (recon {test_terms['recon']:.2f}, "
+                    f"kl_f {test_terms['kl_f']:.2f}, kl_z {test_terms['kl_z']:.2f})  {seq_s:.1f} seq/s"
+                )
+        epoch += 1
+        step_in_epoch = 0
+        if is_main:
+            save_checkpoint(run_dir, model, opt, epoch, 0, step)
+        if distributed:
+            dist.barrier()
+
+    if is_main and epoch >= tc.epochs:
+        with atomic_dir(run_dir / "model", force=True) as tmp:
+            model.save(tmp)
+        if tc.pictures:
+            from .viz import write_train_pictures
+
+            write_train_pictures(model, test_ds, run_dir / "pictures", device=device)
+    if distributed:
+        dist.barrier()
+    return TrainResult(run_dir, epoch, step, train_terms, test_terms, time.perf_counter() - t_start)
+
+
+def _check_finite(sums: torch.Tensor, n: int, run_dir: Path, epoch: int, step: int) -> None:
+    if n and not torch.isfinite(sums).all():
+        raise TrainingDiverged(
+            f"the loss became non-finite by epoch {epoch + 1}, step {step}; the last good checkpoint is "
+            f"kept in {run_dir / 'checkpoints' / 'last'}. Try a lower --lr or --precision fp32."
+        )
+
+
+def _all_mean(t: torch.Tensor, distributed: bool) -> list[float]:
+    if distributed:
+        t = t.clone()
+        dist.all_reduce(t)
+        t /= dist.get_world_size()
+    return t.tolist()
+
+
+__all__ = ["TrainConfig", "TrainResult", "TrainingDiverged", "train", "elbo_terms"]

@@ -1,0 +1,264 @@
+"""Importing the user's own videos: clips written here (mp4 with imageio's ffmpeg plugin, GIF and
+PNG frame folders with Pillow), imported, and read back through the dataset interface."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dsvae.cli import main
+from dsvae.data import DatasetError, SequenceDataset, open_dataset, video
+from dsvae.data.video import NpyAppender, cut_sequences, fit_frame, import_videos, split_by_source
+
+iio = pytest.importorskip("imageio.v3")
+pytest.importorskip("imageio_ffmpeg")
+
+H, W = 32, 48  # multiples of 16: the mp4 encoder keeps them as they are
+
+
+def moving_square(n: int, h: int = H, w: int = W, color=(255, 64, 0)) -> np.ndarray:
+    """(n, h, w, 3) uint8: a square moving right, one pixel per frame, on a grey background."""
+    frames = np.full((n, h, w, 3), 40, dtype=np.uint8)
+    for t in range(n):
+        x = t % (w - 8)
+        frames[t, h // 2 - 4 : h // 2 + 4, x : x + 8] = color
+    return frames
+
+
+def write_mp4(path, frames, fps=10):
+    iio.imwrite(path, frames, plugin="FFMPEG", fps=fps)
+
+
+def write_gif(path, frames, ms=100):
+    images = [Image.fromarray(f) for f in frames]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=ms, loop=0)
+
+
+def write_png_folder(folder, frames):
+    folder.mkdir(parents=True)
+    for t, f in enumerate(frames):
+        Image.fromarray(f).save(folder / f"frame{t}.png")  # frame10 must come after frame9
+
+
+@pytest.fixture
+def clips(tmp_path):
+    """A folder with a 20-frame mp4, a 12-frame gif and an 11-frame PNG folder in a subfolder."""
+    root = tmp_path / "clips"
+    root.mkdir()
+    write_mp4(root / "walk.mp4", moving_square(20))
+    write_gif(root / "wave.gif", moving_square(12, color=(0, 200, 255)))
+    write_png_folder(root / "lab" / "run1", moving_square(11, color=(0, 255, 0)))
+    return root
+
+
+# --- the pieces -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("T,stride,frame_step", [(3, 3, 1), (3, 1, 1), (3, 5, 2), (4, 2, 3), (1, 1, 1)])
+def test_cut_sequences_matches_slicing(T, stride, frame_step):
+    frames = [np.array([i]) for i in range(23)]
+    resized = []
+    got = list(
+        cut_sequences(frames, T, stride, frame_step, transform=lambda f: resized.append(int(f[0])) or f)
+    )
+    sampled = np.arange(23)[::frame_step]
+    starts = range(0, len(sampled) - T + 1, stride)
+    assert [s for s, _ in got] == [int(sampled[s]) for s in starts]
+    for (_, seq), s in zip(got, starts):
+        np.testing.assert_array_equal(seq[:, 0], sampled[s : s + T])
+    used = {int(v) for _, seq in got for v in seq[:, 0]}
+    # only sampled frames of a sequence (or of the unfinished one at the end) are resized
+    assert all(r in used or r > max(used) for r in resized) and len(resized) <= len(used) + T - 1
+    assert set(resized) <= set(sampled.tolist())
+
+
+def test_cut_sequences_short_clip_gives_nothing():
+    assert list(cut_sequences([np.zeros(1)] * 4, T=3, stride=3, frame_step=2)) == []
+
+
+def test_fit_crop_keeps_the_centre_and_pad_adds_black():
+    frame = np.zeros((40, 80, 3), dtype=np.uint8)
+    frame[:, :20] = (255, 0, 0)
+    frame[:, 20:60] = (0, 255, 0)
+    frame[:, 60:] = (0, 0, 255)
+    crop = fit_frame(frame, 16, "crop")
+    assert crop.shape == (16, 16, 3) and crop.dtype == np.uint8
+    assert (crop[:, 2:14, 1] >= 250).all() and (crop[:, 2:14, 0::2] <= 5).all()  # LANCZOS rings a little
+    pad = fit_frame(frame, 16, "pad")  # 80x40 -> 16x8, centred: rows 4..11
+    assert pad.shape == (16, 16, 3)
+    assert (pad[:4] == 0).all() and (pad[12:] == 0).all()
+    assert pad[8, 1, 0] > 200 and pad[8, 8, 1] > 200 and pad[8, 14, 2] > 200
+
+
+def test_npy_appender_grows_truncates_and_loads(tmp_path):
+    items = np.arange(5 * 2 * 3, dtype=np.uint8).reshape(5, 2, 3)
+    with NpyAppender(tmp_path / "a.npy", (2, 3)) as w:
+        for item in items[:3]:
+            w.append(item)
+        w.truncate(1)
+        w.append(items[4])
+        assert w.finish() == (2, 2, 3)
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), items[[0, 4]])
+
+
+def test_split_by_source_keeps_sources_whole_and_is_seeded():
+    sources = np.repeat([f"v{i}" for i in range(10)], 3)
+    split, how = split_by_source(sources, 0.2, seed=1)
+    assert how == "source"
+    assert len(set(sources[split == 1])) == 2
+    assert not set(sources[split == 1]) & set(sources[split == 0])
+    np.testing.assert_array_equal(split, split_by_source(sources, 0.2, seed=1)[0])
+    one, how = split_by_source(np.array(["a"] * 10), 0.2, seed=0)
+    assert how == "time" and one.tolist() == [0] * 8 + [1] * 2
+
+
+# --- importing ------------------------------------------------------------------------------------
+def test_import_folder_of_videos_gifs_and_frame_folders(clips, tmp_path):
+    out = tmp_path / "ds"
+    ds = import_videos(clips, out, size=16, T=4, test_fraction=0.5, seed=0)
+    assert isinstance(ds, SequenceDataset) and ds.frames.shape == (5 + 3 + 2, 4, 16, 16, 3)
+    assert ds.frames.dtype == np.uint8
+    source = ds.info["source"].tolist()
+    assert source == ["lab/run1"] * 2 + ["walk.mp4"] * 5 + ["wave.gif"] * 3
+    assert ds.info["start_frame"].tolist() == [0, 4] + [0, 4, 8, 12, 16] + [0, 4, 8]
+    np.testing.assert_allclose(ds.info["start_time"][2:], [0, 0.4, 0.8, 1.2, 1.6, 0, 0.4, 0.8])
+    assert np.isnan(ds.info["start_time"][:2]).all()  # frame folders have no frame rate
+    for s in set(source):  # whole videos go to one side
+        assert len(set(ds.split[ds.info["source"] == s].tolist())) == 1
+    assert set(ds.split.tolist()) == {0, 1}
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["counts"] == {
+        "files": 3, "used": 3, "skipped": 0, "short": 0, "frames": 43, "sequences": 10,
+        "train": int((ds.split == 0).sum()), "test": int((ds.split == 1).sum()),
+    }  # fmt: skip
+    assert meta["fps"] == {"lab/run1": None, "walk.mp4": 10.0, "wave.gif": 10.0}
+    assert (meta["size"], meta["T"], meta["stride"], meta["frame_step"], meta["fit"]) == (16, 4, 4, 1, "crop")
+    # lossless PNG frames arrive exactly as fit_frame makes them, in name order
+    expected = [fit_frame(f, 16) for f in moving_square(11, color=(0, 255, 0))]
+    np.testing.assert_array_equal(ds.frames[1], np.stack(expected[4:8]))
+    # the mp4's square is in the moving frames (lossy codec: compare loosely)
+    mp4 = np.stack([fit_frame(f, 16) for f in moving_square(20)])[8:12]
+    assert np.abs(ds.frames[4].astype(int) - mp4).mean() < 8
+    reopened = SequenceDataset.open(out)
+    np.testing.assert_array_equal(reopened.frames, ds.frames)
+
+
+def test_stride_frame_step_and_single_file(clips, tmp_path):
+    ds = import_videos(clips / "walk.mp4", tmp_path / "ds", size=8, T=4, stride=2, frame_step=2, fit="pad")
+    # 20 frames -> 10 sampled -> sequences start at sampled 0, 2, 4, 6
+    assert ds.frames.shape == (4, 4, 8, 8, 3)
+    assert ds.info["start_frame"].tolist() == [0, 4, 8, 12]
+    assert ds.info["source"].tolist() == ["walk.mp4"] * 4
+    assert ds.meta["name"] == "walk" and ds.meta["split_by"] == "time"
+    assert ds.split.tolist() == [0, 0, 0, 1]
+
+
+def test_labels_from_csv(clips, tmp_path):
+    csv = tmp_path / "labels.csv"
+    csv.write_text(
+        "file,action,person\nwalk.mp4,walk,ann\nwave.gif,wave,bob\nlab/run1,run,ann\nother.mp4,x,y\n"
+    )
+    ds = import_videos(clips, tmp_path / "ds", size=8, T=4, labels_csv=csv)
+    assert ds.label_values == {"action": ["run", "walk", "wave"], "person": ["ann", "bob"]}
+    assert ds.labels["action"].tolist() == [0] * 2 + [1] * 5 + [2] * 3
+    assert ds.labels["person"].tolist() == [0] * 7 + [1] * 3
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("file,action\nwalk.mp4,walk\n", "no row for 2 of the 3 input files: lab/run1, wave.gif"),
+        ("name,action\nwalk.mp4,walk\n", "no 'file' column"),
+        ("file\nwalk.mp4\nwave.gif\nlab/run1\n", "no label column"),
+        ("file,action\nwalk.mp4,walk\nwave.gif,\nlab/run1,run\n", "column 'action' is empty for wave.gif"),
+    ],
+)
+def test_bad_labels_csv_is_refused_before_any_work(clips, tmp_path, text, message):
+    csv = tmp_path / "labels.csv"
+    csv.write_text(text)
+    with pytest.raises(DatasetError, match=message):
+        import_videos(clips, tmp_path / "ds", size=8, T=4, labels_csv=csv)
+    assert list(tmp_path.iterdir()) == [clips, csv]
+
+
+def test_bad_files_are_skipped_counted_and_reported(clips, tmp_path, capsys):
+    (clips / "corrupt.mp4").write_bytes(b"not a video" * 100)
+    (clips / "empty.avi").write_bytes(b"")
+    broken = moving_square(9)
+    write_png_folder(clips / "broken", broken)
+    (clips / "broken" / "frame6.png").write_bytes(b"not a png")  # fails after six good frames
+    write_gif(clips / "short.gif", moving_square(3))
+    ds = import_videos(clips, tmp_path / "ds", size=8, T=4)
+    err = capsys.readouterr().err
+    for name in ("corrupt.mp4", "empty.avi", "broken: frame6.png"):
+        assert f"skipped {name}" in err
+    assert "short.gif: 3 sampled frames" in err and "shorter than T=4" in err
+    assert "3 of 7 files skipped" in err
+    assert sorted(set(ds.info["source"].tolist())) == ["lab/run1", "walk.mp4", "wave.gif"]
+    assert len(ds) == 10  # nothing of the clip that failed halfway is kept
+    assert ds.meta["counts"]["skipped"] == 3 and ds.meta["counts"]["short"] == 1
+    assert [s["source"] for s in ds.meta["skipped"]] == ["broken", "corrupt.mp4", "empty.avi"]
+    assert ds.meta["short"] == [{"source": "short.gif", "frames": 3, "sampled": 3}]
+
+
+def test_no_sequences_is_an_error_and_writes_nothing(tmp_path):
+    root = tmp_path / "clips"
+    root.mkdir()
+    with pytest.raises(DatasetError, match="no clips in"):
+        import_videos(root, tmp_path / "ds")
+    (root / "bad.mp4").write_bytes(b"junk")
+    write_gif(root / "tiny.gif", moving_square(2))
+    with pytest.raises(DatasetError, match="no sequence of T=8 frames"):
+        import_videos(root, tmp_path / "ds")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clips"]
+
+
+def test_existing_output_needs_force_and_failures_leave_it_alone(clips, tmp_path, monkeypatch):
+    out = tmp_path / "ds"
+    import_videos(clips, out, size=8, T=4)
+    with pytest.raises(FileExistsError, match="--force"):
+        import_videos(clips, out, size=8, T=2)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("disk gone")
+
+    monkeypatch.setattr(video, "write_columns", fail)
+    with pytest.raises(RuntimeError, match="disk gone"):
+        import_videos(clips, out, size=8, T=2, force=True)
+    assert SequenceDataset.open(out).T == 4  # the old dataset is untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clips", "ds"]  # no partial folder
+    monkeypatch.undo()
+    assert import_videos(clips, out, size=8, T=2, force=True).T == 2
+
+
+def test_bad_arguments_are_refused(clips, tmp_path):
+    with pytest.raises(ValueError, match="fit must be one of"):
+        import_videos(clips, tmp_path / "ds", fit="stretch")
+    with pytest.raises(ValueError, match="stride must be at least 1"):
+        import_videos(clips, tmp_path / "ds", stride=0)
+    with pytest.raises(DatasetError, match="is not a video"):
+        import_videos(clips / "lab" / "run1" / "frame0.png", tmp_path / "ds")
+    with pytest.raises(FileNotFoundError, match="no such file or folder"):
+        import_videos(tmp_path / "nowhere", tmp_path / "ds")
+
+
+def test_open_dataset_gives_model_batches(clips, tmp_path):
+    import_videos(clips, tmp_path / "ds", size=16, T=4)
+    ds = open_dataset(tmp_path / "ds")
+    x = ds.normalize(ds.get_batch([0, 1]))
+    assert x.shape == (2, 4, 3, 16, 16) and x.dtype == torch.float32
+    assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0 and float(x.max()) > 0.5
+
+
+def test_cli(clips, tmp_path, capsys):
+    out = tmp_path / "ds"
+    args = ["data", "video", "--input", str(clips), "--out", str(out), "--size", "8", "--T", "4"]
+    assert main(args + ["--stride", "2", "--frame-step", "1", "--fit", "pad"]) == 0
+    ds = SequenceDataset.open(out)
+    assert ds.frames.shape[1:] == (4, 8, 8, 3) and ds.meta["stride"] == 2 and ds.meta["fit"] == "pad"
+    assert "sequences" in capsys.readouterr().out
+    assert main(args) == 2
+    assert "exists; pass --force" in capsys.readouterr().err
+    assert main(args + ["--force"]) == 0 and SequenceDataset.open(out).meta["stride"] == 4
