@@ -318,6 +318,7 @@ def train(tc: TrainConfig, run_dir: str | Path, resume: bool = False, force: boo
             raise FileNotFoundError(f"cannot resume: {run_dir}/train.json not found")
     if resume:
         saved = json.loads((run_dir / "train.json").read_text())
+        saved.pop("cwd", None)
         # a resumed run continues the recorded run; only the length and the machine may change
         keep = {"epochs", "max_steps", "device", "progress", "pictures", "log_every", "checkpoint_every"}
         saved.update({k: v for k, v in tc.to_dict().items() if k in keep})

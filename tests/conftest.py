@@ -1,0 +1,40 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dsvae.data import SequenceDataset
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def moving_squares(n: int = 80, T: int = 4, size: int = 16, seed: int = 0) -> SequenceDataset:
+    """A small labelled video dataset: a square of one of 3 colours moving in one of 4 directions."""
+    rng = np.random.default_rng(seed)
+    colours = np.array([[255, 60, 60], [60, 255, 60], [60, 60, 255]], dtype=np.uint8)
+    steps = [(0, 1), (0, -1), (1, 0), (-1, 0)]
+    frames = np.zeros((n, T, size, size, 3), dtype=np.uint8)
+    colour = rng.integers(0, 3, n)
+    motion = rng.integers(0, 4, n)
+    for i in range(n):
+        y, x = rng.integers(4, size - 8, 2)
+        dy, dx = steps[motion[i]]
+        for t in range(T):
+            yy, xx = y + dy * t, x + dx * t
+            frames[i, t, yy : yy + 4, xx : xx + 4] = colours[colour[i]]
+    return SequenceDataset.from_arrays(
+        frames,
+        labels={"colour": colour, "motion": motion},
+        label_values={"colour": ["red", "green", "blue"], "motion": ["right", "left", "down", "up"]},
+        info={"character": colour},
+        meta={"name": "moving-squares"},
+        test_fraction=0.25,
+        seed=seed,
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset_dir(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "squares"
+    moving_squares().save(path)
+    return path

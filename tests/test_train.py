@@ -1,0 +1,205 @@
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import dsvae.train as train_mod
+from dsvae import DSVAE
+from dsvae.cli import main as cli_main
+from dsvae.data import SequenceDataset
+from dsvae.run import load_model, read_log
+from dsvae.train import TrainConfig, TrainingDiverged, train
+
+
+def tiny_tc(data: Path, **kw) -> TrainConfig:
+    base = dict(
+        data=str(data), preset="tiny", epochs=2, batch_size=10, lr=1e-3, seed=3, precision="fp32",
+        device="cpu", channels_last=False, pictures=False, progress=False, log_every=1,
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def weights(path: Path) -> dict:
+    return load_file(str(path / "model.safetensors"))
+
+
+def test_run_folder_contents(tiny_dataset_dir, tmp_path):
+    res = train(tiny_tc(tiny_dataset_dir), tmp_path / "run")
+    run = tmp_path / "run"
+    for name in ("config.json", "train.json", "env.json", "log.csv", "model/model.safetensors",
+                 "checkpoints/last/model.safetensors", "checkpoints/last/state.pt"):
+        assert (run / name).exists(), name
+    env = json.loads((run / "env.json").read_text())
+    assert env["seed"] == 3 and env["torch"] == torch.__version__ and "git_revision" in env
+    rows = read_log(run)
+    assert [(r["epoch"], r["split"]) for r in rows] == [(1, "train"), (1, "test"), (2, "train"), (2, "test")]
+    assert res.test["loss"] == pytest.approx(rows[-1]["loss"], rel=1e-4)
+    assert all(np.isfinite(r["loss"]) for r in rows)
+    assert isinstance(load_model(run), DSVAE)
+    # the same seed gives the same weights
+    train(tiny_tc(tiny_dataset_dir), tmp_path / "again")
+    a, b = weights(run / "model"), weights(tmp_path / "again" / "model")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_refuses_to_overwrite_a_run(tiny_dataset_dir, tmp_path):
+    train(tiny_tc(tiny_dataset_dir, epochs=1), tmp_path / "run")
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(tiny_tc(tiny_dataset_dir, epochs=1), tmp_path / "run")
+
+
+class Killed(Exception):
+    pass
+
+
+def test_killed_mid_epoch_and_resumed_ends_with_the_same_weights(tiny_dataset_dir, tmp_path, monkeypatch):
+    # 60 training sequences / batch 10 = 6 steps per epoch; checkpoints every 2 steps
+    tc = tiny_tc(tiny_dataset_dir, epochs=3, checkpoint_every=2)
+    train(tc, tmp_path / "whole")
+
+    real = train_mod.make_optimizer
+    calls = {"n": 0}
+
+    def dying_optimizer(model, tc, device):
+        opt = real(model, tc, device)
+        step = opt.step
+
+        def step_or_die(*a, **k):
+            calls["n"] += 1
+            if calls["n"] == 10:  # mid-epoch 2, after the checkpoint at step 8
+                raise Killed()
+            return step(*a, **k)
+
+        opt.step = step_or_die
+        return opt
+
+    monkeypatch.setattr(train_mod, "make_optimizer", dying_optimizer)
+    with pytest.raises(Killed):
+        train(tc, tmp_path / "killed")
+    monkeypatch.setattr(train_mod, "make_optimizer", real)
+    assert not (tmp_path / "killed" / "model").exists()
+    state = torch.load(tmp_path / "killed/checkpoints/last/state.pt", weights_only=False)
+    assert (state["epoch"], state["step_in_epoch"], state["step"]) == (1, 2, 8)
+
+    res = train(tc, tmp_path / "killed", resume=True)
+    assert res.steps == 18
+    a, b = weights(tmp_path / "whole" / "model"), weights(tmp_path / "killed" / "model")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [r["epoch"] for r in read_log(tmp_path / "killed")] == [1, 1, 2, 2, 3, 3]
+
+
+def test_max_steps_then_resume(tiny_dataset_dir, tmp_path):
+    tc = tiny_tc(tiny_dataset_dir, epochs=2)
+    train(tc, tmp_path / "whole")
+    res = train(tiny_tc(tiny_dataset_dir, epochs=2, max_steps=4), tmp_path / "part")
+    assert res.steps == 4 and not (tmp_path / "part" / "model").exists()
+    train(tc, tmp_path / "part", resume=True)
+    a, b = weights(tmp_path / "whole" / "model"), weights(tmp_path / "part" / "model")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_dataset_dir, tmp_path, monkeypatch):
+    real = train_mod.make_optimizer
+
+    def poisoning_optimizer(model, tc, device):
+        opt = real(model, tc, device)
+        step, calls = opt.step, {"n": 0}
+
+        def step_then_poison(*a, **k):
+            out = step(*a, **k)
+            calls["n"] += 1
+            if calls["n"] == 8:  # in epoch 2
+                with torch.no_grad():
+                    next(model.parameters()).fill_(float("nan"))
+            return out
+
+        opt.step = step_then_poison
+        return opt
+
+    monkeypatch.setattr(train_mod, "make_optimizer", poisoning_optimizer)
+    with pytest.raises(TrainingDiverged, match="last good checkpoint"):
+        train(tiny_tc(tiny_dataset_dir, epochs=3), tmp_path / "run")
+    last = weights(tmp_path / "run" / "checkpoints" / "last")
+    assert all(torch.isfinite(v).all() for v in last.values())
+    state = torch.load(tmp_path / "run/checkpoints/last/state.pt", weights_only=False)
+    assert state["epoch"] == 1
+
+
+def test_data_that_does_not_fit_the_model_is_refused(tiny_dataset_dir, tmp_path):
+    with pytest.raises(ValueError, match="do not match"):
+        train(tiny_tc(tiny_dataset_dir, model_overrides={"T": 6}), tmp_path / "run")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_match_the_single_process_run(tiny_dataset_dir, tmp_path):
+    """2 gloo processes on the same global batch = one process that runs the two halves of each
+    batch with each rank's RNG stream and averages their gradients (what DDP computes). On CPU
+    BatchNorm statistics are per process (SyncBatchNorm is CUDA only), which the reference follows."""
+    run = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
+        str(_free_port()), "-m", "dsvae.cli", "train", "--data", str(tiny_dataset_dir), "--preset", "tiny",
+        "--epochs", "1", "--batch-size", "10", "--lr", "1e-3", "--seed", "3", "--precision", "fp32",
+        "--device", "cpu", "--no-channels-last", "--no-pictures", "--out", str(run),
+    ]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ddp_loss = read_log(run)[0]["loss"]
+
+    tc = tiny_tc(tiny_dataset_dir, epochs=1)
+    ds = SequenceDataset.open(tiny_dataset_dir).subset("train")
+    states = []
+    for r in range(2):
+        train_mod.seed_everything(tc.seed + r)
+        model = DSVAE(train_mod.model_config_for(ds, "tiny", {}))
+        states.append(torch.get_rng_state())
+        if r == 0:
+            ref = model
+    opt = train_mod.make_optimizer(ref, tc, torch.device("cpu"))
+    losses = []
+    for pos in ds.batches(10, shuffle=True, seed=tc.seed, epoch=0, drop_last=True):
+        opt.zero_grad(set_to_none=True)
+        buffers = {k: v.clone() for k, v in ref.named_buffers()}
+        step_loss = 0.0
+        for r in (1, 0):  # rank 0 last: its BatchNorm running statistics are the ones DDP keeps
+            if r == 0:
+                for k, v in ref.named_buffers():
+                    v.copy_(buffers[k])
+            torch.set_rng_state(states[r])
+            out = ref(ds.normalize(ds.get_batch(pos[r::2])))
+            (out.loss / 2).backward()
+            states[r] = torch.get_rng_state()
+            step_loss += out.loss.item() / 2
+        opt.step()
+        losses.append(step_loss)
+    assert ddp_loss == pytest.approx(np.mean(losses), rel=1e-4)
+    got = weights(run / "model")
+    want = ref.state_dict()
+    for k in got:
+        assert torch.allclose(got[k], want[k], atol=1e-5), k
+
+
+def test_cli_train_writes_a_run(tiny_dataset_dir, tmp_path, capsys):
+    out = tmp_path / "cli"
+    rc = cli_main(["train", "--data", str(tiny_dataset_dir), "--preset", "tiny", "--epochs", "1",
+                   "--batch-size", "10", "--precision", "fp32", "--no-pictures", "--out", str(out)])
+    assert rc == 0
+    assert "test loss" in capsys.readouterr().out
+    rc = cli_main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "x")])
+    assert rc == 2 and "not 'synthetic'" in capsys.readouterr().err
