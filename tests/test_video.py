@@ -173,6 +173,8 @@ def test_labels_from_csv(clips, tmp_path):
         ("name,action\nwalk.mp4,walk\n", "no 'file' column"),
         ("file\nwalk.mp4\nwave.gif\nlab/run1\n", "no label column"),
         ("file,action\nwalk.mp4,walk\nwave.gif,\nlab/run1,run\n", "column 'action' is empty for wave.gif"),
+        ("file,action\nwalk.mp4,walk\n./walk.mp4,run\n", "line 3: 'walk.mp4' is listed twice"),
+        ("file,action\nwalk.mp4,walk,fast\n", "line 2: more values than header columns"),
     ],
 )
 def test_bad_labels_csv_is_refused_before_any_work(clips, tmp_path, text, message):

@@ -47,6 +47,9 @@ class atomic_dir:
             raise FileExistsError(f"{self.out} exists; pass --force (force=True) to replace it")
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.partial-", dir=self.out.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self.tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a dataset folder is shared like any other
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> bool:

@@ -17,23 +17,29 @@ def _add_data(sub) -> None:
 
 def _add_data_sources(data_sub) -> None:
     _add_data_video(data_sub)
+    _add_data_sprites(data_sub)
+    _add_data_import_sprites(data_sub)
+    _add_data_fsdd(data_sub)
+    _add_data_timit(data_sub)
 
 
 def _add_data_video(data_sub) -> None:
     p = data_sub.add_parser(
         "video", help="import your own videos: a video file, a folder of videos or of frame folders"
     )
-    p.add_argument("--input", required=True,
+    p.add_argument("--input", required=True, metavar="PATH",
                    help="a video (mp4, avi, mov, webm, mkv, gif), a folder of them, or of frame folders")
-    p.add_argument("--out", required=True, help="dataset folder to write (train with dsvae train --data OUT)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="dataset folder to write (then: dsvae train --data DIR)")
     p.add_argument("--size", type=int, default=64, help="frame side in pixels (default 64)")
     p.add_argument("--T", type=int, default=8, help="frames per sequence (default 8)")
-    p.add_argument("--stride", type=int, default=None,
+    p.add_argument("--stride", type=int, default=None, metavar="S",
                    help="sampled frames between sequence starts (default T: no overlap)")
-    p.add_argument("--frame-step", type=int, default=1, help="take every K-th frame (default 1)")
+    p.add_argument("--frame-step", type=int, default=1, metavar="K", help="take every K-th frame (default 1)")
     p.add_argument("--fit", choices=("crop", "pad"), default="crop",
                    help="keep the aspect ratio and center-crop (default) or pad with black to a square")
-    p.add_argument("--labels", default=None, help="CSV: a 'file' column, then one column per label")
+    p.add_argument("--labels", default=None, metavar="CSV",
+                   help="labels: a 'file' column (paths relative to --input), then one column per label")
     p.add_argument("--test-fraction", type=float, default=0.1,
                    help="share of the source files held out as the test set (default 0.1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the train/test split")
@@ -55,6 +61,185 @@ def _cmd_data_video(args) -> int:
         f"{args.size}x{args.size} from {c['used']} of {c['files']} files ({c['skipped']} skipped, "
         f"{c['short']} shorter than T); labels: {ds.num_classes or 'none'}; dataset: {args.out}"
     )
+    return 0
+
+
+def _add_data_sprites(data_sub) -> None:
+    from .data import DEFAULT_DATA_ROOT
+
+    p = data_sub.add_parser(
+        "sprites", help="build the Sprites benchmark (Li & Mandt 2018) bit-exactly from the LPC layer sheets"
+    )
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--sheets",
+        default=None,
+        metavar="DIR",
+        help="folder with body/0-5.png, bottomwear/0-5.png, topwear/0-5.png, hair/0-5.png, shoes/1.png "
+        "(a clone of github.com/YingzhenLi/Sprites); without it the repository archive is downloaded",
+    )
+    where.add_argument(
+        "--archive",
+        default=None,
+        metavar="URL|ZIP",
+        help="URL or local zip of the repository archive (default: GitHub's)",
+    )
+    p.add_argument(
+        "--cache", default=None, metavar="DIR", help="download cache (default ~/.cache/dsvae/sprites)"
+    )
+    p.add_argument(
+        "--out",
+        default=str(DEFAULT_DATA_ROOT / "sprites"),
+        metavar="DIR",
+        help="dataset folder to write (default $DSVAE_DATA/sprites, where --data sprites looks)",
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing --out")
+    p.set_defaults(func=_cmd_data_sprites)
+
+
+def _cmd_data_sprites(args) -> int:
+    import time
+
+    from .data.sprites import build_sprites
+
+    start = time.perf_counter()
+    ds = build_sprites(args.sheets, args.out, force=args.force, archive=args.archive, cache_dir=args.cache)
+    train, test = len(ds.subset("train")), len(ds.subset("test"))
+    print(
+        f"Sprites built in {time.perf_counter() - start:.0f} s: {train} train and {test} test sequences "
+        f"of {ds.T} frames 64x64; the 4 checksums match the benchmark; dataset: {args.out}"
+    )
+    return 0
+
+
+def _add_data_import_sprites(data_sub) -> None:
+    from .data.sprites import LAYOUTS
+
+    p = data_sub.add_parser("import-sprites", help="convert Sprites .npy files you already have")
+    p.add_argument(
+        "--from", dest="from_dir", required=True, metavar="DIR", help="folder holding the .npy files"
+    )
+    p.add_argument(
+        "--layout",
+        required=True,
+        choices=LAYOUTS,
+        help="generator: {walk,spellcard,slash}_{front,left,right}_{frames,attributes}_{train,test}.npy "
+        "of YingzhenLi/Sprites; xad: sprites_{X,A,D}_{train,test}.npy of later papers",
+    )
+    p.add_argument("--out", required=True, help="dataset folder to write (train with dsvae train --data OUT)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out")
+    p.set_defaults(func=_cmd_data_import_sprites)
+
+
+def _cmd_data_import_sprites(args) -> int:
+    from .data.sprites import import_sprites
+
+    ds = import_sprites(args.from_dir, args.layout, args.out, force=args.force)
+    train, test = len(ds.subset("train")), len(ds.subset("test"))
+    match = "is" if ds.meta["matches_benchmark"] else "is not"
+    print(
+        f"imported {train} train and {test} test sequences; the data {match} the complete benchmark "
+        f"(train and test checksums); dataset: {args.out}"
+    )
+    return 0
+
+
+def _add_speech_options(p) -> None:
+    """Feature and segment options shared by the speech sources (defaults: dsvae.data.speech)."""
+    from .data.speech import DEFAULT_SEGMENT_HOP, DEFAULT_T, SpeechFeatures
+
+    d = SpeechFeatures()
+    p.add_argument("--sr", type=int, default=d.sr, help=f"resample the audio to this rate (default {d.sr} Hz)")
+    p.add_argument("--n-fft", type=int, default=d.n_fft, help=f"FFT window in samples (default {d.n_fft})")
+    p.add_argument("--hop", type=int, default=d.hop_length, help=f"frame hop in samples (default {d.hop_length})")
+    p.add_argument("--n-mels", type=int, default=d.n_mels, help=f"mel bands per frame (default {d.n_mels})")
+    p.add_argument("--fmin", type=float, default=d.fmin, help=f"lowest mel frequency in Hz (default {d.fmin:g})")
+    p.add_argument("--fmax", type=float, default=d.fmax, help="highest mel frequency in Hz (default sr/2)")
+    p.add_argument("--T", type=int, default=DEFAULT_T, help=f"frames per segment (default {DEFAULT_T})")
+    p.add_argument(
+        "--segment-hop",
+        type=int,
+        default=DEFAULT_SEGMENT_HOP,
+        help=f"frames between segment starts (default {DEFAULT_SEGMENT_HOP})",
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing --out")
+
+
+def _speech_features(args):
+    from .data.speech import SpeechFeatures
+
+    return SpeechFeatures(
+        sr=args.sr, n_fft=args.n_fft, hop_length=args.hop, n_mels=args.n_mels, fmin=args.fmin, fmax=args.fmax
+    )
+
+
+def _print_speech_dataset(ds, out) -> None:
+    import numpy as np
+
+    n_train = int((ds.split == 0).sum())
+    print(
+        f"{len(ds)} segments ({n_train} train, {len(ds) - n_train} test) of {ds.T} frames x "
+        f"{ds.frame_shape[0]} mel bins from {ds.meta['recordings']} recordings, "
+        f"{len(np.unique(ds.info['utterance']))} utterances; labels: {ds.num_classes}; dataset: {out}"
+    )
+
+
+def _add_data_fsdd(data_sub) -> None:
+    p = data_sub.add_parser("fsdd", help="Free Spoken Digit Dataset -> log-mel segments (speaker, digit)")
+    p.add_argument(
+        "--root",
+        default=None,
+        help="FSDD's recordings/ folder (or a clone of the repository); default: download the "
+        "repository archive once into the cache ($DSVAE_CACHE or ~/.cache/dsvae)",
+    )
+    p.add_argument("--out", required=True, help="dataset folder to write (train with dsvae train --data OUT)")
+    p.add_argument(
+        "--pattern", default="*.wav", help="only recordings whose file name matches (default *.wav)"
+    )
+    _add_speech_options(p)
+    p.set_defaults(func=_cmd_data_fsdd)
+
+
+def _cmd_data_fsdd(args) -> int:
+    from .data.speech import build_fsdd
+
+    ds = build_fsdd(
+        args.root,
+        args.out,
+        force=args.force,
+        pattern=args.pattern,
+        features=_speech_features(args),
+        T=args.T,
+        segment_hop=args.segment_hop,
+    )
+    _print_speech_dataset(ds, args.out)
+    return 0
+
+
+def _add_data_timit(data_sub) -> None:
+    p = data_sub.add_parser("timit", help="your licensed TIMIT copy -> log-mel segments (speaker)")
+    p.add_argument(
+        "--root",
+        required=True,
+        help="the folder holding TRAIN/ and TEST/ (DR1..DR8/<speaker>/<utterance>.WAV, any case)",
+    )
+    p.add_argument("--out", required=True, help="dataset folder to write (train with dsvae train --data OUT)")
+    _add_speech_options(p)
+    p.set_defaults(func=_cmd_data_timit)
+
+
+def _cmd_data_timit(args) -> int:
+    from .data.speech import build_timit
+
+    ds = build_timit(
+        args.root,
+        args.out,
+        force=args.force,
+        features=_speech_features(args),
+        T=args.T,
+        segment_hop=args.segment_hop,
+    )
+    _print_speech_dataset(ds, args.out)
     return 0
 
 
@@ -90,6 +275,8 @@ def _add_train(sub) -> None:
     p.add_argument("--precision", choices=PRECISIONS, default=d.precision,
                    help="bf16 autocast or fp32; auto (default) uses bf16 where the hardware has it")
     p.add_argument("--device", default=d.device, help="auto (default), cpu, cuda, cuda:1, ...")
+    p.add_argument("--channels-last", dest="channels_last", action="store_true", default=None,
+                   help="channels_last convolutions (default: on CUDA only)")
     p.add_argument("--no-channels-last", dest="channels_last", action="store_false")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--log-every", type=int, default=d.log_every)
@@ -136,6 +323,114 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _add_judge(sub) -> None:
+    p = sub.add_parser("judge", help="the judge: a supervised classifier that scores generated videos")
+    p.set_defaults(func=lambda a: p.print_help())
+    judge_sub = p.add_subparsers(dest="action")
+    t = judge_sub.add_parser("train", help="train a judge on a labelled dataset's training split")
+    t.add_argument("--data", required=True, help="synthetic, sprites, or a labelled dataset folder")
+    t.add_argument("--out", required=True, help="judge folder to write (e.g. judges/sprites)")
+    t.add_argument("--epochs", type=int, default=4)
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default="auto",
+        help="bf16 autocast or fp32; auto (default) uses bf16 where the hardware has it",
+    )
+    t.add_argument("--device", default="auto", help="auto (default), cpu, cuda, ...")
+    t.add_argument("--force", action="store_true", help="replace an existing --out")
+    t.set_defaults(func=_cmd_judge_train)
+
+
+def _cmd_judge_train(args) -> int:
+    import time
+
+    from .data import open_dataset
+    from .evaluate.judge import judge_sha256, train_judge
+
+    start = time.perf_counter()
+    acc = train_judge(
+        open_dataset(args.data),
+        args.out,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        precision=args.precision,
+        device=args.device,
+        force=args.force,
+    )
+    print("test accuracy: " + ", ".join(f"{k} {100 * v:.2f}%" for k, v in acc.items()))
+    print(f"{time.perf_counter() - start:.0f} s; judge: {args.out} (sha256 {judge_sha256(args.out)})")
+    return 0
+
+
+def _add_eval(sub) -> None:
+    p = sub.add_parser("eval", help="score a run: judge protocols, reconstruction, ELBO -> RUN/metrics.*")
+    p.add_argument("run", help="run folder written by dsvae train")
+    p.add_argument(
+        "--judge", default=None, help="judge folder (dsvae judge train); not needed for unlabelled data"
+    )
+    p.add_argument("--seeds", type=int, default=5, help="seeds of the sampled latents and pairs (default 5)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, ...")
+    p.set_defaults(func=_cmd_eval)
+
+
+def _cmd_eval(args) -> int:
+    from .evaluate.protocols import evaluate_run, metrics_table
+
+    metrics = evaluate_run(
+        args.run, args.judge, seeds=args.seeds, batch_size=args.batch_size, device=args.device
+    )
+    print(metrics_table(metrics), end="")
+    return 0
+
+
+def _add_bench(sub) -> None:
+    p = sub.add_parser("bench", help="training/encoding/generation throughput: plain fp32 vs the fast path")
+    p.add_argument("--preset", action="append", default=None,
+                   help="preset(s) to measure (repeatable; default: paper and cpu)")
+    p.add_argument("--batch-size", type=int, default=25)
+    p.add_argument("--steps", type=int, default=5, help="timed steps (the median is reported)")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="precision of the fast path (the plain path is always fp32)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the fast path")
+    p.add_argument("--channels-last", dest="channels_last", action="store_true", default=None)
+    p.add_argument("--no-channels-last", dest="channels_last", action="store_false")
+    p.add_argument("--compare-steps", type=int, default=0,
+                   help="also train N steps on both paths from the same seed and print both losses")
+    p.add_argument("--json", action="store_true", help="one JSON object per preset on stdout")
+    p.set_defaults(func=_cmd_bench)
+
+
+def _cmd_bench(args) -> int:
+    from .bench import bench_preset, compare_losses, format_table
+
+    rows = []
+    for preset in args.preset or ["paper", "cpu"]:
+        row = bench_preset(preset, args.batch_size, args.steps, args.warmup, args.device, args.precision,
+                           args.compile, args.channels_last)
+        if args.compare_steps:
+            row.update(compare_losses(preset, args.compare_steps, args.batch_size, device=args.device,
+                                      precision=args.precision))
+        rows.append(row)
+        if args.json:
+            print(json.dumps(row), flush=True)
+    if not args.json:
+        print(format_table(rows))
+        for r in rows:
+            if "plain_final_loss" in r:
+                print(f"{r['preset']}: loss after {r['steps']} steps: fp32 {r['plain_final_loss']:.2f}, "
+                      f"fast {r['fast_final_loss']:.2f} ({100 * r['relative_difference']:.2f}% apart)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dsvae", description="Disentangled Sequential Autoencoder: data, training, evaluation."
@@ -143,6 +438,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_data(sub)
     _add_train(sub)
+    _add_judge(sub)
+    _add_eval(sub)
+    _add_bench(sub)
     return parser
 
 

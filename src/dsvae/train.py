@@ -53,7 +53,7 @@ class TrainConfig:
     data_seed: int = 0
     precision: str = "auto"  # auto: bf16 autocast where the hardware has it (CUDA, CPU with AMX/AVX512-BF16)
     device: str = "auto"
-    channels_last: bool = True
+    channels_last: bool | None = None  # None: on CUDA only (measured slower with bf16 on CPU)
     compile: bool = False
     log_every: int = 10  # steps between host synchronisations (progress bar, NaN check)
     checkpoint_every: int = 0  # steps between mid-epoch checkpoints (0: only at the end of each epoch)
@@ -180,9 +180,8 @@ def set_rng_state(state: dict) -> None:
 
 
 def make_optimizer(model: torch.nn.Module, tc: TrainConfig, device: torch.device) -> torch.optim.Adam:
-    # fused Adam on CUDA, foreach (one kernel per group of tensors) elsewhere
-    fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
-    return torch.optim.Adam(model.parameters(), lr=tc.lr, betas=tuple(tc.betas), **fast)
+    # fused Adam: one kernel for all parameters (measured 2x faster than foreach on this CPU)
+    return torch.optim.Adam(model.parameters(), lr=tc.lr, betas=tuple(tc.betas), fused=True)
 
 
 # --- checkpoints -------------------------------------------------------------------------------------
@@ -336,7 +335,8 @@ def train(tc: TrainConfig, run_dir: str | Path, resume: bool = False, force: boo
     cfg = model_config_for(dataset, tc.preset, tc.model_overrides)
 
     model = DSVAE(cfg).to(device)
-    if tc.channels_last and cfg.is_video:
+    channels_last = device.type == "cuda" if tc.channels_last is None else tc.channels_last
+    if channels_last and cfg.is_video:
         model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model, tc, device)
     epoch, step_in_epoch, step = 0, 0, 0

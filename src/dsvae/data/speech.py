@@ -197,6 +197,11 @@ def decode_audio(file: str | Path | bytes, name: str) -> tuple[np.ndarray, int]:
         raise DatasetError(f"cannot read audio {name}: {e}.{hint}") from e
 
 
+def write_wav(path: str | Path, audio: np.ndarray, sr: int) -> None:
+    """Mono float audio in [-1, 1] -> a 16-bit PCM WAV file."""
+    _soundfile().write(str(path), np.asarray(audio, dtype=np.float32), sr, format="WAV", subtype="PCM_16")
+
+
 def write_speech_dataset(
     recordings: Sequence[Recording],
     out: str | Path,

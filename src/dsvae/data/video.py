@@ -109,6 +109,7 @@ def _file_kind(path: Path) -> str | None:
 def _imageio():
     try:
         import imageio.v3 as iio
+        import imageio_ffmpeg  # noqa: F401  (imageio's ffmpeg plugin needs it; fail here, not per file)
     except ImportError as e:
         raise ImportError(
             "importing videos needs imageio and imageio-ffmpeg: pip install 'dsvae[video]'"
@@ -268,24 +269,28 @@ def read_labels_csv(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"--labels {path}: no such file")
+    by_source: dict[str, dict[str, str]] = {}
     with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         columns = [c.strip() for c in reader.fieldnames or []]
-        rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
-    if "file" not in columns:
-        raise DatasetError(
-            f"{path} has no 'file' column (columns: {columns}); the first line must be a header like "
-            "'file,action,person'"
-        )
+        if "file" not in columns:
+            raise DatasetError(
+                f"{path} has no 'file' column (columns: {columns}); the first line must be a header "
+                "like 'file,action,person'"
+            )
+        for raw in reader:
+            if None in raw:
+                raise DatasetError(f"{path} line {reader.line_num}: more values than header columns")
+            row = {k.strip(): (v or "").strip() for k, v in raw.items()}
+            if not row["file"]:
+                raise DatasetError(f"{path} line {reader.line_num}: no file name")
+            source = PurePosixPath(row["file"].replace("\\", "/")).as_posix()
+            if source in by_source:
+                raise DatasetError(f"{path} line {reader.line_num}: {source!r} is listed twice")
+            by_source[source] = row
     names = [c for c in columns if c != "file"]
     if not names:
         raise DatasetError(f"{path} has no label column: add columns after 'file' (e.g. 'file,action')")
-    by_source: dict[str, dict[str, str]] = {}
-    for line, row in enumerate(rows, start=2):
-        source = PurePosixPath(row["file"].replace("\\", "/")).as_posix()
-        if source in by_source:
-            raise DatasetError(f"{path} line {line}: {source!r} is listed twice")
-        by_source[source] = row
     missing = [s for s in sources if s not in by_source]
     if missing:
         shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
@@ -375,6 +380,7 @@ def import_videos(
         raise ValueError(f"fit must be one of {FITS}, got {fit!r}")
     if not 0 <= test_fraction < 1:
         raise ValueError(f"test_fraction must lie in [0, 1), got {test_fraction}")
+    _imageio()
     input = Path(input)
     clips = find_clips(input)
     labels_by_source, label_values = (

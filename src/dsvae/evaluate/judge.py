@@ -9,7 +9,7 @@ A trained judge is a folder::
 
     judge.json          JudgeConfig (frame shape, T, the label value names, widths)
     model.safetensors   the weights; reports quote its sha256 (:func:`judge_sha256`)
-    metrics.json        test accuracy of every head, the label values, the training options
+    metrics.json        test accuracy of every head, the label values, the training options, the sha256
 """
 
 from __future__ import annotations
@@ -29,8 +29,7 @@ from tqdm.auto import tqdm
 
 from .._io import atomic_dir
 from ..data.base import SequenceDataset
-
-PRECISIONS = ("fp32", "bf16")
+from ..train import autocast, resolve_device, resolve_precision
 
 
 class JudgeMismatchError(ValueError):
@@ -57,8 +56,8 @@ class JudgeConfig:
             raise ValueError(f"JudgeConfig: every label needs at least 2 classes, got {self.num_classes}")
         if not self.conv_channels or self.frame_size % 2 ** len(self.conv_channels):
             raise ValueError(
-                f"JudgeConfig: frame_size {self.frame_size} must be a multiple of 2^{len(self.conv_channels)} "
-                f"(one halving per conv layer, conv_channels={self.conv_channels})"
+                f"JudgeConfig: frame_size {self.frame_size} must be a multiple of "
+                f"2^{len(self.conv_channels)} (one halving per conv layer: {self.conv_channels})"
             )
 
     @property
@@ -148,11 +147,14 @@ class Judge(nn.Module):
                 elif k not in mine:
                     problems.append(f"the dataset has label {k!r}, the judge has no head for it")
                 elif len(mine[k]) != len(theirs[k]):
-                    problems.append(f"{k!r}: the judge has {len(mine[k])} classes, the dataset {len(theirs[k])}")
+                    problems.append(
+                        f"{k!r}: the judge has {len(mine[k])} classes, the dataset {len(theirs[k])}"
+                    )
                 elif mine[k] != theirs[k]:
                     problems.append(f"{k!r}: class names differ ({mine[k]} vs {theirs[k]})")
             raise JudgeMismatchError(
-                "the judge was not trained on this dataset's labels: " + "; ".join(problems)
+                "the judge was not trained on this dataset's labels: "
+                + "; ".join(problems)
                 + ". Train a judge on this dataset: dsvae judge train --data DATA --out DIR"
             )
         shape = (dataset.T, *dataset.frame_shape) if dataset.kind == "video" else None
@@ -172,6 +174,7 @@ class Judge(nn.Module):
         with atomic_dir(directory, force=force) as tmp:
             save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
             (tmp / "judge.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+            metrics = {**metrics, "sha256": judge_sha256(tmp)}
             (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         return Path(directory)
 
@@ -206,12 +209,6 @@ def read_judge_metrics(directory: str | Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def _autocast(device: torch.device, precision: str):
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
-
-
 @torch.no_grad()
 def judge_accuracy(
     judge: Judge,
@@ -222,12 +219,13 @@ def judge_accuracy(
 ) -> dict[str, float]:
     """Accuracy of every head on the real sequences of ``dataset``."""
     device = torch.device(device)
+    precision = resolve_precision(precision, device)
     judge.check_labels(dataset)
     judge.eval()
     correct = dict.fromkeys(judge.config.label_values, 0)
     for pos in dataset.batches(batch_size):
         x = dataset.normalize(dataset.get_batch(pos).to(device))
-        with _autocast(device, precision):
+        with autocast(device, precision):
             logits = judge(x)
         for k, v in logits.items():
             y = torch.from_numpy(dataset.label_array(k)[pos]).to(device)
@@ -242,14 +240,17 @@ def train_judge(
     batch_size: int = 64,
     lr: float = 1e-3,
     seed: int = 0,
-    precision: str = "bf16",
-    device: str | torch.device = "cpu",
+    precision: str = "auto",
+    device: str = "auto",
     force: bool = False,
     **widths,
 ) -> dict[str, float]:
     """Train a judge on ``dataset.subset("train")`` (summed cross-entropy of every head, Adam),
-    save it to ``out_dir`` and return the test accuracy of every head."""
-    device = torch.device(device)
+    save it to ``out_dir`` and return the test accuracy of every head. ``widths``: JudgeConfig
+    fields (conv_channels, feature_dim, hidden_dim). ``precision`` auto: bf16 autocast where the
+    hardware has it."""
+    device = resolve_device(device)
+    precision = resolve_precision(precision, device)
     out_dir = Path(out_dir)
     if out_dir.exists() and not force:
         raise FileExistsError(f"{out_dir} exists; pass --force (force=True) to replace it")
@@ -269,7 +270,7 @@ def train_judge(
         judge.train()
         for pos in train.batches(batch_size, shuffle=True, seed=seed, epoch=epoch):
             x = train.normalize(train.get_batch(pos).to(device))
-            with _autocast(device, precision):
+            with autocast(device, precision):
                 logits = judge(x)
             losses = {k: F.cross_entropy(v.float(), labels[k][pos].to(device)) for k, v in logits.items()}
             loss = sum(losses.values())

@@ -30,9 +30,11 @@ from .._io import atomic_write_text
 from ..data.base import SequenceDataset
 from ..model import DSVAE
 from ..run import load_model, open_run_dataset
+from ..train import elbo_terms, resolve_device
 from .judge import Judge, judge_sha256, read_judge_metrics
 from .metrics import MOTION_SCORES, accuracy, class_balanced_subset, mean_std, motion_scores
 
+ELBO_TERMS = ("loss", "recon", "kl_f", "kl_z")
 MOTION = "motion"  # the label the dynamic latent z should carry; every other label is an attribute
 
 
@@ -52,19 +54,19 @@ def evaluate_run(
     judge_dir: str | Path | None = None,
     seeds: int = 5,
     batch_size: int = 128,
-    device: str | torch.device = "cpu",
+    device: str = "auto",
 ) -> dict:
     """Every protocol that applies to the run's data; writes RUN/metrics.json and RUN/metrics.md and
     returns the metrics. A vector (speech) run is handed to ``dsvae.evaluate.speech``."""
     run_dir = Path(run_dir)
-    device = torch.device(device)
+    device = resolve_device(device)
     if seeds < 1:
         raise ValueError(f"seeds must be at least 1, got {seeds}")
     model = load_model(run_dir, map_location=device)
     if not model.config.is_video:
         evaluate_speech_run = _optional("speech", "evaluate_speech_run")
         if evaluate_speech_run is None:
-            raise RuntimeError(
+            raise ValueError(
                 f"{run_dir} is a vector (speech) run: it is scored by speaker verification, which needs "
                 "dsvae.evaluate.speech; this dsvae version does not have it"
             )
@@ -98,7 +100,9 @@ def evaluate_run(
             "sha256": judge_sha256(judge_dir),
             "test_accuracy": read_judge_metrics(judge_dir).get("test_accuracy"),
         }
-        metrics.update(_judge_protocols(model, judge, test, codes, seeds, batch_size, device, metrics["notes"]))
+        metrics.update(
+            _judge_protocols(model, judge, test, codes, seeds, batch_size, device, metrics["notes"])
+        )
     metrics["identity_eer"] = _identity_eer(test, codes, metrics["notes"])
 
     atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
@@ -121,8 +125,8 @@ def _open_judge(judge_dir: str | Path | None, test: SequenceDataset, device: tor
     if judge_dir is None:
         if test.labels:
             raise ValueError(
-                f"the run's dataset is labelled ({', '.join(test.labels)}): pass --judge DIR, a judge trained "
-                "on it (dsvae judge train --data DATA --out DIR)"
+                f"the run's dataset is labelled ({', '.join(test.labels)}): pass --judge DIR, a judge "
+                "trained on it (dsvae judge train --data DATA --out DIR)"
             )
         return None
     judge = Judge.load(judge_dir, map_location=device)
@@ -137,23 +141,17 @@ def _encode_and_reconstruct(
     """Posterior means of every test sequence, and protocol 4: reconstruction from those means
     (per-pixel MSE, PSNR from each sequence's MSE) and the ELBO terms with posterior samples."""
     f, z, mse = [], [], []
-    elbo = dict.fromkeys(("loss", "recon", "kl_f", "kl_z"), 0.0)
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(0)
-        for pos in tqdm(list(test.batches(batch_size)), desc="encode", unit="batch"):
-            x = test.normalize(test.get_batch(pos).to(device))
-            enc = model.encode(x)
-            x_hat = model.decode(enc.f, enc.z)
-            mse.append((x_hat - x).pow(2).flatten(1).mean(dim=1).cpu().numpy())
-            f.append(enc.f.cpu().numpy())
-            z.append(enc.z.cpu().numpy())
-            out = model(x)
-            for k in elbo:
-                elbo[k] += float(getattr(out, k)) * len(pos)
+    for pos in tqdm(list(test.batches(batch_size)), desc="encode", unit="batch"):
+        x = test.normalize(test.get_batch(pos).to(device))
+        enc = model.encode(x)
+        x_hat = model.decode(enc.f, enc.z)
+        mse.append((x_hat - x).pow(2).flatten(1).mean(dim=1).cpu().numpy())
+        f.append(enc.f.cpu().numpy())
+        z.append(enc.z.cpu().numpy())
     mse_seq = np.concatenate(mse).astype(np.float64)
     psnr = 10.0 * np.log10(1.0 / np.maximum(mse_seq, 1e-12))
     recon = {"mse": float(mse_seq.mean()), "psnr": float(psnr.mean())}
-    recon.update({k: v / len(test) for k, v in elbo.items()})
+    recon.update(elbo_terms(model, test, batch_size, device))
     return {"f": np.concatenate(f), "z": np.concatenate(z)}, recon
 
 
@@ -201,8 +199,12 @@ def _judge_protocols(
         if attributes:
             attr = {k: accuracy(p["fixed_f"][k], y[k]) for k in attributes}
             swap_attr = {k: accuracy(p["swap"][k], y[k]) for k in attributes}
-            result["paper_protocol"].update(attributes=attr, attributes_mean=float(np.mean(list(attr.values()))))
-            result["swap"].update(attributes=swap_attr, attributes_mean=float(np.mean(list(swap_attr.values()))))
+            result["paper_protocol"].update(
+                attributes=attr, attributes_mean=float(np.mean(list(attr.values())))
+            )
+            result["swap"].update(
+                attributes=swap_attr, attributes_mean=float(np.mean(list(swap_attr.values())))
+            )
         if has_motion:
             result["paper_protocol"]["motion"] = accuracy(p["fixed_z"][MOTION], y[MOTION])
             result["swap"]["motion"] = accuracy(p["swap"][MOTION], y[MOTION][partner])
@@ -230,9 +232,9 @@ def _mean_std_tree(per_seed: list[dict]) -> dict:
     """Mean and std over seeds of nested dicts of numbers (same structure for every seed)."""
     first = per_seed[0]
     return {
-        k: _mean_std_tree([r[k] for r in per_seed]) if isinstance(first[k], dict) else mean_std(
-            [r[k] for r in per_seed]
-        )
+        k: _mean_std_tree([r[k] for r in per_seed])
+        if isinstance(first[k], dict)
+        else mean_std([r[k] for r in per_seed])
         for k in first
     }
 
@@ -259,64 +261,71 @@ def _num(ms: dict) -> str:
     return f"{ms['mean']:.3f} ± {ms['std']:.3f}"
 
 
+def _row(*cells: object) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def _table(title: str, header: tuple[str, ...], rows: list[tuple]) -> list[str]:
+    return ["", f"## {title}", "", _row(*header), _row(*["---"] * len(header))] + [_row(*r) for r in rows]
+
+
 def metrics_table(m: dict) -> str:
     """metrics.json as markdown: one table per protocol."""
-    lines = [f"# Evaluation of {m['run']}", ""]
     d = m["dataset"]
-    lines.append(f"Data: {d['name']}, {d['test_sequences']} test sequences; seeds: {m['seeds']} (mean ± std).")
-    if m["judge"]:
-        acc = m["judge"]["test_accuracy"] or {}
-        real = ", ".join(f"{k} {100 * v:.2f}%" for k, v in acc.items())
-        lines.append(f"Judge: {m['judge']['dir']} (sha256 {m['judge']['sha256'][:16]}...), on real test data: {real}.")
-    lines += [f"Note: {note}." for note in m["notes"]]
-    pp = m["paper_protocol"]
-    if pp:
-        lines += ["", "## 1. Paper protocol", "", "| videos | judged | accuracy |", "| --- | --- | --- |"]
-        for k, ms in pp.get("attributes", {}).items():
-            lines.append(f"| f fixed (posterior mean), z ~ learned prior | {k} | {_pct(ms)} |")
-        if "attributes_mean" in pp:
-            lines.append(f"| f fixed (posterior mean), z ~ learned prior | attributes (mean) | {_pct(pp['attributes_mean'])} |")
-        if "motion" in pp:
-            lines.append(f"| z fixed (posterior mean), f ~ N(0, I) | {MOTION} | {_pct(pp['motion'])} |")
-    ms = m["motion_scores"]
-    if ms:
-        k = ms["classes"]
-        lines += [
-            "",
-            f"## 2. Motion head on fixed-z videos (class-balanced: {ms['per_class']} per class x {k})",
-            "",
-            f"| Acc | IS (max {k}) | H(y\\|x) (min 0) | H(y) (max ln {k} = {math.log(k):.3f}) |",
-            "| --- | --- | --- | --- |",
-            "| " + " | ".join(_pct(ms[s]) if s == "acc" else _num(ms[s]) for s in MOTION_SCORES) + " |",
-        ]
-    sw = m["swap"]
-    if sw:
-        lines += ["", "## 3. Swap: decode (f of a, z of b)", "", "| judged | accuracy |", "| --- | --- |"]
-        for k, v in sw.get("attributes", {}).items():
-            lines.append(f"| {k} of a | {_pct(v)} |")
-        if "attributes_mean" in sw:
-            lines.append(f"| attributes of a (mean) | {_pct(sw['attributes_mean'])} |")
-        if "motion" in sw:
-            lines.append(f"| {MOTION} of b | {_pct(sw['motion'])} |")
-    r = m["reconstruction"]
-    lines += [
+    lines = [
+        f"# Evaluation of {m['run']}",
         "",
-        "## 4. Reconstruction and ELBO (test set; per sequence: summed over frames and pixels)",
-        "",
-        "| MSE per pixel | PSNR (dB) | loss (-ELBO) | recon | kl_f | kl_z |",
-        "| --- | --- | --- | --- | --- | --- |",
-        f"| {r['mse']:.5f} | {r['psnr']:.2f} | {r['loss']:.1f} | {r['recon']:.1f} | {r['kl_f']:.1f} | {r['kl_z']:.1f} |",
+        f"Data: {d['name']}, {d['test_sequences']} test sequences; seeds: {m['seeds']} (mean ± std).",
     ]
-    eer = m["identity_eer"]
-    if eer:
-        lines += [
-            "",
-            "## Character identity EER (lower: the code identifies the character)",
-            "",
-            "| with f | with z (time-averaged) |",
-            "| --- | --- |",
-            f"| {100 * eer['f']:.2f}% | {100 * eer['z']:.2f}% |",
-        ]
+    if m["judge"]:
+        real = ", ".join(f"{k} {100 * v:.2f}%" for k, v in (m["judge"]["test_accuracy"] or {}).items())
+        lines.append(
+            f"Judge: {m['judge']['dir']} (sha256 {m['judge']['sha256']}); on real test data: {real}."
+        )
+    lines += [f"Note: {note}." for note in m["notes"]]
+    if pp := m["paper_protocol"]:
+        fixed_f, fixed_z = (
+            "f fixed (posterior mean), z ~ learned prior",
+            "z fixed (posterior mean), f ~ N(0, I)",
+        )
+        rows = [(fixed_f, k, _pct(v)) for k, v in pp.get("attributes", {}).items()]
+        if "attributes_mean" in pp:
+            rows.append((fixed_f, "attributes (mean)", _pct(pp["attributes_mean"])))
+        if "motion" in pp:
+            rows.append((fixed_z, MOTION, _pct(pp["motion"])))
+        lines += _table("1. Paper protocol", ("videos", "judged", "accuracy"), rows)
+    if ms := m["motion_scores"]:
+        k = ms["classes"]
+        lines += _table(
+            f"2. Motion head on fixed-z videos (class-balanced: {ms['per_class']} per class x {k})",
+            ("Acc", f"IS (max {k})", "H(y\\|x) (min 0)", f"H(y) (max ln {k} = {math.log(k):.3f})"),
+            [tuple(_pct(ms[s]) if s == "acc" else _num(ms[s]) for s in MOTION_SCORES)],
+        )
+    if sw := m["swap"]:
+        rows = [(f"{k} of a", _pct(v)) for k, v in sw.get("attributes", {}).items()]
+        if "attributes_mean" in sw:
+            rows.append(("attributes of a (mean)", _pct(sw["attributes_mean"])))
+        if "motion" in sw:
+            rows.append((f"{MOTION} of b", _pct(sw["motion"])))
+        lines += _table("3. Swap: decode (f of a, z of b)", ("judged", "accuracy"), rows)
+    r = m["reconstruction"]
+    lines += _table(
+        "4. Reconstruction and ELBO (test set; ELBO terms per sequence)",
+        ("MSE per pixel", "PSNR (dB)", "loss (-ELBO)", "recon", "kl_f", "kl_z"),
+        [
+            (
+                f"{r['mse']:.5f}",
+                f"{r['psnr']:.2f}",
+                *(f"{r[k]:.1f}" for k in ("loss", "recon", "kl_f", "kl_z")),
+            )
+        ],
+    )
+    if eer := m["identity_eer"]:
+        lines += _table(
+            "Character identity EER (cosine scores; all motions of a character are 'same')",
+            ("with f (lower: f holds identity)", "with z, time-averaged (higher: z holds none)"),
+            [(f"{100 * eer['f']:.2f}%", f"{100 * eer['z']:.2f}%")],
+        )
     return "\n".join(lines) + "\n"
 
 

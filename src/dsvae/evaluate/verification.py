@@ -78,7 +78,9 @@ def linear_probe_accuracy(
     ytr = torch.as_tensor(np.asarray(train_y), dtype=torch.long)
     yte = torch.as_tensor(np.asarray(test_y), dtype=torch.long)
     if xtr.dim() != 2 or xte.dim() != 2 or xtr.shape[1] != xte.shape[1]:
-        raise ValueError(f"train_x and test_x must be (N, K) with the same K, got {xtr.shape} and {xte.shape}")
+        raise ValueError(
+            f"train_x and test_x must be (N, K) with the same K, got {xtr.shape} and {xte.shape}"
+        )
     if len(xtr) != len(ytr) or len(xte) != len(yte) or len(xtr) == 0 or len(xte) == 0:
         raise ValueError("train/test codes and labels must be non-empty and of equal length")
     if ytr.min() < 0 or yte.min() < 0:
@@ -88,7 +90,9 @@ def linear_probe_accuracy(
     n_classes = int(max(ytr.max(), yte.max())) + 1
     w = torch.zeros(xtr.shape[1], n_classes, dtype=torch.float64, requires_grad=True)
     b = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=steps, tolerance_grad=1e-9, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        [w, b], lr=1.0, max_iter=steps, tolerance_grad=1e-9, line_search_fn="strong_wolfe"
+    )
 
     def closure() -> torch.Tensor:
         opt.zero_grad()

@@ -1,0 +1,232 @@
+"""Throughput, memory and FLOP/s of training, encoding and generation: plain fp32 eager vs the fast path.
+
+The plain path is what a straightforward implementation does: fp32, contiguous NCHW, eager,
+per-tensor Adam. The fast path is what ``dsvae train`` does by default: bf16 autocast where the
+hardware has it, fused Adam, channels_last where it helps (CUDA), optionally torch.compile.
+Both train the same model on the same uint8 frames, normalized on the device.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from .config import DSVAEConfig
+from .model import DSVAE
+from .train import autocast, resolve_device, resolve_precision
+
+
+@dataclass
+class PathSettings:
+    name: str
+    precision: str
+    channels_last: bool
+    fused_adam: bool
+    compile: bool = False
+
+
+@dataclass
+class PathResult:
+    seq_per_s: float
+    step_s: float
+    rss_growth_mb: float  # resident memory after the last timed step minus after the first
+    peak_mem_mb: float
+    final_loss: float
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def _peak_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _frames(cfg: DSVAEConfig, batch_size: int, seed: int) -> torch.Tensor:
+    """A batch as the dataset stores it: uint8 (B, T, H, W, C), or float vectors (B, T, D)."""
+    g = torch.Generator().manual_seed(seed)
+    if cfg.is_video:
+        return torch.randint(0, 256, (batch_size, cfg.T, cfg.frame_size, cfg.frame_size, cfg.channels),
+                             generator=g, dtype=torch.uint8)
+    return torch.randn(batch_size, cfg.T, cfg.frame_dim, generator=g)
+
+
+def _to_input(raw: torch.Tensor, device: torch.device) -> torch.Tensor:
+    x = raw.to(device, non_blocking=True)
+    return x.permute(0, 1, 4, 2, 3).float().div_(255.0) if x.dim() == 5 else x
+
+
+def build(cfg: DSVAEConfig, path: PathSettings, device: torch.device, seed: int):
+    torch.manual_seed(seed)
+    model = DSVAE(cfg).to(device)
+    if path.channels_last and cfg.is_video:
+        model = model.to(memory_format=torch.channels_last)
+    opt_kw = {"fused": True} if path.fused_adam else {"foreach": False}
+    opt = torch.optim.Adam(model.parameters(), lr=2e-4, betas=(0.9, 0.999), **opt_kw)
+    net = torch.compile(model) if path.compile else model
+    return model, net, opt
+
+
+def train_steps(cfg, path, device, batch_size, steps, warmup, seed=0, data=None) -> PathResult:
+    model, net, opt = build(cfg, path, device, seed)
+    raw = _frames(cfg, batch_size, seed) if data is None else None
+    if device.type == "cuda" and raw is not None:
+        raw = raw.pin_memory()
+    times, rss, losses = [], [], []
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    for i in range(warmup + steps):
+        batch = raw if data is None else data[i % len(data)]
+        _sync(device)
+        t = time.perf_counter()
+        x = _to_input(batch, device)
+        with autocast(device, path.precision):
+            out = net(x)
+        opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        opt.step()
+        losses.append(out.loss.detach())
+        _sync(device)
+        if i >= warmup:
+            times.append(time.perf_counter() - t)
+            rss.append(_rss_mb())
+    step_s = statistics.median(times) if times else float("nan")
+    return PathResult(
+        seq_per_s=batch_size / step_s,
+        step_s=step_s,
+        rss_growth_mb=(rss[-1] - rss[0]) if rss else 0.0,
+        peak_mem_mb=_peak_mb(device),
+        final_loss=float(torch.stack(losses[-10:]).mean()),
+    )
+
+
+def flop_per_seq(cfg: DSVAEConfig, device: torch.device, batch_size: int = 2) -> float:
+    """FLOPs of one training step (forward + backward) per sequence, by torch.utils.flop_counter."""
+    model = DSVAE(cfg).to(device)
+    x = _to_input(_frames(cfg, batch_size, 0), device)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        model(x).loss.backward()
+    return counter.get_total_flops() / batch_size
+
+
+@torch.no_grad()
+def inference_throughput(cfg, path, device, batch_size, steps, warmup) -> dict:
+    model, _, _ = build(cfg, path, device, 0)
+    model.eval()
+    x = _to_input(_frames(cfg, batch_size, 0), device)
+    out = {}
+    for name, fn in (("encode", lambda: model.encode(x)), ("generate", lambda: model.generate(batch_size=batch_size))):
+        times = []
+        for i in range(warmup + steps):
+            _sync(device)
+            t = time.perf_counter()
+            with autocast(device, path.precision):
+                fn()
+            _sync(device)
+            if i >= warmup:
+                times.append(time.perf_counter() - t)
+        out[f"{name}_seq_per_s"] = batch_size / statistics.median(times)
+    return out
+
+
+def bench_preset(
+    preset: str,
+    batch_size: int = 25,
+    steps: int = 5,
+    warmup: int = 2,
+    device: str = "auto",
+    precision: str = "auto",
+    compile: bool = False,
+    channels_last: bool | None = None,
+) -> dict:
+    dev = resolve_device(device)
+    cfg = DSVAEConfig.preset(preset)
+    fast_precision = resolve_precision(precision, dev)
+    plain = PathSettings("plain", "fp32", channels_last=False, fused_adam=False)
+    fast = PathSettings(
+        "fast", fast_precision, channels_last=dev.type == "cuda" if channels_last is None else channels_last,
+        fused_adam=True, compile=compile,
+    )
+    flops = flop_per_seq(cfg, dev)
+    res_plain = train_steps(cfg, plain, dev, batch_size, steps, warmup)
+    res_fast = train_steps(cfg, fast, dev, batch_size, steps, warmup)
+    inf = inference_throughput(cfg, fast, dev, batch_size, steps, warmup)
+    return {
+        "preset": preset,
+        "device": str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev),
+        "threads": torch.get_num_threads(),
+        "batch_size": batch_size,
+        "params": DSVAE(cfg).num_parameters(),
+        "flop_per_seq": flops,
+        "plain_seq_per_s": res_plain.seq_per_s,
+        "fast_seq_per_s": res_fast.seq_per_s,
+        "speedup": res_fast.seq_per_s / res_plain.seq_per_s,
+        "plain_tflop_per_s": flops * res_plain.seq_per_s / 1e12,
+        "fast_tflop_per_s": flops * res_fast.seq_per_s / 1e12,
+        "peak_mem_mb": max(res_plain.peak_mem_mb, res_fast.peak_mem_mb),
+        "plain_rss_growth_mb": res_plain.rss_growth_mb,
+        "fast_rss_growth_mb": res_fast.rss_growth_mb,
+        "fast_settings": asdict(fast),
+        **inf,
+    }
+
+
+def compare_losses(preset: str, steps: int = 100, batch_size: int = 25, n_batches: int = 20,
+                   device: str = "auto", precision: str = "auto", seed: int = 0) -> dict:
+    """Train the plain and the fast path ``steps`` steps from the same seed on the same batches
+    (random frames with structure: smooth blobs, so that the loss moves) and compare the mean
+    loss of their last 10 steps."""
+    dev = resolve_device(device)
+    cfg = DSVAEConfig.preset(preset)
+    g = torch.Generator().manual_seed(seed)
+    if cfg.is_video:
+        small = torch.rand(n_batches, batch_size, cfg.T, 4, 4, cfg.channels, generator=g)
+        big = small.repeat_interleave(cfg.frame_size // 4, 3).repeat_interleave(cfg.frame_size // 4, 4)
+        data = (big * 255).to(torch.uint8)
+    else:
+        data = torch.randn(n_batches, batch_size, cfg.T, cfg.frame_dim, generator=g)
+    plain = PathSettings("plain", "fp32", channels_last=False, fused_adam=False)
+    fast = PathSettings("fast", resolve_precision(precision, dev), channels_last=dev.type == "cuda", fused_adam=True)
+    a = train_steps(cfg, plain, dev, batch_size, steps, 0, seed, data=list(data))
+    b = train_steps(cfg, fast, dev, batch_size, steps, 0, seed, data=list(data))
+    return {
+        "preset": preset,
+        "steps": steps,
+        "plain_final_loss": a.final_loss,
+        "fast_final_loss": b.final_loss,
+        "relative_difference": abs(b.final_loss - a.final_loss) / abs(a.final_loss),
+    }
+
+
+def format_table(rows: list[dict]) -> str:
+    head = ("| preset | device | batch | params | GFLOP/seq | plain seq/s | fast seq/s | fast/plain | "
+            "fast TFLOP/s | peak MB | RSS growth MB | encode seq/s | generate seq/s |")
+    lines = [head, "|" + " --- |" * 13]
+    for r in rows:
+        lines.append(
+            f"| {r['preset']} | {r['device']} | {r['batch_size']} | {r['params'] / 1e6:.1f} M | "
+            f"{r['flop_per_seq'] / 1e9:.1f} | {r['plain_seq_per_s']:.2f} | {r['fast_seq_per_s']:.2f} | "
+            f"{r['speedup']:.2f}x | {r['fast_tflop_per_s']:.3f} | {r['peak_mem_mb']:.0f} | "
+            f"{r['fast_rss_growth_mb']:+.0f} | {r['encode_seq_per_s']:.1f} | {r['generate_seq_per_s']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def write_json(rows: list[dict], path: str | Path) -> None:
+    Path(path).write_text(json.dumps(rows, indent=2) + "\n")
