@@ -43,15 +43,31 @@ Point = tuple[float, float]
 # Static attributes: (value name, colour), in label order. Character id = skin*64 + top*16 +
 # bottom*4 + hair, the attribute values being its digits in base K.
 ATTRIBUTES: dict[str, tuple[tuple[str, RGB], ...]] = {
-    "skin": (("pale", (250, 214, 182)), ("tan", (208, 148, 96)), ("brown", (128, 82, 50)),
-             ("green", (116, 184, 80))),
-    "top": (("red", (208, 44, 44)), ("blue", (48, 88, 216)), ("yellow", (240, 204, 40)),
-            ("purple", (148, 64, 184))),
-    "bottom": (("white", (240, 240, 240)), ("charcoal", (72, 72, 84)), ("teal", (24, 152, 140)),
-               ("orange", (240, 128, 32))),
-    "hair": (("short-black", (44, 36, 36)), ("long-blonde", (252, 226, 104)),
-             ("spiky-blue", (56, 168, 240)), ("bun-ginger", (200, 88, 24))),
-}  # fmt: skip
+    "skin": (
+        ("pale", (250, 214, 182)),
+        ("tan", (208, 148, 96)),
+        ("brown", (128, 82, 50)),
+        ("green", (116, 184, 80)),
+    ),
+    "top": (
+        ("red", (208, 44, 44)),
+        ("blue", (48, 88, 216)),
+        ("yellow", (240, 204, 40)),
+        ("purple", (148, 64, 184)),
+    ),
+    "bottom": (
+        ("white", (240, 240, 240)),
+        ("charcoal", (72, 72, 84)),
+        ("teal", (24, 152, 140)),
+        ("orange", (240, 128, 32)),
+    ),
+    "hair": (
+        ("short-black", (44, 36, 36)),
+        ("long-blonde", (252, 226, 104)),
+        ("spiky-blue", (56, 168, 240)),
+        ("bun-ginger", (200, 88, 24)),
+    ),
+}
 HAIR_STYLES = ("short", "long", "spiky", "bun")  # the shape of each "hair" value, same order
 MOTIONS = ("walk-left", "walk-right", "jump", "squat", "wave", "jumping-jack", "spin", "kick")
 WALK_SPEED = {"walk-left": -2, "walk-right": 2}  # pixels per frame
@@ -90,8 +106,16 @@ class Pose:
 
 
 # jump steps: (lift, crouch, feet tucked up, shoulder angle)
-_JUMP = ((0, 0, 0, 0.15), (0, 5, 0, 0.5), (3, 0, 0, 2.4), (7, 0, 3, 2.7),
-         (8, 0, 3, 2.8), (5, 0, 1, 2.2), (0, 5, 0, 0.9), (0, 2, 0, 0.3))  # fmt: skip
+_JUMP = (
+    (0, 0, 0, 0.15),
+    (0, 5, 0, 0.5),
+    (3, 0, 0, 2.4),
+    (7, 0, 3, 2.7),
+    (8, 0, 3, 2.8),
+    (5, 0, 1, 2.2),
+    (0, 5, 0, 0.9),
+    (0, 2, 0, 0.3),
+)
 
 
 def motion_pose(motion: str, step: int) -> Pose:
@@ -115,7 +139,7 @@ def motion_pose(motion: str, step: int) -> Pose:
         return Pose(arms=((0.15 + 2.6 * out, 0.0),) * 2, feet=((5.0 * out, 0.0),) * 2)
     if motion == "spin":
         return Pose(turn=step)
-    if motion == "kick":  # the right leg swings out straight, the arms balance
+    if motion == "kick":  # the leg on the image's right swings out straight, the arms balance
         swing = 1.25 * out
         return Pose(
             arms=((0.15 + 0.9 * out, 0.0), (0.15 + 0.5 * out, 0.0)),
@@ -282,8 +306,12 @@ def palettes(characters: np.ndarray) -> np.ndarray:
     pal = np.zeros((len(characters), N_PARTS, 3), dtype=np.float64)
     for part, colour in FIXED_COLOURS.items():
         pal[:, part] = colour
-    for name, part, shade in (("skin", SKIN, None), ("hair", HAIR, None), ("top", TOP, TOP_SHADE),
-                              ("bottom", BOTTOM, BOTTOM_SHADE)):  # fmt: skip
+    for name, part, shade in (
+        ("skin", SKIN, None),
+        ("hair", HAIR, None),
+        ("top", TOP, TOP_SHADE),
+        ("bottom", BOTTOM, BOTTOM_SHADE),
+    ):
         colours = np.array([c for _, c in ATTRIBUTES[name]], dtype=np.float64)[attrs[name]]
         pal[:, part] = colours
         if shade is not None:
@@ -355,7 +383,7 @@ def make_synthetic(
         "checksums": {"frames_sha256": hashlib.sha256(frames).hexdigest()},
     }
     info = {"character": character, "phase": phase, "x_offset": x_offset}
-    split = (rng.random(len(character)) < 0.2).astype(np.int8)
+    split = np.isin(character, test).astype(np.int8)
     return SequenceDataset(frames, labels, label_values, split, info, meta)
 
 

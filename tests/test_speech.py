@@ -1,0 +1,292 @@
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("librosa")
+sf = pytest.importorskip("soundfile")
+
+from dsvae import DSVAE, DSVAEConfig  # noqa: E402
+from dsvae.cli import main  # noqa: E402
+from dsvae.data import DatasetError, SequenceDataset  # noqa: E402
+from dsvae.data.speech import (  # noqa: E402
+    SpeechFeatures,
+    build_fsdd,
+    build_timit,
+    pad_frames,
+    segment_starts,
+)
+from dsvae.evaluate.speech import evaluate_speech_run, overlap_average, voice_conversion  # noqa: E402
+
+FSDD = Path(__file__).resolve().parents[2] / "shared" / "fsdd" / "recordings"
+SPEAKERS = {"ann": 140.0, "bob": 260.0}  # pitch of each synthetic speaker
+
+
+def voice(seconds: float, pitch: float, digit: int, sr: int = 8000) -> np.ndarray:
+    """A synthetic utterance: harmonics of the speaker's pitch under a formant that moves with the digit."""
+    t = np.arange(int(seconds * sr)) / sr
+    formant = 500.0 + 300.0 * digit + 800.0 * t / seconds * (1 if digit % 2 else -1)
+    y = sum(
+        np.sin(2 * np.pi * k * pitch * t) * np.exp(-(((k * pitch - formant) / 400.0) ** 2))
+        for k in range(1, 20)
+    )
+    return (0.3 * y / np.abs(y).max()).astype(np.float32)
+
+
+def write_fsdd_folder(folder: Path, indices=range(7), digits=(0, 1)) -> Path:
+    """FSDD-named synthetic recordings; index 0 lasts 0.1 s (10 frames, shorter than a segment)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for speaker, pitch in SPEAKERS.items():
+        for digit in digits:
+            for i in indices:
+                seconds = 0.1 if i == 0 else 0.25 + 0.05 * i
+                sf.write(
+                    folder / f"{digit}_{speaker}_{i}.wav",
+                    voice(seconds, pitch, digit),
+                    8000,
+                    subtype="PCM_16",
+                )
+    return folder
+
+
+@pytest.fixture(scope="module")
+def fsdd_folder(tmp_path_factory) -> Path:
+    return write_fsdd_folder(tmp_path_factory.mktemp("fsdd") / "recordings")
+
+
+@pytest.fixture(scope="module")
+def speech_run(tmp_path_factory, fsdd_folder) -> Path:
+    """A run folder as `dsvae train` leaves it (untrained weights): model/ and train.json."""
+    base = tmp_path_factory.mktemp("run")
+    build_fsdd(fsdd_folder, base / "data")
+    cfg = DSVAEConfig.preset(
+        "speech", f_dim=4, z_dim=2, hidden_dim=8, mlp_hidden=(16,), feature_dim=8, factorized_hidden=8
+    )
+    DSVAE(cfg).save(base / "run" / "model")
+    (base / "run" / "train.json").write_text(json.dumps({"data": str(base / "data")}))
+    return base / "run"
+
+
+# --- features and segments ---------------------------------------------------------------------------
+
+
+def test_features_shapes_params_and_inversion():
+    feats = SpeechFeatures()
+    assert (feats.sr, feats.n_fft, feats.hop_length, feats.n_mels, feats.top_hz) == (8000, 256, 80, 64, 4000)
+    y = voice(0.5, 200.0, 3)
+    x = feats.log_mel(y)
+    assert x.shape == (1 + 4000 // 80, 64) and x.dtype == np.float32  # centred frames: 1 + samples // hop
+    assert x.min() >= np.log(feats.log_offset) - 1e-4
+    assert SpeechFeatures.from_dict(feats.to_dict()) == feats
+    audio = feats.to_audio(x, n_iter=4)
+    assert abs(len(audio) - len(y)) <= feats.hop_length
+    assert np.allclose(feats.log_mel(audio), x, atol=3.0)  # the spectrogram survives, the phase is estimated
+    with pytest.raises(ValueError, match="fmax"):
+        SpeechFeatures(fmax=6000)
+    with pytest.raises(ValueError, match="hop_length"):
+        SpeechFeatures(n_fft=64, hop_length=80)
+
+
+def test_segments_every_hop_and_one_at_the_end():
+    assert segment_starts(44, 20, 10) == [0, 10, 20, 24]
+    assert segment_starts(40, 20, 10) == [0, 10, 20]
+    assert segment_starts(20, 20, 10) == [0]
+    x = np.arange(30, dtype=np.float32).reshape(10, 3)
+    padded = pad_frames(x, 20)
+    assert padded.shape == (20, 3)
+    np.testing.assert_array_equal(padded[:10], x)
+    assert (padded[10:] == x.min()).all()
+    segs = np.stack([np.arange(20.0)[s : s + 4, None] for s in (0, 2, 4)])
+    np.testing.assert_allclose(overlap_average(segs, np.array([0, 2, 4]), 7)[:, 0], np.arange(7.0))
+
+
+# --- FSDD ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not FSDD.is_dir(), reason=f"FSDD recordings not found at {FSDD}")
+def test_build_fsdd_from_real_recordings(tmp_path):
+    ds = build_fsdd(FSDD, tmp_path / "fsdd", pattern="[01]_*_[3-6].wav")
+    assert ds.kind == "vector" and ds.frames.shape[1:] == (20, 64) and ds.frames.dtype == np.float32
+    assert ds.meta["recordings"] == 2 * 6 * 4
+    assert ds.label_values["digit"] == ["0", "1"] and len(ds.label_values["speaker"]) == 6
+    index = np.array([int(Path(s).stem.split("_")[2]) for s in ds.info["source"]])
+    np.testing.assert_array_equal(ds.split, (index <= 4).astype(np.int8))  # the dataset's own split
+    # the first segment of a recording is its first 20 log-mel frames
+    first = np.flatnonzero((ds.info["source"] == "0_george_5.wav") & (ds.info["start_frame"] == 0))[0]
+    y, sr = sf.read(FSDD / "0_george_5.wav", dtype="float32")
+    np.testing.assert_allclose(ds.frames[first], SpeechFeatures().log_mel(y)[:20], atol=1e-5)
+    # the normalization comes from the training segments only
+    train = np.asarray(ds.frames)[ds.split == 0].reshape(-1, 64)
+    np.testing.assert_allclose(ds.meta["norm"]["mean"], train.mean(0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(ds.meta["norm"]["std"], train.std(0), rtol=1e-4, atol=1e-4)
+    everything = np.asarray(ds.frames).reshape(-1, 64).mean(0)
+    assert not np.allclose(ds.meta["norm"]["mean"], everything, atol=1e-3)
+
+
+def test_build_fsdd_from_a_folder_pads_short_recordings(tmp_path, fsdd_folder):
+    ds = build_fsdd(fsdd_folder, tmp_path / "fsdd")
+    assert ds.meta["recordings"] == 2 * 2 * 7 and ds.meta["features"]["sr"] == 8000
+    assert ds.label_values == {"digit": ["0", "1"], "speaker": ["ann", "bob"]}
+    assert set(ds.info) >= {"utterance", "source", "start_frame", "recording_frames"}
+    short = ds.info["utterance"] == "1_bob_0"  # 0.1 s: 11 frames, one padded segment
+    assert short.sum() == 1 and ds.info["recording_frames"][short][0] == 11
+    seg = np.asarray(ds.frames)[short][0]
+    assert (seg[11:] == seg[:11].min()).all()
+    x = ds.normalize(ds.subset("train").get_batch(np.arange(len(ds.subset("train")))))
+    assert abs(float(x.mean())) < 1e-3 and abs(float(x.std()) - 1) < 0.05
+    reopened = SequenceDataset.open(tmp_path / "fsdd")
+    assert reopened.meta["norm"] == ds.meta["norm"] and len(reopened) == len(ds)
+
+
+def test_build_fsdd_refuses_an_existing_folder_and_foreign_files(tmp_path, fsdd_folder):
+    build_fsdd(fsdd_folder, tmp_path / "fsdd", pattern="0_ann_*.wav")
+    with pytest.raises(FileExistsError, match="--force"):
+        build_fsdd(fsdd_folder, tmp_path / "fsdd", pattern="0_ann_*.wav")
+    assert (
+        len(build_fsdd(fsdd_folder, tmp_path / "fsdd", force=True, pattern="1_*.wav").label_values["digit"])
+        == 1
+    )
+    sf.write(tmp_path / "hello.wav", voice(0.3, 200, 1), 8000)
+    with pytest.raises(DatasetError, match="not an FSDD recording"):
+        build_fsdd(tmp_path, tmp_path / "other")
+    with pytest.raises(DatasetError, match="no training recordings"):
+        build_fsdd(fsdd_folder, tmp_path / "other", pattern="*_[0-4].wav")
+
+
+def test_build_fsdd_downloads_the_archive_once(tmp_path):
+    source = write_fsdd_folder(tmp_path / "src", indices=(3, 8), digits=(2,))
+    archive = tmp_path / "master.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("free-spoken-digit-dataset-master/README.md", "FSDD")
+        for f in sorted(source.iterdir()):
+            zf.write(f, f"free-spoken-digit-dataset-master/recordings/{f.name}")
+    cache = tmp_path / "cache"
+    ds = build_fsdd(None, tmp_path / "a", url=archive.as_uri(), cache_dir=cache)
+    assert ds.meta["recordings"] == 4 and ds.meta["source"] == archive.as_uri()
+    assert sorted(np.unique(ds.split)) == [0, 1]
+    assert (cache / "fsdd-master.zip").is_file()
+    archive.unlink()  # the cached copy serves the next build
+    assert len(build_fsdd(None, tmp_path / "b", url=archive.as_uri(), cache_dir=cache)) == len(ds)
+    with pytest.raises(RuntimeError, match="--root"):
+        build_fsdd(None, tmp_path / "c", url=(tmp_path / "missing.zip").as_uri(), cache_dir=cache)
+
+
+def test_cli_data_fsdd(tmp_path, fsdd_folder, capsys):
+    out = tmp_path / "fsdd"
+    assert (
+        main(["data", "fsdd", "--root", str(fsdd_folder), "--out", str(out), "--n-mels", "32", "--T", "10"])
+        == 0
+    )
+    ds = SequenceDataset.open(out)
+    assert ds.frames.shape[1:] == (10, 32) and ds.meta["features"]["n_mels"] == 32
+    assert "segments" in capsys.readouterr().out
+    assert main(["data", "fsdd", "--root", str(fsdd_folder), "--out", str(out)]) == 2  # exists, no --force
+
+
+# --- TIMIT ---------------------------------------------------------------------------------------
+
+
+def write_sphere(path: Path, audio: np.ndarray, sr: int = 16000) -> None:
+    """A NIST SPHERE file as TIMIT ships it: a 1024-byte ASCII header, then 16-bit little-endian PCM."""
+    pcm = np.round(audio * 32767).astype("<i2")
+    fields = [
+        "database_id -s5 TIMIT",
+        "database_version -s3 1.0",
+        f"utterance_id -s8 {path.stem.lower()[:8]}",
+        "channel_count -i 1",
+        f"sample_count -i {len(pcm)}",
+        f"sample_rate -i {sr}",
+        f"sample_min -i {pcm.min()}",
+        f"sample_max -i {pcm.max()}",
+        "sample_n_bytes -i 2",
+        "sample_byte_format -s2 01",
+        "sample_sig_bits -i 16",
+        "end_head",
+    ]
+    header = ("NIST_1A\n   1024\n" + "\n".join(fields) + "\n").encode("ascii")
+    path.write_bytes(header.ljust(1024, b" ") + pcm.tobytes())
+
+
+def write_fake_timit(root: Path, case=str.upper) -> None:
+    speakers = {
+        "train": {"dr1": ["fcjf0", "mdab0"], "dr2": ["faem0"]},
+        "test": {"dr1": ["mdaw1"], "dr3": ["fcal1"]},
+    }
+    for split, regions in speakers.items():
+        for region, names in regions.items():
+            for n, name in enumerate(names):
+                folder = root / case(split) / case(region) / case(name)
+                folder.mkdir(parents=True)
+                for k, sentence in enumerate(("sa1", "sx12", "si1027")):
+                    write_sphere(
+                        folder / f"{case(sentence)}.{case('wav')}", voice(0.4, 120.0 + 40 * n, k, sr=16000)
+                    )
+
+
+@pytest.mark.parametrize("case", [str.upper, str.lower], ids=["upper", "lower"])
+def test_build_timit_reads_sphere_files_and_the_speaker_split(tmp_path, case):
+    root = tmp_path / "TIMIT"
+    write_fake_timit(root, case)
+    # some copies keep a converted RIFF twin beside each SPHERE file: it must not count twice
+    twin = next((root / case("train")).rglob(case("sa1.wav")))
+    sf.write(twin.with_name(twin.name + ".wav"), voice(0.4, 120.0, 0), 16000)
+    ds = build_timit(tmp_path, tmp_path / "timit")  # the corpus folder may sit one level down
+    assert ds.meta["recordings"] == 5 * 3
+    assert ds.label_values["speaker"] == ["FAEM0", "FCAL1", "FCJF0", "MDAB0", "MDAW1"]
+    train_speakers = set(ds.label_array("speaker")[ds.split == 0])
+    test_speakers = set(ds.label_array("speaker")[ds.split == 1])
+    assert len(train_speakers) == 3 and len(test_speakers) == 2 and not train_speakers & test_speakers
+    assert set(ds.info["dialect_region"]) == {"DR1", "DR2", "DR3"}
+    assert set(ds.info["sentence"]) == {"SA1", "SX12", "SI1027"}
+    assert "FCJF0/SA1" in set(ds.info["utterance"])
+    # 0.4 s at 16 kHz, resampled to 8 kHz: 41 frames -> segments at 0, 10, 20, 21
+    assert (ds.info["recording_frames"] == 41).all() and len(ds) == 15 * 4
+    wav = next((root / case("train")).rglob(case("sx12.wav")))
+    y, sr = sf.read(wav, dtype="float32")
+    assert sr == 16000 and np.abs(y).max() > 0.25  # soundfile's libsndfile parses the SPHERE header
+    import librosa
+
+    row = np.flatnonzero((ds.info["source"] == str(wav.relative_to(root))) & (ds.info["start_frame"] == 0))[0]
+    expected = SpeechFeatures().log_mel(librosa.resample(y, orig_sr=16000, target_sr=8000))[:20]
+    np.testing.assert_allclose(ds.frames[row], expected, atol=1e-4)
+
+
+def test_build_timit_explains_a_wrong_layout(tmp_path):
+    (tmp_path / "TRAIN").mkdir()
+    with pytest.raises(DatasetError, match="TRAIN/ and TEST/"):
+        build_timit(tmp_path, tmp_path / "out")
+
+
+# --- evaluation and voice conversion ----------------------------------------------------------------
+
+
+def test_evaluate_speech_run_writes_the_metrics(speech_run):
+    m = evaluate_speech_run(speech_run)
+    assert m["kind"] == "speech" and m["dataset"]["test_utterances"] == 2 * 2 * 5
+    assert set(m["speaker_eer"]) == {"f", "z"} and all(0 <= v <= 1 for v in m["speaker_eer"].values())
+    assert m["pairs"] == {"same": 2 * 45, "different": 100}
+    assert set(m["probe"]) == {"digit", "speaker"} and set(m["probe"]["digit"]) == {"f", "z", "chance"}
+    assert set(m["reconstruction"]) == {"loss", "recon", "kl_f", "kl_z", "mse"}
+    assert json.loads((speech_run / "metrics.json").read_text())["speaker_eer"] == m["speaker_eer"]
+    md = (speech_run / "metrics.md").read_text()
+    assert "EER with f" in md and "DSVAE (paper, TIMIT) | 5.64% | 19.20%" in md
+    assert evaluate_speech_run(speech_run)["reconstruction"] == m["reconstruction"]  # seeded
+
+
+def test_voice_conversion_writes_wavs_and_pictures(speech_run, tmp_path):
+    from PIL import Image
+
+    written = voice_conversion(
+        speech_run, tmp_path / "voice", source="0_ann_3", target_speaker="bob", n_iter=4
+    )
+    for name in ("source", "own_f", "converted", "target"):
+        audio, sr = sf.read(written[name])
+        assert sr == 8000 and np.abs(audio).max() > 0
+        with Image.open(written[f"{name}_png"]) as img:
+            assert img.height == 64 * 4
+    assert abs(len(sf.read(written["converted"])[0]) - 0.4 * 8000) <= 80  # 0_ann_3 lasts 0.4 s
+    assert Image.open(written["sheet"]).height == 4 * (64 * 4 + 16)
+    with pytest.raises(ValueError, match="unknown speaker"):
+        voice_conversion(speech_run, tmp_path / "v", target_speaker="carol")
