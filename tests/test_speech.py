@@ -82,7 +82,8 @@ def test_features_shapes_params_and_inversion():
     assert SpeechFeatures.from_dict(feats.to_dict()) == feats
     audio = feats.to_audio(x, n_iter=4)
     assert abs(len(audio) - len(y)) <= feats.hop_length
-    assert np.allclose(feats.log_mel(audio), x, atol=3.0)  # the spectrogram survives, the phase is estimated
+    # Griffin-Lim estimates the phase: the spectrogram comes back, up to small errors
+    assert np.corrcoef(feats.log_mel(audio).ravel(), x.ravel())[0, 1] > 0.95
     with pytest.raises(ValueError, match="fmax"):
         SpeechFeatures(fmax=6000)
     with pytest.raises(ValueError, match="hop_length"):

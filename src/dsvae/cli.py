@@ -330,7 +330,7 @@ def _add_judge(sub) -> None:
     t = judge_sub.add_parser("train", help="train a judge on a labelled dataset's training split")
     t.add_argument("--data", required=True, help="synthetic, sprites, or a labelled dataset folder")
     t.add_argument("--out", required=True, help="judge folder to write (e.g. judges/sprites)")
-    t.add_argument("--epochs", type=int, default=4)
+    t.add_argument("--epochs", type=int, default=10)
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     t.add_argument("--seed", type=int, default=0)

@@ -122,7 +122,6 @@ class _FramesFile:
         header = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
         self.offset = header.offset
         del header
-        self.shape = shape
         self.row_bytes = int(np.prod(shape[1:]))
         self.file = open(path, "r+b")
 
@@ -224,7 +223,7 @@ def build_sprites(
         sheets_dir = Path(sheets_dir)
         source = f"the LPC layer sheets in {sheets_dir.resolve()}"
 
-    order = split_permutation()  # row block of character order[r] is r
+    order = split_permutation()  # character order[r] fills rows 9 r .. 9 r + 8
     rank = np.argsort(order)
     n = N_CHARACTERS * len(MOTIONS)
     n_train = N_TRAIN_CHARACTERS * len(MOTIONS)
@@ -350,22 +349,51 @@ def fetch_sheets(archive: str | Path = ARCHIVE_URL, cache_dir: str | Path | None
 
 
 # --- importers of the layouts users already have -----------------------------------------------------
-@dataclass
-class _Part:
-    """Sequences of one source file: frames (n, 8, 64, 64, 3) (memory-mapped) and their labels."""
-
-    path: Path
-    frames: np.ndarray
-    split: int
-    attributes: np.ndarray  # (n, 4) int
-    motions: np.ndarray  # (n,) int
-
-
 def _load_npy(path: Path) -> np.ndarray:
     try:
         return np.load(path, mmap_mode="r")
     except (OSError, ValueError) as e:
         raise DatasetError(f"cannot read {path} as a .npy array ({e})") from e
+
+
+class _FrameRows:
+    """The sequences of a frames .npy file ``(N, 8, 64, 64, 3)``, read one at a time with plain
+    reads (through a memory map every page read would count as the process's memory)."""
+
+    def __init__(self, path: Path) -> None:
+        header = _load_npy(path)  # a memory map: shape, dtype and data offset, no data read
+        if header.ndim != 5 or header.shape[1:] != (T, *FRAME_SHAPE):
+            raise DatasetError(
+                f"{path} holds an array of shape {header.shape}; Sprites frames are (N, {T}, 64, 64, 3)"
+            )
+        if header.dtype != np.uint8 and not np.issubdtype(header.dtype, np.floating):
+            raise DatasetError(f"{path} holds {header.dtype} pixels; expected floats in [0, 1] or uint8")
+        if not header.flags.c_contiguous:
+            raise DatasetError(f"{path} is stored in Fortran order; save it in C order")
+        self.path, self.dtype, self.offset = path, header.dtype, header.offset
+        self.row_bytes = int(np.prod(header.shape[1:])) * header.dtype.itemsize
+        self.n = header.shape[0]
+
+    def __len__(self) -> int:
+        return self.n
+
+    def read(self, i: int) -> np.ndarray:
+        with open(self.path, "rb") as fh:
+            fh.seek(self.offset + i * self.row_bytes)
+            data = fh.read(self.row_bytes)
+        if len(data) != self.row_bytes:
+            raise DatasetError(f"{self.path} is truncated")
+        return np.frombuffer(data, dtype=self.dtype).reshape(T, *FRAME_SHAPE)
+
+
+@dataclass
+class _Part:
+    """The sequences of one frames file, with their labels."""
+
+    frames: _FrameRows
+    split: int
+    attributes: np.ndarray  # (n, 4) int
+    motions: np.ndarray  # (n,) int
 
 
 def _require_files(folder: Path, names: list[str], layout: str) -> None:
@@ -376,15 +404,6 @@ def _require_files(folder: Path, names: list[str], layout: str) -> None:
         raise DatasetError(
             f"{folder} lacks {len(missing)} file(s) of the {layout!r} layout: {', '.join(missing)}"
         )
-
-
-def _check_frames(frames: np.ndarray, path: Path) -> None:
-    if frames.ndim != 5 or frames.shape[1:] != (T, *FRAME_SHAPE):
-        raise DatasetError(
-            f"{path} holds an array of shape {frames.shape}; Sprites frames are (N, {T}, 64, 64, 3)"
-        )
-    if frames.dtype != np.uint8 and not np.issubdtype(frames.dtype, np.floating):
-        raise DatasetError(f"{path} holds {frames.dtype} pixels; expected floats in [0, 1] or uint8")
 
 
 def _class_indices(labels: np.ndarray, n: int, groups: tuple[int, ...], k: int, path: Path) -> np.ndarray:
@@ -428,13 +447,12 @@ def _generator_parts(folder: Path) -> list[_Part]:
     _require_files(folder, [name for entry in names for name in entry[:2]], "generator")
     parts = []
     for frames_name, attributes_name, motion, split in names:
-        frames = _load_npy(folder / frames_name)
-        _check_frames(frames, folder / frames_name)
+        frames = _FrameRows(folder / frames_name)
         attributes = _class_indices(
             _load_npy(folder / attributes_name), len(frames), (4,), N_VALUES, folder / attributes_name
         )
         motions = np.full(len(frames), motion, dtype=np.int64)
-        parts.append(_Part(folder / frames_name, frames, split, attributes, motions))
+        parts.append(_Part(frames, split, attributes, motions))
     return parts
 
 
@@ -447,11 +465,10 @@ def _xad_parts(folder: Path) -> list[_Part]:
     parts = []
     for s, split in enumerate(splits):
         x_path, a_path, d_path = (folder / f"sprites_{x}_{split}.npy" for x in "XAD")
-        frames = _load_npy(x_path)
-        _check_frames(frames, x_path)
+        frames = _FrameRows(x_path)
         attributes = _class_indices(_load_npy(a_path), len(frames), (4,), N_VALUES, a_path)
         motions = _class_indices(_load_npy(d_path), len(frames), (), len(MOTIONS), d_path)
-        parts.append(_Part(x_path, frames, s, attributes, motions))
+        parts.append(_Part(frames, s, attributes, motions))
     return parts
 
 
@@ -517,7 +534,8 @@ def import_sprites(
     ):
         for row, i in enumerate(tqdm(order, desc="importing", unit="sequence")):
             p = parts[part_of[i]]
-            frames.write(row, _pixels_to_uint8(np.asarray(p.frames[row_of[i]]), scales[part_of[i]], p.path))
+            pixels = p.frames.read(row_of[i])
+            frames.write(row, _pixels_to_uint8(pixels, scales[part_of[i]], p.frames.path))
         checksums = {"train": frames.sha256(0, n_train), "test": frames.sha256(n_train, n)}
         labels, label_values, info = _columns(characters[order], motions[order])
         meta = {

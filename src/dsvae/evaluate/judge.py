@@ -236,7 +236,7 @@ def judge_accuracy(
 def train_judge(
     dataset: SequenceDataset,
     out_dir: str | Path,
-    epochs: int = 4,
+    epochs: int = 10,
     batch_size: int = 64,
     lr: float = 1e-3,
     seed: int = 0,

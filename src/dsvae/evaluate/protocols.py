@@ -17,7 +17,6 @@ RUN/metrics.md.
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 from pathlib import Path
@@ -33,20 +32,10 @@ from ..run import load_model, open_run_dataset
 from ..train import elbo_terms, resolve_device
 from .judge import Judge, judge_sha256, read_judge_metrics
 from .metrics import MOTION_SCORES, accuracy, class_balanced_subset, mean_std, motion_scores
+from .verification import identity_eer
 
 ELBO_TERMS = ("loss", "recon", "kl_f", "kl_z")
 MOTION = "motion"  # the label the dynamic latent z should carry; every other label is an attribute
-
-
-def _optional(module: str, name: str):
-    """``name`` from ``dsvae.evaluate.<module>``, or None where this version lacks that module."""
-    try:
-        mod = importlib.import_module(f"dsvae.evaluate.{module}")
-    except ModuleNotFoundError as e:
-        if e.name != f"dsvae.evaluate.{module}":
-            raise
-        return None
-    return getattr(mod, name)
 
 
 def evaluate_run(
@@ -63,14 +52,10 @@ def evaluate_run(
     if seeds < 1:
         raise ValueError(f"seeds must be at least 1, got {seeds}")
     model = load_model(run_dir, map_location=device)
-    if not model.config.is_video:
-        evaluate_speech_run = _optional("speech", "evaluate_speech_run")
-        if evaluate_speech_run is None:
-            raise ValueError(
-                f"{run_dir} is a vector (speech) run: it is scored by speaker verification, which needs "
-                "dsvae.evaluate.speech; this dsvae version does not have it"
-            )
-        return evaluate_speech_run(run_dir)
+    if not model.config.is_video:  # speech: scored by speaker verification instead of a judge
+        from .speech import evaluate_speech_run
+
+        return evaluate_speech_run(run_dir, device=device, batch_size=batch_size)
     test = open_run_dataset(run_dir).subset("test")
     _check_model_fits(model, test)
     judge = _open_judge(judge_dir, test, device)
@@ -103,7 +88,7 @@ def evaluate_run(
         metrics.update(
             _judge_protocols(model, judge, test, codes, seeds, batch_size, device, metrics["notes"])
         )
-    metrics["identity_eer"] = _identity_eer(test, codes, metrics["notes"])
+    metrics["identity_eer"] = _identity_eer(test, codes)
 
     atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     atomic_write_text(run_dir / "metrics.md", metrics_table(metrics))
@@ -239,17 +224,16 @@ def _mean_std_tree(per_seed: list[dict]) -> dict:
     }
 
 
-def _identity_eer(test: SequenceDataset, codes: dict[str, np.ndarray], notes: list[str]) -> dict | None:
-    """Character-identity EER with f and with time-averaged z (all the motions of one character are
-    'same'), where the dataset has a ``character`` column and dsvae.evaluate.verification exists."""
+def _identity_eer(test: SequenceDataset, codes: dict[str, np.ndarray]) -> dict[str, float] | None:
+    """Character-identity EER with f and with time-averaged z, where the dataset has a ``character``
+    column: all the motions of one character are 'same'."""
     if "character" not in test.info:
         return None
-    identity_eer = _optional("verification", "identity_eer")
-    if identity_eer is None:
-        notes.append("character-identity EER needs dsvae.evaluate.verification, which this version lacks")
-        return None
     ids = test.info_array("character")
-    return {"f": float(identity_eer(codes["f"], ids)), "z": float(identity_eer(codes["z"].mean(axis=1), ids))}
+    counts = np.unique(ids, return_counts=True)[1]
+    if len(counts) < 2 or counts.max() < 2:  # needs same- and different-character pairs
+        return None
+    return {"f": identity_eer(codes["f"], ids), "z": identity_eer(codes["z"].mean(axis=1), ids)}
 
 
 # --- the markdown table ------------------------------------------------------------------------------

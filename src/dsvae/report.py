@@ -1,0 +1,237 @@
+"""`dsvae report RUN`: one self-contained HTML page about a run, RUN/report.html.
+
+The page holds what a reader needs to judge the run at a glance: a summary, the metrics of
+`dsvae eval` when the run has them, the training curves, the swap matrix and the samples (animated),
+the reconstructions, and the configuration (config.json, train.json, env.json as tables). Nothing is
+fetched from elsewhere: pictures are embedded as base64 ``data:`` URIs and the style is inline, so
+the one file can be mailed, archived or opened offline. Missing pictures are drawn first
+(:func:`dsvae.viz.visualize_run`).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import re
+import time
+from pathlib import Path
+
+from ._io import atomic_write_text
+from .config import DSVAEConfig
+from .run import read_log
+from .viz import PICTURES, visualize_run
+
+MEDIA_TYPES = {".png": "image/png", ".gif": "image/gif", ".wav": "audio/wav"}
+VECTOR_PICTURES = ("curves.png", "recon.png", "swap.png")  # what `dsvae viz` draws for speech runs
+STYLE = """
+body { font: 15px/1.5 system-ui, sans-serif; color: #1a1a1a; margin: 0 auto; max-width: 1200px; padding: 1em 2em; }
+h1 { font-size: 1.6em; margin-bottom: .2em; }
+h2 { border-bottom: 1px solid #ccc; margin-top: 2em; }
+nav a { margin-right: 1em; }
+table { border-collapse: collapse; margin: .6em 0 1.2em; }
+th, td { border: 1px solid #ccc; padding: .2em .6em; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; }
+td.key { font-family: ui-monospace, monospace; white-space: nowrap; }
+figure { margin: 1em 0 2em; }
+figcaption { color: #444; max-width: 60em; margin-bottom: .4em; }
+.scroll { overflow-x: auto; }
+img { image-rendering: pixelated; display: block; }
+.muted { color: #666; }
+"""
+
+
+def build_report(run_dir: str | Path, device: str = "cpu") -> Path:
+    """Write RUN/report.html (drawing RUN/pictures first where pictures are missing) and return its
+    path."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").exists():
+        raise FileNotFoundError(
+            f"{run_dir / 'config.json'} not found: is {run_dir} a run folder? Train one with "
+            "`dsvae train --out DIR`"
+        )
+    if missing_pictures(run_dir):
+        visualize_run(run_dir, device=device)
+    return atomic_write_text(run_dir / "report.html", render_page(run_dir))
+
+
+def missing_pictures(run_dir: Path) -> list[str]:
+    """The pictures `dsvae viz` would draw for this run that RUN/pictures lacks."""
+    is_video = DSVAEConfig.load(run_dir / "config.json").is_video
+    expected = [name for name in PICTURES if is_video or name in VECTOR_PICTURES]
+    if not read_log(run_dir):
+        expected.remove("curves.png")
+    return [name for name in expected if not (run_dir / "pictures" / name).exists()]
+
+
+def render_page(run_dir: Path) -> str:
+    name = html.escape(run_dir.resolve().name)
+    sections = [
+        ("summary", "Summary", _summary(run_dir)),
+        ("metrics", "Metrics", _metrics(run_dir)),
+        ("pictures", "What the model learned", _pictures(run_dir)),
+        ("config", "Configuration", _configuration(run_dir)),
+    ]
+    nav = " ".join(f'<a href="#{key}">{title}</a>' for key, title, _ in sections)
+    body = "\n".join(f'<section id="{key}">\n<h2>{title}</h2>\n{content}\n</section>' for key, title, content in sections)
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>dsvae run {name}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
+        f"<h1>dsvae run {name}</h1>\n"
+        f'<p class="muted">{html.escape(str(run_dir))}, report written {time.strftime("%Y-%m-%d %H:%M")}</p>\n'
+        f"<nav>{nav}</nav>\n{body}\n</body>\n</html>\n"
+    )
+
+
+# --- sections --------------------------------------------------------------------------------------
+
+
+def _read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _summary(run_dir: Path) -> str:
+    cfg = DSVAEConfig.load(run_dir / "config.json")
+    train = _read_json(run_dir / "train.json") or {}
+    frames = (
+        f"{cfg.channels} x {cfg.frame_size} x {cfg.frame_size} frames" if cfg.is_video else f"{cfg.frame_dim}-wide vectors"
+    )
+    items = [
+        f"data <b>{html.escape(str(train.get('data', '?')))}</b>, preset <b>{html.escape(str(train.get('preset', '?')))}</b>",
+        f"sequences of T = {cfg.T} {frames}; f_dim {cfg.f_dim}, z_dim {cfg.z_dim}, q(z) {cfg.q_z}, "
+        f"likelihood {cfg.likelihood}",
+    ]
+    rows = read_log(run_dir)
+    tests = [r for r in rows if r["split"] == "test"]
+    if tests:
+        last = tests[-1]
+        terms = ", ".join(f"{k} {last[k]:.4g}" for k in ("recon", "kl_f", "kl_z"))
+        items.append(
+            f"after epoch {last['epoch']} of {train.get('epochs', '?')}: test loss (-ELBO per sequence) "
+            f"<b>{last['loss']:.4g}</b> ({terms})"
+        )
+    else:
+        items.append("no test rows in log.csv yet")
+    return "<ul>\n" + "\n".join(f"<li>{item}</li>" for item in items) + "\n</ul>"
+
+
+def _metrics(run_dir: Path) -> str:
+    md, js = run_dir / "metrics.md", run_dir / "metrics.json"
+    if md.exists():
+        return markdown_to_html(md.read_text())
+    if js.exists():
+        return _table(_flatten(json.loads(js.read_text())))
+    return f'<p class="muted">No metrics yet: run <code>dsvae eval {html.escape(str(run_dir))}</code>.</p>'
+
+
+def _pictures(run_dir: Path) -> str:
+    folder = run_dir / "pictures"
+    parts = []
+    for name, (title, how) in PICTURES.items():
+        if (folder / name).exists():
+            parts.append(_figure(folder / name, title, how))
+    known = set(PICTURES)
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if path.name not in known and path.suffix in MEDIA_TYPES and not path.name.startswith("."):
+            parts.append(_figure(path, path.stem.replace("_", " "), ""))
+    return "\n".join(parts) or '<p class="muted">No pictures.</p>'
+
+
+def _configuration(run_dir: Path) -> str:
+    parts = []
+    for name, what in (
+        ("config.json", "the model (DSVAEConfig)"),
+        ("train.json", "training options"),
+        ("env.json", "environment"),
+    ):
+        data = _read_json(run_dir / name)
+        if data is not None:
+            parts.append(f"<h3>{name}: {what}</h3>\n{_table(_flatten(data))}")
+    return "\n".join(parts)
+
+
+# --- building blocks ------------------------------------------------------------------------------
+
+
+def data_uri(path: Path) -> str:
+    return f"data:{MEDIA_TYPES[path.suffix]};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+
+
+def _figure(path: Path, title: str, how: str) -> str:
+    ident = "pic-" + re.sub(r"[^A-Za-z0-9]+", "-", path.name)
+    if path.suffix == ".wav":
+        media = f'<audio id="{ident}" controls src="{data_uri(path)}"></audio>'
+    else:
+        media = f'<img id="{ident}" alt="{html.escape(title)}" src="{data_uri(path)}">'
+    caption = f"<b>{html.escape(title)}</b> ({html.escape(path.name)})" + (f". {html.escape(how)}" if how else "")
+    return f'<figure>\n<figcaption>{caption}</figcaption>\n<div class="scroll">{media}</div>\n</figure>'
+
+
+def _value_text(v) -> str:
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.6g}"
+    if isinstance(v, list):
+        return " ".join(map(str, v)) if all(isinstance(x, str) for x in v) else ", ".join(map(_value_text, v))
+    return "-" if v is None else str(v)
+
+
+def _flatten(data: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """Nested JSON as (dotted key, value text) rows."""
+    rows = []
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            rows += _flatten(value, name + ".")
+        else:
+            rows.append((name, _value_text(value)))
+    return rows
+
+
+def _table(rows: list[tuple[str, str]]) -> str:
+    cells = "\n".join(f'<tr><td class="key">{html.escape(k)}</td><td>{html.escape(v)}</td></tr>' for k, v in rows)
+    return f"<table>\n{cells}\n</table>"
+
+
+def _cells(line: str) -> list[str]:
+    """The cells of a markdown table row; ``\\|`` is a literal bar."""
+    inner = line.strip()
+    inner = inner[1:] if inner.startswith("|") else inner
+    inner = inner[:-1] if inner.endswith("|") and not inner.endswith("\\|") else inner
+    return [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", inner)]
+
+
+def markdown_to_html(text: str) -> str:
+    """The markdown `dsvae eval` writes (headings, pipe tables, paragraphs) as HTML; headings move two
+    levels down to sit under the page's own."""
+    out: list[str] = []
+    table: list[list[str]] = []
+
+    def flush() -> None:
+        if not table:
+            return
+        head, *rows = table
+        rows = [r for r in rows if not all(re.fullmatch(r":?-+:?", c) for c in r)]
+        out.append("<table>")
+        out.append("<tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in head) + "</tr>")
+        out += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows]
+        out.append("</table>")
+        table.clear()
+
+    for line in text.splitlines():
+        s = line.strip()
+        if s.startswith("|"):
+            table.append(_cells(s))
+            continue
+        flush()
+        heading = re.match(r"(#{1,6})\s+(.*)", s)
+        if heading:
+            level = min(len(heading.group(1)) + 2, 6)
+            out.append(f"<h{level}>{html.escape(heading.group(2))}</h{level}>")
+        elif s:
+            out.append(f"<p>{html.escape(s)}</p>")
+    flush()
+    return "\n".join(out)
+
+
+__all__ = ["build_report", "data_uri", "markdown_to_html", "missing_pictures", "render_page"]

@@ -1,0 +1,843 @@
+"""Pictures of what a DSVAE learned: swaps, samples, reconstructions and training curves.
+
+A picture is a :class:`Grid` of clips (one sequence each) with labels saying which test sequence
+gave f and which gave z. It is written twice: an animated GIF, where every cell plays its sequence
+(frame t of all cells at once), and a PNG, where every cell shows its T frames side by side.
+Frames are enlarged by an integer factor with nearest-neighbour sampling, so pixel art stays sharp.
+Vector (speech) frames are drawn as spectrogram heatmaps, one still image per sequence.
+
+    write_train_pictures(model, test_ds, RUN / "pictures")   # at the end of `dsvae train`
+    visualize_run(RUN)                                       # `dsvae viz RUN`: everything, test split
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+from tqdm.auto import tqdm
+
+from ._io import atomic_file
+from .data.base import SequenceDataset
+from .model import DSVAE
+from .run import load_model, open_run_dataset, read_log
+from .train import resolve_device
+
+TARGET_SIZE = 128  # frames are enlarged by an integer factor to about this many pixels
+FRAME_MS = 150  # GIF frame duration
+MARGIN = 4
+BACKGROUND = (255, 255, 255)
+INK = (20, 20, 20)
+RULE = (160, 160, 160)
+GRIDLINE = (228, 228, 228)
+# columns that name the static side of a sequence (who) and the dynamic side (what it does), in order
+# of preference; a label shows its value name, an info column "<short name> <value>"
+STATIC_KEYS = {"character": "char", "speaker": "speaker"}
+DYNAMIC_KEYS = {"motion": "motion", "digit": "digit"}
+# viridis, sampled at 0, 1/4, 1/2, 3/4, 1: the colour map of spectrogram heatmaps
+VIRIDIS = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], np.float32)
+
+# Every picture `dsvae viz` writes into RUN/pictures: title and how to read it (the report shows both).
+PICTURES: dict[str, tuple[str, str]] = {
+    "curves.png": (
+        "Training curves",
+        "Loss (the negative ELBO), reconstruction term, KL_f and KL_z per sequence, for every epoch, "
+        "train (epoch mean) and test.",
+    ),
+    "swap_matrix.gif": (
+        "Swap matrix",
+        "The first row shows the test sequences that give z, the first column those that give f. Cell "
+        "(i, j) decodes f of row i's sequence with z of column j's: a disentangled model keeps the "
+        "row's character (f) and plays the column's motion (z). Down a column the motion should stay, "
+        "along a row the character should stay.",
+    ),
+    "swap_matrix.png": ("Swap matrix, frame by frame", "The same matrix, each cell's T frames side by side."),
+    "fixed_f.gif": (
+        "Fixed f, z from the learned prior",
+        "Each row keeps f of one test sequence (first column) and decodes it with z_1:T drawn from the "
+        "learned prior p(z_t | z_<t); one draw per column, the same down a column. The character should "
+        "stay along a row.",
+    ),
+    "fixed_f.png": ("Fixed f, frame by frame", "Each row's sequences one below the other."),
+    "fixed_z.gif": (
+        "Fixed z, f from N(0, I)",
+        "Each row keeps z_1:T of one test sequence (first column) and decodes it with f drawn from "
+        "N(0, I); one draw per column, the same down a column. The motion should stay along a row, the "
+        "character down a column.",
+    ),
+    "fixed_z.png": ("Fixed z, frame by frame", "Each row's sequences one below the other."),
+    "interpolate_f.gif": (
+        "f interpolated between two characters",
+        "Each row mixes f linearly from sequence a's (first column) to sequence b's (last column) with "
+        "z of a fixed: the character should morph while the motion stays.",
+    ),
+    "interpolate_f.png": ("f interpolated, frame by frame", "Each row's sequences one below the other."),
+    "recon.gif": (
+        "Reconstructions",
+        "Test sequences (top row) and their reconstructions from the posterior means of f and z "
+        "(bottom row).",
+    ),
+    "recon.png": ("Reconstructions, frame by frame", "Each original above its reconstruction."),
+    "swap.gif": (
+        "Swaps of pairs",
+        "Each column is a pair of test sequences a, b: rows a, b, then decode(f of a, z of b) and "
+        "decode(f of b, z of a).",
+    ),
+    "swap.png": ("Swaps of pairs, frame by frame", "Each pair's four sequences one below the other."),
+}
+
+
+# --- frames -> pixels -------------------------------------------------------------------------------
+
+
+def to_uint8(frames: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Video frames ``(T, C, H, W)`` floats in [0, 1] -> uint8 ``(T, H, W, 3)`` (grey becomes RGB)."""
+    if isinstance(frames, torch.Tensor):
+        frames = frames.detach().float().cpu().numpy()
+    x = np.asarray(frames, dtype=np.float32)
+    if x.ndim != 4 or x.shape[1] not in (1, 3):
+        raise ValueError(f"frames must be (T, C, H, W) with C = 1 or 3, got shape {x.shape}")
+    x = np.round(np.clip(np.nan_to_num(x), 0.0, 1.0) * 255.0).astype(np.uint8).transpose(0, 2, 3, 1)
+    return np.repeat(x, 3, axis=-1) if x.shape[-1] == 1 else x
+
+
+def default_scale(size: int) -> int:
+    """The enlargement of frames ``size`` pixels wide: 64 -> 2, 32 -> 4, 16 -> 8; never below 1."""
+    return max(1, TARGET_SIZE // size)
+
+
+def upscale(images: np.ndarray, scale: int | tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour enlargement of ``(..., H, W, C)``: every pixel becomes a block of
+    ``scale`` x ``scale`` (or ``(rows, columns)``) identical pixels."""
+    sy, sx = (scale, scale) if isinstance(scale, int) else scale
+    if sy < 1 or sx < 1:
+        raise ValueError(f"scale must be a positive integer, got {scale}")
+    return images.repeat(sy, axis=-3).repeat(sx, axis=-2)
+
+
+def strip(clip: np.ndarray) -> np.ndarray:
+    """A clip ``(T, h, w, 3)`` as one image ``(h, T * w, 3)``: its frames side by side."""
+    return np.concatenate(list(clip), axis=1)
+
+
+def heatmap(seq: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
+    """Vector frames ``(T, D)`` -> an RGB spectrogram ``(D, T, 3)`` uint8: time to the right, the
+    first feature (lowest frequency) at the bottom, ``value_range`` spread over the colour map."""
+    lo, hi = value_range
+    u = np.clip((np.asarray(seq, np.float32).T[::-1] - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
+    pos = u * (len(VIRIDIS) - 1)
+    i = np.minimum(pos.astype(np.int64), len(VIRIDIS) - 2)
+    w = (pos - i)[..., None]
+    return np.round(VIRIDIS[i] * (1 - w) + VIRIDIS[i + 1] * w).astype(np.uint8)
+
+
+@dataclass
+class ClipMaker:
+    """Model-space batches -> clips ``(T', h, w, 3)`` uint8, ready to place in a :class:`Grid`:
+    video frames enlarged by ``scale``; vector sequences as one heatmap frame each (T' = 1)."""
+
+    dataset: SequenceDataset
+    scale: tuple[int, int]
+    value_range: tuple[float, float] = (0.0, 1.0)
+
+    @classmethod
+    def for_dataset(cls, dataset: SequenceDataset, originals: torch.Tensor) -> ClipMaker:
+        if dataset.kind == "video":
+            return cls(dataset, (default_scale(dataset.frame_shape[-1]),) * 2)
+        d = dataset.frame_shape[0]
+        sy = default_scale(d)
+        # the colour map spans the originals' values (outliers aside), the same for every cell
+        values = dataset.denormalize(originals).float().cpu().numpy()
+        lo, hi = np.percentile(values, [1, 99])
+        return cls(dataset, (sy, max(1, d * sy // dataset.T)), (float(lo), float(hi)))
+
+    def __call__(self, x: torch.Tensor) -> list[np.ndarray]:
+        if self.dataset.kind == "video":
+            return [upscale(to_uint8(seq), self.scale) for seq in x]
+        values = self.dataset.denormalize(x).float().cpu().numpy()
+        return [upscale(heatmap(seq, self.value_range)[None], self.scale) for seq in values]
+
+
+# --- naming sequences -------------------------------------------------------------------------------
+
+
+def _first_key(ds: SequenceDataset, keys: dict[str, str]) -> str | None:
+    return next((k for k in keys if k in ds.labels or k in ds.info), None)
+
+
+def _column(ds: SequenceDataset, key: str) -> np.ndarray:
+    return ds.label_array(key) if key in ds.labels else ds.info_array(key)
+
+
+def _value_text(ds: SequenceDataset, key: str, short: str, pos: int) -> str:
+    if key in ds.labels:
+        name = ds.label_values[key][int(ds.label_array(key)[pos])]
+        return f"{short} {name}" if name.isdigit() else name
+    return f"{short} {ds.info_array(key)[pos]}"
+
+
+def describe(ds: SequenceDataset, pos: int, part: str | None = None) -> str:
+    """Name the sequence at position ``pos`` of the view: ``"test #12 (char 345, slash_left)"``, the
+    number counting within its split. ``part="f"`` names the static side only (``"f: test #12 (char
+    345)"``), ``part="z"`` the dynamic side only (``"z: test #7 (slash_left)"``)."""
+    row = int(ds.index[pos])
+    split = int(ds.split[row])
+    number = int((ds.split[:row] == split).sum())
+    key_sets = {"f": [STATIC_KEYS], "z": [DYNAMIC_KEYS], None: [STATIC_KEYS, DYNAMIC_KEYS]}[part]
+    bits = []
+    for keys in key_sets:
+        key = _first_key(ds, keys)
+        if key is not None:
+            bits.append(_value_text(ds, key, keys[key], pos))
+    text = f"{'test' if split else 'train'} #{number}" + (f" ({', '.join(bits)})" if bits else "")
+    return f"{part}: {text}" if part else text
+
+
+def pick(
+    ds: SequenceDataset, count: int, rng: np.random.Generator, keys: dict[str, str], exclude=()
+) -> np.ndarray:
+    """``count`` positions in a seeded random order, with distinct values of the first of ``keys``
+    the dataset has (distinct characters, distinct motions) as far as there are; fewer if the view
+    is smaller."""
+    order = rng.permutation(len(ds))
+    order = order[~np.isin(order, np.asarray(exclude, dtype=np.int64))]
+    key = _first_key(ds, keys)
+    if key is None:
+        return order[:count]
+    values = _column(ds, key)
+    chosen: list[int] = []
+    seen: set = set()
+    for p in order:
+        if values[p] not in seen:
+            chosen.append(int(p))
+            seen.add(values[p])
+            if len(chosen) == count:
+                return np.array(chosen)
+    rest = [int(p) for p in order if int(p) not in chosen]
+    return np.array(chosen + rest[: count - len(chosen)], dtype=np.int64)
+
+
+# --- grids of labelled clips -----------------------------------------------------------------------
+
+
+@dataclass
+class Grid:
+    """Clips ``(T, h, w, 3)`` uint8 (all the same shape; None leaves a cell empty) in rows and
+    columns, with a title and labels. A rule (a grey line) separates the rows and columns listed
+    in ``rules_after_rows`` / ``rules_after_cols`` from the next (sources from results)."""
+
+    clips: list[list[np.ndarray | None]]
+    title: str
+    row_labels: list[str] | None = None
+    col_labels: list[str] | None = None
+    rules_after_rows: tuple[int, ...] = ()
+    rules_after_cols: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        shapes = {c.shape for row in self.clips for c in row if c is not None}
+        if len(shapes) != 1:
+            raise ValueError(f"a grid needs clips of one shape (T, h, w, 3), got {sorted(shapes)}")
+        n_cols = {len(row) for row in self.clips}
+        if len(n_cols) != 1:
+            raise ValueError(f"every row of a grid needs the same number of cells, got {sorted(n_cols)}")
+        if self.row_labels is not None and len(self.row_labels) != len(self.clips):
+            raise ValueError(f"{len(self.row_labels)} row labels for {len(self.clips)} rows")
+        if self.col_labels is not None and len(self.col_labels) != n_cols.pop():
+            raise ValueError(f"{len(self.col_labels)} column labels for {len(self.clips[0])} columns")
+
+    @property
+    def clip_shape(self) -> tuple[int, ...]:
+        return next(c.shape for row in self.clips for c in row if c is not None)
+
+    @property
+    def T(self) -> int:
+        return self.clip_shape[0]
+
+
+@dataclass
+class Layout:
+    """Where :func:`render` puts things: the image size and each cell's top-left corner."""
+
+    size: tuple[int, int]  # (width, height)
+    cells: list[list[tuple[int, int]]]  # (x, y) per row and column
+    cell_size: tuple[int, int]  # (width, height) of one cell: a frame, or a strip of T frames
+    label_width: int  # the row labels' column, left of the first cell
+
+
+def _font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    return ImageFont.load_default()
+
+
+_MEASURE = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+
+
+def _text_size(text: str) -> tuple[int, int]:
+    if not text:
+        return 0, 0
+    left, top, right, bottom = _MEASURE.multiline_textbbox((0, 0), text, font=_font(), spacing=2)
+    return right, bottom
+
+
+def _wrap(text: str, width: int) -> str:
+    """Break each line of ``text`` between words so that it fits ``width`` pixels where it can."""
+    lines = []
+    for line in text.split("\n"):
+        current = ""
+        for word in line.split(" "):
+            trial = f"{current} {word}" if current else word
+            if current and _text_size(trial)[0] > width:
+                lines.append(current)
+                current = word
+            else:
+                current = trial
+        lines.append(current)
+    return "\n".join(lines)
+
+
+def _widest_word(text: str) -> int:
+    return max((_text_size(w)[0] for w in text.replace("\n", " ").split(" ")), default=0)
+
+
+def layout(grid: Grid, strips: bool) -> tuple[Layout, list[str]]:
+    """The layout of ``render(grid, ...)`` (frames, or strips when ``strips``) and the wrapped
+    column labels."""
+    T, h, w, _ = grid.clip_shape
+    cw, ch = (T * w if strips else w), h
+    n_rows, n_cols = len(grid.clips), len(grid.clips[0])
+    col_labels = grid.col_labels or [""] * n_cols
+    widths = [max(cw, _widest_word(label)) for label in col_labels]
+    wrapped = [_wrap(label, width) for label, width in zip(col_labels, widths)]
+    title_h = _text_size(grid.title + " t")[1] + 2 * MARGIN
+    head_h = max(_text_size(label)[1] for label in wrapped) + MARGIN if grid.col_labels else 0
+    label_w = max(_text_size(label)[0] for label in grid.row_labels) + 2 * MARGIN if grid.row_labels else 0
+
+    def starts(first: int, sizes: list[int], rules: tuple[int, ...]) -> list[int]:
+        out, pos = [], first
+        for i, size in enumerate(sizes):
+            out.append(pos)
+            pos += size + (3 * MARGIN if i in rules else MARGIN)
+        return out
+
+    xs = starts(label_w + MARGIN, widths, grid.rules_after_cols)
+    ys = starts(title_h + head_h + MARGIN, [ch] * n_rows, grid.rules_after_rows)
+    title_w = _text_size(grid.title + "   t = 00/00")[0] + 2 * MARGIN
+    size = (max(xs[-1] + widths[-1] + MARGIN, title_w), ys[-1] + ch + MARGIN)
+    cells = [[(x + (width - cw) // 2, y) for x, width in zip(xs, widths)] for y in ys]
+    return Layout(size, cells, (cw, ch), label_w), wrapped
+
+
+def render(grid: Grid, t: int | None = None) -> Image.Image:
+    """Frame ``t`` of every cell (one frame of the animation; the title says which), or with
+    ``t=None`` every cell's frames side by side."""
+    lay, col_labels = layout(grid, strips=t is None)
+    img = Image.new("RGB", lay.size, BACKGROUND)
+    draw = ImageDraw.Draw(img)
+    font = _font()
+    title = grid.title if t is None else f"{grid.title}   t = {t + 1}/{grid.T}"
+    draw.text((MARGIN, MARGIN), title, fill=INK, font=font)
+    cw, ch = lay.cell_size
+    right, bottom = lay.size[0] - MARGIN, lay.cells[-1][0][1] + ch
+    first_x, first_y = lay.cells[0][0][0], lay.cells[0][0][1]
+    for i in grid.rules_after_rows:
+        y = (lay.cells[i][0][1] + ch + lay.cells[i + 1][0][1]) // 2
+        draw.line([(first_x, y), (right, y)], fill=RULE, width=1)
+    for j in grid.rules_after_cols:
+        x = (lay.cells[0][j][0] + cw + lay.cells[0][j + 1][0]) // 2
+        draw.line([(x, first_y), (x, bottom)], fill=RULE, width=1)
+    for j, label in enumerate(col_labels):
+        x = lay.cells[0][j][0] + cw // 2 - _text_size(label)[0] // 2
+        draw.multiline_text(
+            (max(x, 0), first_y - MARGIN - _text_size(label)[1]), label, fill=INK, font=font, spacing=2
+        )
+    for i, row in enumerate(grid.clips):
+        y = lay.cells[i][0][1]
+        if grid.row_labels:
+            label = grid.row_labels[i]
+            draw.multiline_text(
+                (MARGIN, y + (ch - _text_size(label)[1]) // 2), label, fill=INK, font=font, spacing=2
+            )
+        for j, clip in enumerate(row):
+            if clip is not None:
+                img.paste(Image.fromarray(strip(clip) if t is None else clip[t]), lay.cells[i][j])
+    return img
+
+
+def write_png(image: Image.Image, path: str | Path) -> Path:
+    return atomic_file(path, lambda p: image.save(p, format="PNG", optimize=True))
+
+
+def write_gif(frames: list[Image.Image], path: str | Path, frame_ms: int = FRAME_MS) -> Path:
+    """An animated GIF that loops forever, ``frame_ms`` milliseconds per frame."""
+    return atomic_file(
+        path,
+        lambda p: frames[0].save(
+            p, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0
+        ),
+    )
+
+
+def write_grid(grid: Grid, out_dir: Path, name: str, png_grid: Grid | None = None) -> dict[str, Path]:
+    """``name.gif`` (the grid, animated: frame t of every cell) and ``name.png`` (``png_grid``, by
+    default the same grid, every cell's frames side by side). Still clips (T = 1) give the PNG only."""
+    paths = {f"{name}.png": write_png(render(png_grid or grid), out_dir / f"{name}.png")}
+    if grid.T > 1:
+        frames = [render(grid, t) for t in range(grid.T)]
+        paths[f"{name}.gif"] = write_gif(frames, out_dir / f"{name}.gif")
+    return paths
+
+
+def stacked(blocks: list[list[tuple[str, np.ndarray]]], title: str) -> Grid:
+    """One column of labelled clips, block after block, a rule between blocks (the PNG of pictures
+    whose GIF puts each block in a column: strips are wide, so they go one below the other)."""
+    rows = [item for block in blocks for item in block]
+    ends, n = [], 0
+    for block in blocks[:-1]:
+        n += len(block)
+        ends.append(n - 1)
+    return Grid(
+        [[clip] for _, clip in rows], title, [label for label, _ in rows], rules_after_rows=tuple(ends)
+    )
+
+
+# --- pictures from a model ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _evaluating(model: DSVAE) -> Iterator[None]:
+    """Eval mode and no gradients inside; the model's mode is restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
+
+
+@contextlib.contextmanager
+def _seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Seeded prior draws that leave the caller's random state as it was."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
+
+
+def _check_fits(model: DSVAE, ds: SequenceDataset) -> None:
+    cfg = model.config
+    if len(ds) == 0:
+        raise ValueError("no sequences to draw: the dataset view is empty")
+    if (ds.T, *ds.frame_shape) != (cfg.T, *cfg.frame_shape):
+        raise ValueError(
+            f"the model reads sequences (T, frame) = {(cfg.T, *cfg.frame_shape)}, the dataset holds "
+            f"{(ds.T, *ds.frame_shape)}: draw a model with the dataset it was trained on"
+        )
+
+
+def _inputs(ds: SequenceDataset, positions: np.ndarray, device: torch.device) -> torch.Tensor:
+    return ds.normalize(ds.get_batch(positions).to(device))  # (B, T, C, H, W) or (B, T, D)
+
+
+def write_train_pictures(
+    model: DSVAE,
+    dataset: SequenceDataset,
+    out_dir: str | Path,
+    device: str | torch.device = "cpu",
+    n: int = 8,
+    seed: int = 0,
+) -> dict[str, Path]:
+    """Reconstructions of ``n`` sequences of ``dataset`` (originals above, reconstructions from the
+    posterior means below) and swaps of ``n // 2`` pairs a, b (rows a, b, decode(f_a, z_b),
+    decode(f_b, z_a)): recon.png/.gif, swap.png/.gif in ``out_dir`` (PNG only for vector data)."""
+    device = torch.device(device)
+    out_dir = Path(out_dir)
+    _check_fits(model, dataset)
+    pos = pick(dataset, n, np.random.default_rng(seed), STATIC_KEYS)
+    with _evaluating(model):
+        x = _inputs(dataset, pos, device)
+        enc = model.encode(x)
+        x_hat = model.decode(enc.f, enc.z)
+        clips = ClipMaker.for_dataset(dataset, x)
+        originals, recons = clips(x), clips(x_hat)
+        names = [describe(dataset, p) for p in pos]
+        paths = write_grid(
+            Grid(
+                [originals, recons],
+                "reconstructions (posterior means)",
+                ["original", "reconstruction"],
+                names,
+            ),
+            out_dir,
+            "recon",
+            stacked(
+                [[(name, o), ("reconstruction", r)] for name, o, r in zip(names, originals, recons)],
+                "reconstructions (posterior means): each original above its reconstruction",
+            ),
+        )
+        n_pairs = len(pos) // 2
+        if n_pairs == 0:
+            return paths
+        a, b = np.arange(n_pairs) * 2, np.arange(n_pairs) * 2 + 1
+        ab = clips(model.decode(enc.f[a], enc.z[b]))
+        ba = clips(model.decode(enc.f[b], enc.z[a]))
+    pa, pb = pos[a], pos[b]
+    gif = Grid(
+        [[originals[i] for i in a], [originals[i] for i in b], ab, ba],
+        "swaps: f of one sequence, z of the other",
+        ["a", "b", "f of a, z of b", "f of b, z of a"],
+        [f"a: {describe(dataset, p)}\nb: {describe(dataset, q)}" for p, q in zip(pa, pb)],
+        rules_after_rows=(1,),
+    )
+    png = stacked(
+        [
+            [
+                (f"a = {describe(dataset, p)}", originals[i]),
+                (f"b = {describe(dataset, q)}", originals[j]),
+                (f"{describe(dataset, p, 'f')} + {describe(dataset, q, 'z')}", ab[k]),
+                (f"{describe(dataset, q, 'f')} + {describe(dataset, p, 'z')}", ba[k]),
+            ]
+            for k, (p, q, i, j) in enumerate(zip(pa, pb, a, b))
+        ],
+        "swaps: f of one sequence, z of the other",
+    )
+    paths.update(write_grid(gif, out_dir, "swap", png))
+    return paths
+
+
+def _samples_png(grid: Grid, row_labels: list[str], col_labels: list[str]) -> Grid:
+    """A sample grid's PNG: each row (a source and what was made from it) as a block of strips."""
+    return stacked(
+        [
+            [
+                (f"{row_label}\n{col_label}" if j == 0 else col_label, clip)
+                for j, (col_label, clip) in enumerate(zip(col_labels, row))
+            ]
+            for row_label, row in zip(row_labels, grid.clips)
+        ],
+        grid.title,
+    )
+
+
+def swap_matrix(
+    model: DSVAE,
+    ds: SequenceDataset,
+    out_dir: Path,
+    n_rows: int,
+    n_cols: int,
+    seed: int,
+    device: torch.device,
+) -> dict[str, Path]:
+    """Rows take f from ``n_rows`` test sequences (distinct characters where there are), columns take
+    z from ``n_cols`` others (distinct motions); the first row and column show those sources."""
+    rng = np.random.default_rng(seed)
+    f_pos = pick(ds, n_rows, rng, STATIC_KEYS)
+    z_pos = pick(ds, n_cols, rng, DYNAMIC_KEYS, exclude=f_pos)
+    if len(z_pos) == 0:
+        z_pos = f_pos  # a single test sequence: the matrix shrinks to its own reconstruction
+    x_f, x_z = _inputs(ds, f_pos, device), _inputs(ds, z_pos, device)
+    enc_f, enc_z = model.encode(x_f), model.encode(x_z)
+    n, m = len(f_pos), len(z_pos)
+    cells = model.decode(enc_f.f.repeat_interleave(m, dim=0), enc_z.z.repeat(n, 1, 1))  # row-major
+    clips = ClipMaker.for_dataset(ds, x_f)
+    swapped = clips(cells)
+    grid = Grid(
+        [[None] + clips(x_z)] + [[src] + swapped[i * m : (i + 1) * m] for i, src in enumerate(clips(x_f))],
+        "swap matrix: decode(f of the row's sequence, z of the column's)",
+        ["(sources of z)"] + [describe(ds, p, "f") for p in f_pos],
+        ["(sources of f)"] + [describe(ds, p, "z") for p in z_pos],
+        rules_after_rows=(0,),
+        rules_after_cols=(0,),
+    )
+    return write_grid(grid, out_dir, "swap_matrix")
+
+
+def fixed_part(
+    model: DSVAE,
+    ds: SequenceDataset,
+    out_dir: Path,
+    keep: str,
+    n_rows: int,
+    k: int,
+    seed: int,
+    device: torch.device,
+) -> dict[str, Path]:
+    """``keep="f"``: f of ``n_rows`` test sequences (distinct characters), each decoded with the same
+    ``k`` sequences z_1:T drawn from the learned prior. ``keep="z"``: z_1:T of ``n_rows`` test
+    sequences (distinct motions), each decoded with the same ``k`` draws f ~ N(0, I)."""
+    if keep not in ("f", "z"):
+        raise ValueError(f"keep must be 'f' or 'z', got {keep!r}")
+    pos = pick(ds, n_rows, np.random.default_rng(seed), STATIC_KEYS if keep == "f" else DYNAMIC_KEYS)
+    n = len(pos)
+    x = _inputs(ds, pos, device)
+    enc = model.encode(x)
+    with _seeded(seed, device):
+        if keep == "f":
+            f, z = enc.f.repeat_interleave(k, dim=0), model.sample_prior_z(k).repeat(n, 1, 1)
+            title, drawn = "fixed f (row), z_1:T from the learned prior (column)", "z ~ prior"
+        else:
+            f, z = model.sample_prior_f(k).repeat(n, 1), enc.z.repeat_interleave(k, dim=0)
+            title, drawn = "fixed z_1:T (row), f ~ N(0, I) (column)", "f ~ N(0, I)"
+    clips = ClipMaker.for_dataset(ds, x)
+    samples = clips(model.decode(f, z))  # row-major: source i, draw j
+    row_labels = [describe(ds, p, keep) for p in pos]
+    col_labels = ["original"] + [f"{drawn} #{j + 1}" for j in range(k)]
+    grid = Grid(
+        [[src] + samples[i * k : (i + 1) * k] for i, src in enumerate(clips(x))],
+        title,
+        row_labels,
+        col_labels,
+        rules_after_cols=(0,),
+    )
+    return write_grid(grid, out_dir, f"fixed_{keep}", _samples_png(grid, row_labels, col_labels))
+
+
+def interpolate_f(
+    model: DSVAE, ds: SequenceDataset, out_dir: Path, n_rows: int, k: int, seed: int, device: torch.device
+) -> dict[str, Path]:
+    """``n_rows`` pairs a, b of different characters: f = (1 - w) f_a + w f_b for ``k`` evenly spaced
+    w from 0 to 1, decoded with z of a."""
+    pos = pick(ds, 2 * n_rows, np.random.default_rng(seed), STATIC_KEYS)
+    n = len(pos) // 2
+    if n == 0:
+        return {}
+    a, b = pos[:n], pos[n : 2 * n]
+    x_a, x_b = _inputs(ds, a, device), _inputs(ds, b, device)
+    enc_a, enc_b = model.encode(x_a), model.encode(x_b)
+    w = torch.linspace(0.0, 1.0, k, device=device)
+    f = (1 - w)[None, :, None] * enc_a.f[:, None] + w[None, :, None] * enc_b.f[:, None]  # (n, k, f_dim)
+    clips = ClipMaker.for_dataset(ds, x_a)
+    mixes = clips(model.decode(f.reshape(n * k, -1), enc_a.z.repeat_interleave(k, dim=0)))
+    row_labels = [f"a = {describe(ds, p)}\nb = {describe(ds, q)}" for p, q in zip(a, b)]
+    col_labels = ["a"] + [f"{1 - v:.2f} f_a + {v:.2f} f_b" for v in w.tolist()] + ["b"]
+    grid = Grid(
+        [[sa] + mixes[i * k : (i + 1) * k] + [sb] for i, (sa, sb) in enumerate(zip(clips(x_a), clips(x_b)))],
+        "f from a's to b's (linear), z of a",
+        row_labels,
+        col_labels,
+        rules_after_cols=(0, k),
+    )
+    return write_grid(grid, out_dir, "interpolate_f", _samples_png(grid, row_labels, col_labels))
+
+
+def visualize_run(
+    run_dir: str | Path,
+    out_dir: str | Path | None = None,
+    n_rows: int = 4,
+    n_cols: int = 4,
+    k: int = 6,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    log_scale: bool = True,
+) -> dict[str, Path]:
+    """Every picture of a run, from its test split, into ``out_dir`` (default RUN/pictures): the swap
+    matrix (``n_rows`` x ``n_cols``), fixed f and fixed z with ``k`` samples each, f interpolated in
+    ``k`` steps, reconstructions and swaps, and the training curves (see :data:`PICTURES`). A vector
+    (speech) run gets the curves, spectrogram reconstructions and swaps, and the voice conversion
+    examples of ``dsvae.evaluate.speech``."""
+    for name, value in (("n_rows", n_rows), ("n_cols", n_cols), ("k", k)):
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
+    run_dir = Path(run_dir)
+    out_dir = Path(out_dir) if out_dir is not None else run_dir / "pictures"
+    device = resolve_device(str(device))
+    model = load_model(run_dir, map_location=device)
+    dataset = open_run_dataset(run_dir)
+    test = dataset.subset("test")
+    if len(test) == 0:  # a dataset without a test split: draw training sequences (the labels say so)
+        test = dataset.subset("train")
+    _check_fits(model, test)
+
+    paths: dict[str, Path] = {}
+    rows = read_log(run_dir)
+    if rows:
+        paths["curves.png"] = plot_curves(rows, out_dir / "curves.png", log_scale=log_scale)
+    steps = [lambda: write_train_pictures(model, test, out_dir, device=device, seed=seed)]
+    if model.config.is_video:
+        steps += [
+            lambda: swap_matrix(model, test, out_dir, n_rows, n_cols, seed, device),
+            lambda: fixed_part(model, test, out_dir, "f", n_rows, k, seed, device),
+            lambda: fixed_part(model, test, out_dir, "z", n_rows, k, seed, device),
+            lambda: interpolate_f(model, test, out_dir, n_rows, k, seed, device),
+        ]
+    with _evaluating(model):
+        for step in tqdm(steps, desc="pictures", unit="picture", leave=False):
+            paths.update(step())
+    if not model.config.is_video:
+        paths.update(_voice_conversion(run_dir, out_dir))
+    return paths
+
+
+def _voice_conversion(run_dir: Path, out_dir: Path) -> dict[str, Path]:
+    try:
+        from .evaluate.speech import voice_conversion
+    except ModuleNotFoundError as e:
+        if e.name != "dsvae.evaluate.speech":
+            raise
+        warnings.warn(
+            f"{run_dir} is a speech run: its voice conversion examples come from dsvae.evaluate.speech, "
+            "which this dsvae version lacks; wrote the curves and spectrogram reconstructions and swaps only",
+            stacklevel=3,
+        )
+        return {}
+    return dict(voice_conversion(run_dir, out_dir))
+
+
+# --- training curves ----------------------------------------------------------------------------
+
+
+CURVE_TERMS = {"loss": "loss (-ELBO)", "recon": "recon", "kl_f": "KL_f", "kl_z": "KL_z"}
+LOG_TERMS = ("loss", "recon")  # the terms that fall by orders of magnitude: log axis by default
+SPLIT_COLOURS = {"train": (31, 119, 180), "test": (230, 110, 10)}
+PANEL = (440, 290)  # width, height of one panel
+PLOT_BOX = (64, 24, 16, 34)  # left, top, right, bottom space around a panel's plotting area
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.4g}"
+
+
+def _linear_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    """Round numbers (1, 2 or 5 times a power of ten apart) between lo and hi."""
+    raw = (hi - lo) / n
+    step = 10.0 ** math.floor(math.log10(raw))
+    step *= next(m for m in (1, 2, 5, 10) if raw <= m * step)
+    first = math.ceil(lo / step)
+    return [round(i * step, 12) for i in range(first, math.floor(hi / step) + 1)]
+
+
+def _log_ticks(lo: float, hi: float) -> list[float]:
+    """1, 2 and 5 times powers of ten between lo and hi (only the powers when they are many)."""
+    ticks = [
+        m * 10.0**e
+        for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+        for m in (1, 2, 5)
+        if lo <= m * 10.0**e <= hi
+    ]
+    if len(ticks) > 7:
+        ticks = [v for v in ticks if f"{v:e}".startswith("1.")]
+    return ticks if len(ticks) >= 2 else _linear_ticks(lo, hi)
+
+
+def _padded(lo: float, hi: float) -> tuple[float, float]:
+    if hi - lo < 1e-12 * max(1.0, abs(hi)):
+        d = abs(hi) * 0.1 or 1.0
+        return lo - d, hi + d
+    d = (hi - lo) * 0.06
+    return lo - d, hi + d
+
+
+def _panel(
+    draw: ImageDraw.ImageDraw,
+    origin: tuple[int, int],
+    title: str,
+    series: dict[str, list[tuple[int, float]]],
+    log: bool,
+) -> None:
+    font = _font()
+    x0, y0 = origin[0] + PLOT_BOX[0], origin[1] + PLOT_BOX[1]
+    x1, y1 = origin[0] + PANEL[0] - PLOT_BOX[2], origin[1] + PANEL[1] - PLOT_BOX[3]
+    draw.text((x0, origin[1] + 6), title + (" (log scale)" if log else ""), fill=INK, font=font)
+    points = [p for pts in series.values() for p in pts]
+    if not points:
+        draw.text((x0 + 8, (y0 + y1) // 2), "no finite values", fill=INK, font=font)
+        return
+    epochs = [e for e, _ in points]
+    ex_lo, ex_hi = min(epochs), max(epochs)
+    ex_lo, ex_hi = (ex_lo - 0.5, ex_hi + 0.5) if ex_lo == ex_hi else (ex_lo, ex_hi)
+    values = [v for _, v in points]
+    fy = math.log10 if log else float
+    vy_lo, vy_hi = _padded(fy(min(values)), fy(max(values)))
+
+    def px(e: float) -> float:
+        return x0 + (e - ex_lo) / (ex_hi - ex_lo) * (x1 - x0)
+
+    def py(v: float) -> float:
+        return y1 - (fy(v) - vy_lo) / (vy_hi - vy_lo) * (y1 - y0)
+
+    lo, hi = (10.0**vy_lo, 10.0**vy_hi) if log else (vy_lo, vy_hi)
+    for v in _log_ticks(lo, hi) if log else _linear_ticks(lo, hi):
+        y = py(v)
+        draw.line([(x0, y), (x1, y)], fill=GRIDLINE)
+        draw.line([(x0 - 4, y), (x0, y)], fill=INK)
+        text = _fmt(v)
+        tw, th = _text_size(text)
+        draw.text((x0 - 6 - tw, y - th / 2), text, fill=INK, font=font)
+    for e in _linear_ticks(ex_lo, ex_hi):
+        if float(e).is_integer():
+            x = px(e)
+            draw.line([(x, y1), (x, y1 + 4)], fill=INK)
+            text = str(int(e))
+            draw.text((x - _text_size(text)[0] / 2, y1 + 6), text, fill=INK, font=font)
+    draw.text(((x0 + x1) / 2 - _text_size("epoch")[0] / 2, y1 + 19), "epoch", fill=INK, font=font)
+    draw.line([(x0, y0), (x0, y1), (x1, y1)], fill=INK)
+    for split, pts in series.items():
+        colour = SPLIT_COLOURS[split]
+        xy = [(px(e), py(v)) for e, v in pts]
+        if len(xy) > 1:
+            draw.line(xy, fill=colour, width=2, joint="curve")
+        for x, y in xy:
+            draw.ellipse([x - 2.5, y - 2.5, x + 2.5, y + 2.5], fill=colour)
+
+
+def plot_curves(rows: list[dict], path: str | Path, log_scale: bool = True) -> Path:
+    """Rows of RUN/log.csv (:func:`dsvae.run.read_log`) -> one PNG with four panels (loss, recon,
+    KL_f, KL_z per epoch), train and test, and a legend. With ``log_scale`` the loss and recon panels
+    use a log axis (when all their values are positive)."""
+    if not rows:
+        raise ValueError("no rows to plot: RUN/log.csv is missing or empty (train the run first)")
+    missing = [k for k in ("epoch", "split", *CURVE_TERMS) if k not in rows[0]]
+    if missing:
+        raise ValueError(f"log rows lack the columns {missing}; expected those of RUN/log.csv")
+    legend_h = 26
+    img = Image.new("RGB", (2 * PANEL[0], legend_h + 2 * PANEL[1]), BACKGROUND)
+    draw = ImageDraw.Draw(img)
+    x = MARGIN * 2
+    for split, colour in SPLIT_COLOURS.items():
+        draw.line([(x, legend_h // 2), (x + 24, legend_h // 2)], fill=colour, width=3)
+        draw.text((x + 30, legend_h // 2 - 6), split, fill=INK, font=_font())
+        x += 40 + _text_size(split)[0] + 16
+    for i, (key, title) in enumerate(CURVE_TERMS.items()):
+        series = {
+            split: sorted(
+                (int(r["epoch"]), float(r[key]))
+                for r in rows
+                if r["split"] == split and math.isfinite(r[key])
+            )
+            for split in SPLIT_COLOURS
+        }
+        values = [v for pts in series.values() for _, v in pts]
+        log = log_scale and key in LOG_TERMS and bool(values) and min(values) > 0
+        _panel(draw, ((i % 2) * PANEL[0], legend_h + (i // 2) * PANEL[1]), title, series, log)
+    return write_png(img, path)
+
+
+__all__ = [
+    "PICTURES",
+    "ClipMaker",
+    "Grid",
+    "Layout",
+    "default_scale",
+    "describe",
+    "fixed_part",
+    "interpolate_f",
+    "heatmap",
+    "layout",
+    "pick",
+    "plot_curves",
+    "render",
+    "strip",
+    "swap_matrix",
+    "to_uint8",
+    "upscale",
+    "visualize_run",
+    "write_gif",
+    "write_grid",
+    "write_png",
+    "write_train_pictures",
+]
