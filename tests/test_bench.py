@@ -6,8 +6,18 @@ from dsvae.cli import main
 
 def test_bench_reports_every_figure():
     row = bench_preset("tiny", batch_size=4, steps=2, warmup=1, device="cpu", precision="bf16")
-    for key in ("preset", "batch_size", "plain_seq_per_s", "fast_seq_per_s", "peak_mem_mb", "flop_per_seq",
-                "speedup", "fast_tflop_per_s", "encode_seq_per_s", "generate_seq_per_s"):
+    for key in (
+        "preset",
+        "batch_size",
+        "plain_seq_per_s",
+        "fast_seq_per_s",
+        "peak_mem_mb",
+        "flop_per_seq",
+        "speedup",
+        "fast_tflop_per_s",
+        "encode_seq_per_s",
+        "generate_seq_per_s",
+    ):
         assert key in row, key
     assert row["plain_seq_per_s"] > 0 and row["fast_seq_per_s"] > 0
     # the flop counter sees the convolutions, the LSTMs and the affine layers of a training step
@@ -23,6 +33,9 @@ def test_compare_losses_trains_both_paths_on_the_same_batches():
 
 
 def test_bench_cli_json(capsys):
-    assert main(["bench", "--preset", "tiny", "--batch-size", "2", "--steps", "1", "--warmup", "0", "--json"]) == 0
+    assert (
+        main(["bench", "--preset", "tiny", "--batch-size", "2", "--steps", "1", "--warmup", "0", "--json"])
+        == 0
+    )
     row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert row["preset"] == "tiny" and row["batch_size"] == 2

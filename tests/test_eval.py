@@ -21,6 +21,7 @@ KEYS = {
     "dataset",
     "judge",
     "seeds",
+    "precision",
     "paper_protocol",
     "motion_scores",
     "swap",

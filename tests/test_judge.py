@@ -133,3 +133,15 @@ def test_config_adapts_to_small_frames():
     assert cfg.conv_channels == (32, 64, 128)  # 16 -> 2x2 after three halvings
     assert cfg.label_values == {"color": COLORS, "motion": MOTIONS}
     assert JudgeConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
+def test_cli_trains_a_judge(tmp_path, capsys):
+    from dsvae.cli import main
+
+    toy_dataset(32).save(tmp_path / "toy")
+    args = ["judge", "train", "--data", str(tmp_path / "toy"), "--out", str(tmp_path / "judge")]
+    assert main(args + ["--epochs", "1", "--batch-size", "8", "--precision", "fp32"]) == 0
+    out = capsys.readouterr().out
+    assert "test accuracy: color" in out and judge_sha256(tmp_path / "judge") in out
+    assert main(args) == 2
+    assert "--force" in capsys.readouterr().err

@@ -47,8 +47,15 @@ def test_output_shapes(q_z, frame_size, channels):
 def test_paper_architecture_scales_with_frame_size(frame_size):
     # the paper's layer pattern (stride 1 then three stride-2 convs, kernel 5) at other sizes
     cfg = DSVAEConfig.preset(
-        "paper", frame_size=frame_size, conv_channels=(4, 4, 4, 4), fc_dim=16, feature_dim=8,
-        hidden_dim=8, f_dim=4, z_dim=2, factorized_hidden=8,
+        "paper",
+        frame_size=frame_size,
+        conv_channels=(4, 4, 4, 4),
+        fc_dim=16,
+        feature_dim=8,
+        hidden_dim=8,
+        f_dim=4,
+        z_dim=2,
+        factorized_hidden=8,
     )
     x = batch(cfg, B=2)
     assert DSVAE(cfg)(x).x_hat.shape == x.shape

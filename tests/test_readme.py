@@ -12,8 +12,9 @@ README = (ROOT / "README.md").read_text()
 def test_api_example_runs(tmp_path):
     blocks = re.findall(r"```python\n(.*?)```", README, flags=re.S)
     assert blocks, "README.md has no python example"
-    proc = subprocess.run([sys.executable, "-c", blocks[0]], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", blocks[0]], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert " = " in proc.stdout and (tmp_path / "my_model" / "model.safetensors").exists()
 

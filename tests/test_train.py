@@ -20,8 +20,18 @@ from dsvae.train import TrainConfig, TrainingDiverged, train
 
 def tiny_tc(data: Path, **kw) -> TrainConfig:
     base = dict(
-        data=str(data), preset="tiny", epochs=2, batch_size=10, lr=1e-3, seed=3, precision="fp32",
-        device="cpu", channels_last=False, pictures=False, progress=False, log_every=1,
+        data=str(data),
+        preset="tiny",
+        epochs=2,
+        batch_size=10,
+        lr=1e-3,
+        seed=3,
+        precision="fp32",
+        device="cpu",
+        channels_last=False,
+        pictures=False,
+        progress=False,
+        log_every=1,
     )
     base.update(kw)
     return TrainConfig(**base)
@@ -34,8 +44,15 @@ def weights(path: Path) -> dict:
 def test_run_folder_contents(tiny_dataset_dir, tmp_path):
     res = train(tiny_tc(tiny_dataset_dir), tmp_path / "run")
     run = tmp_path / "run"
-    for name in ("config.json", "train.json", "env.json", "log.csv", "model/model.safetensors",
-                 "checkpoints/last/model.safetensors", "checkpoints/last/state.pt"):
+    for name in (
+        "config.json",
+        "train.json",
+        "env.json",
+        "log.csv",
+        "model/model.safetensors",
+        "checkpoints/last/model.safetensors",
+        "checkpoints/last/state.pt",
+    ):
         assert (run / name).exists(), name
     env = json.loads((run / "env.json").read_text())
     assert env["seed"] == 3 and env["torch"] == torch.__version__ and "git_revision" in env
@@ -153,10 +170,36 @@ def test_ddp_two_processes_match_the_single_process_run(tiny_dataset_dir, tmp_pa
     run = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
-        str(_free_port()), "-m", "dsvae.cli", "train", "--data", str(tiny_dataset_dir), "--preset", "tiny",
-        "--epochs", "1", "--batch-size", "10", "--lr", "1e-3", "--seed", "3", "--precision", "fp32",
-        "--device", "cpu", "--no-channels-last", "--no-pictures", "--out", str(run),
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        str(_free_port()),
+        "-m",
+        "dsvae.cli",
+        "train",
+        "--data",
+        str(tiny_dataset_dir),
+        "--preset",
+        "tiny",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "10",
+        "--lr",
+        "1e-3",
+        "--seed",
+        "3",
+        "--precision",
+        "fp32",
+        "--device",
+        "cpu",
+        "--no-channels-last",
+        "--no-pictures",
+        "--out",
+        str(run),
     ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -197,8 +240,24 @@ def test_ddp_two_processes_match_the_single_process_run(tiny_dataset_dir, tmp_pa
 
 def test_cli_train_writes_a_run(tiny_dataset_dir, tmp_path, capsys):
     out = tmp_path / "cli"
-    rc = cli_main(["train", "--data", str(tiny_dataset_dir), "--preset", "tiny", "--epochs", "1",
-                   "--batch-size", "10", "--precision", "fp32", "--no-pictures", "--out", str(out)])
+    rc = cli_main(
+        [
+            "train",
+            "--data",
+            str(tiny_dataset_dir),
+            "--preset",
+            "tiny",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "10",
+            "--precision",
+            "fp32",
+            "--no-pictures",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     assert "test loss" in capsys.readouterr().out
     rc = cli_main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "x")])

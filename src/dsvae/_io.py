@@ -17,11 +17,18 @@ def atomic_file(path: str | Path, write: Callable[[Path], object]) -> Path:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the result is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -47,9 +54,7 @@ class atomic_dir:
             raise FileExistsError(f"{self.out} exists; pass --force (force=True) to replace it")
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.partial-", dir=self.out.parent))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self.tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a dataset folder is shared like any other
+        os.chmod(self.tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; a dataset folder is shared like any other
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> bool:

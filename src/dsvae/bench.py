@@ -61,8 +61,13 @@ def _frames(cfg: DSVAEConfig, batch_size: int, seed: int) -> torch.Tensor:
     """A batch as the dataset stores it: uint8 (B, T, H, W, C), or float vectors (B, T, D)."""
     g = torch.Generator().manual_seed(seed)
     if cfg.is_video:
-        return torch.randint(0, 256, (batch_size, cfg.T, cfg.frame_size, cfg.frame_size, cfg.channels),
-                             generator=g, dtype=torch.uint8)
+        return torch.randint(
+            0,
+            256,
+            (batch_size, cfg.T, cfg.frame_size, cfg.frame_size, cfg.channels),
+            generator=g,
+            dtype=torch.uint8,
+        )
     return torch.randn(batch_size, cfg.T, cfg.frame_dim, generator=g)
 
 
@@ -131,7 +136,10 @@ def inference_throughput(cfg, path, device, batch_size, steps, warmup) -> dict:
     model.eval()
     x = _to_input(_frames(cfg, batch_size, 0), device)
     out = {}
-    for name, fn in (("encode", lambda: model.encode(x)), ("generate", lambda: model.generate(batch_size=batch_size))):
+    for name, fn in (
+        ("encode", lambda: model.encode(x)),
+        ("generate", lambda: model.generate(batch_size=batch_size)),
+    ):
         times = []
         for i in range(warmup + steps):
             _sync(device)
@@ -160,8 +168,11 @@ def bench_preset(
     fast_precision = resolve_precision(precision, dev)
     plain = PathSettings("plain", "fp32", channels_last=False, fused_adam=False)
     fast = PathSettings(
-        "fast", fast_precision, channels_last=dev.type == "cuda" if channels_last is None else channels_last,
-        fused_adam=True, compile=compile,
+        "fast",
+        fast_precision,
+        channels_last=dev.type == "cuda" if channels_last is None else channels_last,
+        fused_adam=True,
+        compile=compile,
     )
     flops = flop_per_seq(cfg, dev)
     res_plain = train_steps(cfg, plain, dev, batch_size, steps, warmup)
@@ -187,8 +198,15 @@ def bench_preset(
     }
 
 
-def compare_losses(preset: str, steps: int = 100, batch_size: int = 25, n_batches: int = 20,
-                   device: str = "auto", precision: str = "auto", seed: int = 0) -> dict:
+def compare_losses(
+    preset: str,
+    steps: int = 100,
+    batch_size: int = 25,
+    n_batches: int = 20,
+    device: str = "auto",
+    precision: str = "auto",
+    seed: int = 0,
+) -> dict:
     """Train the plain and the fast path ``steps`` steps from the same seed on the same batches
     (random frames with structure: smooth blobs, so that the loss moves) and compare the mean
     loss of their last 10 steps."""
@@ -202,7 +220,9 @@ def compare_losses(preset: str, steps: int = 100, batch_size: int = 25, n_batche
     else:
         data = torch.randn(n_batches, batch_size, cfg.T, cfg.frame_dim, generator=g)
     plain = PathSettings("plain", "fp32", channels_last=False, fused_adam=False)
-    fast = PathSettings("fast", resolve_precision(precision, dev), channels_last=dev.type == "cuda", fused_adam=True)
+    fast = PathSettings(
+        "fast", resolve_precision(precision, dev), channels_last=dev.type == "cuda", fused_adam=True
+    )
     a = train_steps(cfg, plain, dev, batch_size, steps, 0, seed, data=list(data))
     b = train_steps(cfg, fast, dev, batch_size, steps, 0, seed, data=list(data))
     return {
@@ -215,8 +235,10 @@ def compare_losses(preset: str, steps: int = 100, batch_size: int = 25, n_batche
 
 
 def format_table(rows: list[dict]) -> str:
-    head = ("| preset | device | batch | params | GFLOP/seq | plain seq/s | fast seq/s | fast/plain | "
-            "fast TFLOP/s | peak MB | RSS growth MB | encode seq/s | generate seq/s |")
+    head = (
+        "| preset | device | batch | params | GFLOP/seq | plain seq/s | fast seq/s | fast/plain | "
+        "fast TFLOP/s | peak MB | RSS growth MB | encode seq/s | generate seq/s |"
+    )
     lines = [head, "|" + " --- |" * 13]
     for r in rows:
         lines.append(

@@ -377,6 +377,12 @@ def _add_eval(sub) -> None:
     p.add_argument("--seeds", type=int, default=5, help="seeds of the sampled latents and pairs (default 5)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, ...")
+    p.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default="auto",
+        help="of generating and judging videos; auto (default) uses bf16 where the hardware has it",
+    )
     p.set_defaults(func=_cmd_eval)
 
 
@@ -384,7 +390,12 @@ def _cmd_eval(args) -> int:
     from .evaluate.protocols import evaluate_run, metrics_table
 
     metrics = evaluate_run(
-        args.run, args.judge, seeds=args.seeds, batch_size=args.batch_size, device=args.device
+        args.run,
+        args.judge,
+        seeds=args.seeds,
+        batch_size=args.batch_size,
+        device=args.device,
+        precision=args.precision,
     )
     print(metrics_table(metrics), end="")
     return 0
@@ -431,6 +442,51 @@ def _cmd_bench(args) -> int:
     return 0
 
 
+def _add_viz(sub) -> None:
+    p = sub.add_parser("viz", help="pictures of a run: swap matrix, samples, reconstructions, curves")
+    p.add_argument("run", help="run folder written by dsvae train")
+    p.add_argument("--out", default=None, help="folder for the pictures (default RUN/pictures)")
+    p.add_argument("--rows", type=int, default=4, help="test sequences giving f (rows of the swap matrix)")
+    p.add_argument("--cols", type=int, default=4, help="test sequences giving z (columns of the swap matrix)")
+    p.add_argument("--k", type=int, default=6, help="samples per row, and interpolation steps (default 6)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the chosen sequences and the prior draws")
+    p.add_argument("--linear", action="store_true", help="linear axes for the loss curves (default: log)")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, ...")
+    p.set_defaults(func=_cmd_viz)
+
+
+def _cmd_viz(args) -> int:
+    from .viz import visualize_run
+
+    paths = visualize_run(
+        args.run,
+        args.out,
+        n_rows=args.rows,
+        n_cols=args.cols,
+        k=args.k,
+        seed=args.seed,
+        device=args.device,
+        log_scale=not args.linear,
+    )
+    for path in paths.values():
+        print(path)
+    return 0
+
+
+def _add_report(sub) -> None:
+    p = sub.add_parser("report", help="one self-contained HTML page about a run -> RUN/report.html")
+    p.add_argument("run", help="run folder written by dsvae train")
+    p.add_argument("--device", default="auto", help="for drawing missing pictures: auto (default), cpu, cuda")
+    p.set_defaults(func=_cmd_report)
+
+
+def _cmd_report(args) -> int:
+    from .report import build_report
+
+    print(build_report(args.run, device=args.device))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dsvae", description="Disentangled Sequential Autoencoder: data, training, evaluation."
@@ -441,6 +497,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_judge(sub)
     _add_eval(sub)
     _add_bench(sub)
+    _add_viz(sub)
+    _add_report(sub)
     return parser
 
 

@@ -25,8 +25,10 @@ from .viz import PICTURES, visualize_run
 
 MEDIA_TYPES = {".png": "image/png", ".gif": "image/gif", ".wav": "audio/wav"}
 VECTOR_PICTURES = ("curves.png", "recon.png", "swap.png")  # what `dsvae viz` draws for speech runs
+STRIPS_SHOWN = ("swap_matrix.png",)  # the one frame-by-frame PNG the page shows beside its animation
 STYLE = """
-body { font: 15px/1.5 system-ui, sans-serif; color: #1a1a1a; margin: 0 auto; max-width: 1200px; padding: 1em 2em; }
+body { font: 15px/1.5 system-ui, sans-serif; color: #1a1a1a; margin: 0 auto; max-width: 1200px;
+       padding: 1em 2em; }
 h1 { font-size: 1.6em; margin-bottom: .2em; }
 h2 { border-bottom: 1px solid #ccc; margin-top: 2em; }
 nav a { margin-right: 1em; }
@@ -70,16 +72,24 @@ def render_page(run_dir: Path) -> str:
     sections = [
         ("summary", "Summary", _summary(run_dir)),
         ("metrics", "Metrics", _metrics(run_dir)),
-        ("pictures", "What the model learned", _pictures(run_dir)),
+        ("curves", "Training curves", _pictures(run_dir, ["curves.png"])),
+        (
+            "pictures",
+            "What the model learned",
+            _pictures(run_dir, [n for n in PICTURES if n != "curves.png"], others=True),
+        ),
         ("config", "Configuration", _configuration(run_dir)),
     ]
     nav = " ".join(f'<a href="#{key}">{title}</a>' for key, title, _ in sections)
-    body = "\n".join(f'<section id="{key}">\n<h2>{title}</h2>\n{content}\n</section>' for key, title, content in sections)
+    body = "\n".join(
+        f'<section id="{key}">\n<h2>{title}</h2>\n{content}\n</section>' for key, title, content in sections
+    )
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>dsvae run {name}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
         f"<h1>dsvae run {name}</h1>\n"
-        f'<p class="muted">{html.escape(str(run_dir))}, report written {time.strftime("%Y-%m-%d %H:%M")}</p>\n'
+        f'<p class="muted">{html.escape(str(run_dir))}, report written {time.strftime("%Y-%m-%d %H:%M")}'
+        "</p>\n"
         f"<nav>{nav}</nav>\n{body}\n</body>\n</html>\n"
     )
 
@@ -95,10 +105,13 @@ def _summary(run_dir: Path) -> str:
     cfg = DSVAEConfig.load(run_dir / "config.json")
     train = _read_json(run_dir / "train.json") or {}
     frames = (
-        f"{cfg.channels} x {cfg.frame_size} x {cfg.frame_size} frames" if cfg.is_video else f"{cfg.frame_dim}-wide vectors"
+        f"{cfg.channels} x {cfg.frame_size} x {cfg.frame_size} frames"
+        if cfg.is_video
+        else f"{cfg.frame_dim}-wide vectors"
     )
+    data, preset = (html.escape(str(train.get(k, "?"))) for k in ("data", "preset"))
     items = [
-        f"data <b>{html.escape(str(train.get('data', '?')))}</b>, preset <b>{html.escape(str(train.get('preset', '?')))}</b>",
+        f"data <b>{data}</b>, preset <b>{preset}</b>",
         f"sequences of T = {cfg.T} {frames}; f_dim {cfg.f_dim}, z_dim {cfg.z_dim}, q(z) {cfg.q_z}, "
         f"likelihood {cfg.likelihood}",
     ]
@@ -125,17 +138,38 @@ def _metrics(run_dir: Path) -> str:
     return f'<p class="muted">No metrics yet: run <code>dsvae eval {html.escape(str(run_dir))}</code>.</p>'
 
 
-def _pictures(run_dir: Path) -> str:
+def _pictures(run_dir: Path, names: list[str], others: bool = False) -> str:
+    """The pictures ``names`` of RUN/pictures that exist, in that order; with ``others`` also the
+    files there that `dsvae viz` does not name (such as the voice conversion examples of speech runs).
+    A PNG whose animated GIF is shown stays out (except :data:`STRIPS_SHOWN`): the page stays light."""
     folder = run_dir / "pictures"
-    parts = []
-    for name, (title, how) in PICTURES.items():
-        if (folder / name).exists():
-            parts.append(_figure(folder / name, title, how))
-    known = set(PICTURES)
-    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
-        if path.name not in known and path.suffix in MEDIA_TYPES and not path.name.startswith("."):
-            parts.append(_figure(path, path.stem.replace("_", " "), ""))
-    return "\n".join(parts) or '<p class="muted">No pictures.</p>'
+    names = [name for name in names if (folder / name).exists()]
+    if others and folder.is_dir():
+        names += [
+            p.relative_to(folder).as_posix()
+            for p in sorted(folder.rglob("*"))
+            if p.suffix in MEDIA_TYPES
+            and not p.name.startswith(".")
+            and p.relative_to(folder).as_posix() not in PICTURES
+        ]
+    shown = [
+        name
+        for name in names
+        if not (
+            name.endswith(".png")
+            and name not in STRIPS_SHOWN
+            and (folder / name).with_suffix(".gif").exists()
+        )
+    ]
+    parts = [
+        _figure(folder, name, *PICTURES.get(name, (Path(name).stem.replace("_", " "), ""))) for name in shown
+    ]
+    if len(shown) < len(names):
+        parts.append(
+            f'<p class="muted">The frame-by-frame PNGs of the animations are beside them in '
+            f"{html.escape(str(folder))}.</p>"
+        )
+    return "\n".join(parts) or '<p class="muted">None: draw them with <code>dsvae viz RUN</code>.</p>'
 
 
 def _configuration(run_dir: Path) -> str:
@@ -158,13 +192,15 @@ def data_uri(path: Path) -> str:
     return f"data:{MEDIA_TYPES[path.suffix]};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
 
 
-def _figure(path: Path, title: str, how: str) -> str:
-    ident = "pic-" + re.sub(r"[^A-Za-z0-9]+", "-", path.name)
+def _figure(folder: Path, name: str, title: str, how: str) -> str:
+    """A picture (or sound) of RUN/pictures, ``name`` relative to it, embedded with its caption."""
+    path = folder / name
+    ident = "pic-" + re.sub(r"[^A-Za-z0-9]+", "-", name)
     if path.suffix == ".wav":
         media = f'<audio id="{ident}" controls src="{data_uri(path)}"></audio>'
     else:
         media = f'<img id="{ident}" alt="{html.escape(title)}" src="{data_uri(path)}">'
-    caption = f"<b>{html.escape(title)}</b> ({html.escape(path.name)})" + (f". {html.escape(how)}" if how else "")
+    caption = f"<b>{html.escape(title)}</b> ({html.escape(name)})" + (f". {html.escape(how)}" if how else "")
     return f'<figure>\n<figcaption>{caption}</figcaption>\n<div class="scroll">{media}</div>\n</figure>'
 
 
@@ -189,7 +225,9 @@ def _flatten(data: dict, prefix: str = "") -> list[tuple[str, str]]:
 
 
 def _table(rows: list[tuple[str, str]]) -> str:
-    cells = "\n".join(f'<tr><td class="key">{html.escape(k)}</td><td>{html.escape(v)}</td></tr>' for k, v in rows)
+    cells = "\n".join(
+        f'<tr><td class="key">{html.escape(k)}</td><td>{html.escape(v)}</td></tr>' for k, v in rows
+    )
     return f"<table>\n{cells}\n</table>"
 
 
@@ -214,7 +252,7 @@ def markdown_to_html(text: str) -> str:
         rows = [r for r in rows if not all(re.fullmatch(r":?-+:?", c) for c in r)]
         out.append("<table>")
         out.append("<tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in head) + "</tr>")
-        out += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows]
+        out.extend("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
         out.append("</table>")
         table.clear()
 

@@ -132,10 +132,16 @@ def model_config_for(dataset: SequenceDataset, preset: str, overrides: dict) -> 
 
 def environment(seed: int) -> dict:
     try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-            cwd=Path(__file__).resolve().parent,
-        ).stdout.strip() or None
+        rev = (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                cwd=Path(__file__).resolve().parent,
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         rev = None
     from . import __version__
@@ -358,7 +364,9 @@ def train(tc: TrainConfig, run_dir: str | Path, resume: bool = False, force: boo
     if distributed:
         if device.type == "cuda":
             net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
-        net = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None)
+        net = torch.nn.parallel.DistributedDataParallel(
+            net, device_ids=[device] if device.type == "cuda" else None
+        )
     if tc.compile:
         net = torch.compile(net)
 
@@ -373,12 +381,22 @@ def train(tc: TrainConfig, run_dir: str | Path, resume: bool = False, force: boo
         sums = torch.zeros(4, device=device)
         n_seen = 0
         bar = tqdm(
-            total=steps_per_epoch, initial=step_in_epoch, desc=f"epoch {epoch + 1}/{tc.epochs}",
-            disable=not (is_main and tc.progress), dynamic_ncols=True, leave=False,
+            total=steps_per_epoch,
+            initial=step_in_epoch,
+            desc=f"epoch {epoch + 1}/{tc.epochs}",
+            disable=not (is_main and tc.progress),
+            dynamic_ncols=True,
+            leave=False,
         )
         batches = train_ds.batches(
-            tc.batch_size, shuffle=True, seed=tc.seed, epoch=epoch, drop_last=True,
-            rank=rank, world_size=world, start=step_in_epoch,
+            tc.batch_size,
+            shuffle=True,
+            seed=tc.seed,
+            epoch=epoch,
+            drop_last=True,
+            rank=rank,
+            world_size=world,
+            start=step_in_epoch,
         )
         t_window, n_window = time.perf_counter(), 0
         for pos in batches:
@@ -410,7 +428,10 @@ def train(tc: TrainConfig, run_dir: str | Path, resume: bool = False, force: boo
                     )
                 now = time.perf_counter()
                 bar.set_postfix(
-                    loss=f"{mean[0]:.1f}", recon=f"{mean[1]:.1f}", kl_f=f"{mean[2]:.2f}", kl_z=f"{mean[3]:.2f}",
+                    loss=f"{mean[0]:.1f}",
+                    recon=f"{mean[1]:.1f}",
+                    kl_f=f"{mean[2]:.2f}",
+                    kl_z=f"{mean[3]:.2f}",
                     seq_s=f"{n_window / (now - t_window):.1f}",
                 )
                 t_window, n_window = now, 0

@@ -13,6 +13,7 @@ Vector (speech) frames are drawn as spectrogram heatmaps, one still image per se
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import warnings
 from collections.abc import Iterator
@@ -271,6 +272,7 @@ class Layout:
     label_width: int  # the row labels' column, left of the first cell
 
 
+@functools.cache
 def _font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     return ImageFont.load_default()
 
@@ -370,7 +372,7 @@ def render(grid: Grid, t: int | None = None) -> Image.Image:
 
 
 def write_png(image: Image.Image, path: str | Path) -> Path:
-    return atomic_file(path, lambda p: image.save(p, format="PNG", optimize=True))
+    return atomic_file(path, lambda p: image.save(p, format="PNG"))
 
 
 def write_gif(frames: list[Image.Image], path: str | Path, frame_ms: int = FRAME_MS) -> Path:
@@ -385,12 +387,15 @@ def write_gif(frames: list[Image.Image], path: str | Path, frame_ms: int = FRAME
 
 def write_grid(grid: Grid, out_dir: Path, name: str, png_grid: Grid | None = None) -> dict[str, Path]:
     """``name.gif`` (the grid, animated: frame t of every cell) and ``name.png`` (``png_grid``, by
-    default the same grid, every cell's frames side by side). Still clips (T = 1) give the PNG only."""
-    paths = {f"{name}.png": write_png(render(png_grid or grid), out_dir / f"{name}.png")}
-    if grid.T > 1:
-        frames = [render(grid, t) for t in range(grid.T)]
-        paths[f"{name}.gif"] = write_gif(frames, out_dir / f"{name}.gif")
-    return paths
+    default the same grid, every cell's frames side by side). Still clips (T = 1: spectrograms) give
+    only the PNG, of the grid itself: with one frame per cell it needs no other layout."""
+    if grid.T == 1:
+        return {f"{name}.png": write_png(render(grid), out_dir / f"{name}.png")}
+    frames = [render(grid, t) for t in range(grid.T)]
+    return {
+        f"{name}.png": write_png(render(png_grid or grid), out_dir / f"{name}.png"),
+        f"{name}.gif": write_gif(frames, out_dir / f"{name}.gif"),
+    }
 
 
 def stacked(blocks: list[list[tuple[str, np.ndarray]]], title: str) -> Grid:
@@ -669,11 +674,13 @@ def visualize_run(
         for step in tqdm(steps, desc="pictures", unit="picture", leave=False):
             paths.update(step())
     if not model.config.is_video:
-        paths.update(_voice_conversion(run_dir, out_dir))
+        paths.update(_voice_conversion(run_dir, out_dir, device))
     return paths
 
 
-def _voice_conversion(run_dir: Path, out_dir: Path) -> dict[str, Path]:
+def _voice_conversion(run_dir: Path, out_dir: Path, device: torch.device) -> dict[str, Path]:
+    """The voice conversion examples of ``dsvae.evaluate.speech`` in ``out_dir``/voice, where this
+    version has that module and the run's data is speech (recordings with speakers)."""
     try:
         from .evaluate.speech import voice_conversion
     except ModuleNotFoundError as e:
@@ -685,7 +692,14 @@ def _voice_conversion(run_dir: Path, out_dir: Path) -> dict[str, Path]:
             stacklevel=3,
         )
         return {}
-    return dict(voice_conversion(run_dir, out_dir))
+    try:
+        return {
+            f"voice/{name}": path
+            for name, path in voice_conversion(run_dir, out_dir / "voice", device=device).items()
+        }
+    except ValueError as e:  # vector data that is not speech recordings: nothing to convert
+        warnings.warn(f"no voice conversion examples for {run_dir}: {e}", stacklevel=3)
+        return {}
 
 
 # --- training curves ----------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from .._io import atomic_write_text
 from ..data.base import SequenceDataset
 from ..model import DSVAE
 from ..run import load_model, open_run_dataset
-from ..train import elbo_terms, resolve_device
+from ..train import autocast, elbo_terms, resolve_device, resolve_precision
 from .judge import Judge, judge_sha256, read_judge_metrics
 from .metrics import MOTION_SCORES, accuracy, class_balanced_subset, mean_std, motion_scores
 from .verification import identity_eer
@@ -44,11 +44,15 @@ def evaluate_run(
     seeds: int = 5,
     batch_size: int = 128,
     device: str = "auto",
+    precision: str = "auto",
 ) -> dict:
     """Every protocol that applies to the run's data; writes RUN/metrics.json and RUN/metrics.md and
-    returns the metrics. A vector (speech) run is handed to ``dsvae.evaluate.speech``."""
+    returns the metrics. ``precision`` (auto: bf16 where the hardware has it) is that of generating
+    and judging the videos of protocols 1-3; reconstruction and ELBO are computed in fp32. A vector
+    (speech) run is handed to ``dsvae.evaluate.speech``."""
     run_dir = Path(run_dir)
     device = resolve_device(device)
+    precision = resolve_precision(precision, device)
     if seeds < 1:
         raise ValueError(f"seeds must be at least 1, got {seeds}")
     model = load_model(run_dir, map_location=device)
@@ -69,6 +73,7 @@ def evaluate_run(
         },
         "judge": None,
         "seeds": seeds,
+        "precision": precision,
         "paper_protocol": None,
         "motion_scores": None,
         "swap": None,
@@ -86,7 +91,9 @@ def evaluate_run(
             "test_accuracy": read_judge_metrics(judge_dir).get("test_accuracy"),
         }
         metrics.update(
-            _judge_protocols(model, judge, test, codes, seeds, batch_size, device, metrics["notes"])
+            _judge_protocols(
+                model, judge, test, codes, seeds, batch_size, device, precision, metrics["notes"]
+            )
         )
     metrics["identity_eer"] = _identity_eer(test, codes)
 
@@ -149,6 +156,7 @@ def _judge_protocols(
     seeds: int,
     batch_size: int,
     device: torch.device,
+    precision: str,
     notes: list[str],
 ) -> dict:
     """Protocols 1-3 for every seed, then their mean and standard deviation."""
@@ -166,7 +174,10 @@ def _judge_protocols(
     for seed in range(seeds):
         partner = np.random.default_rng(seed).permutation(n)  # swap pairs: (f of a, z of partner[a])
         probs: dict[str, dict[str, list]] = {"fixed_f": {}, "fixed_z": {}, "swap": {}}
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        with (
+            torch.random.fork_rng(devices=[device] if device.type == "cuda" else []),
+            autocast(device, precision),
+        ):
             torch.manual_seed(seed)
             for pos in test.batches(batch_size):
                 f, z = f_all[pos].to(device), z_all[pos].to(device)
@@ -259,7 +270,8 @@ def metrics_table(m: dict) -> str:
     lines = [
         f"# Evaluation of {m['run']}",
         "",
-        f"Data: {d['name']}, {d['test_sequences']} test sequences; seeds: {m['seeds']} (mean ± std).",
+        f"Data: {d['name']}, {d['test_sequences']} test sequences; seeds: {m['seeds']} (mean ± std); "
+        f"generated and judged in {m['precision']}.",
     ]
     if m["judge"]:
         real = ", ".join(f"{k} {100 * v:.2f}%" for k, v in (m["judge"]["test_accuracy"] or {}).items())

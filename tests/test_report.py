@@ -1,0 +1,207 @@
+import json
+import os
+import re
+import shutil
+import subprocess
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dsvae.cli import main as cli_main
+from dsvae.data import SequenceDataset
+from dsvae.report import build_report, markdown_to_html, missing_pictures
+from dsvae.train import TrainConfig, train
+from dsvae.viz import PICTURES
+
+# what the page embeds: the curves, every animation, and the swap matrix frame by frame
+SHOWN_ORDER = [
+    name for name in PICTURES if name.endswith(".gif") or name in ("curves.png", "swap_matrix.png")
+]
+
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's chromium package; .ci/run installs it
+# appended to a copy of the page: once everything has loaded, count the images that decoded
+PROBE = """<script>
+window.addEventListener("load", () => {
+  const images = Array.from(document.images);
+  const ok = images.filter((img) => img.complete && img.naturalWidth > 0).length;
+  document.body.setAttribute("data-images-loaded", ok + "/" + images.length);
+});
+</script>"""
+METRICS_MD = """# Evaluation of run
+
+Data: squares, 20 test sequences; seeds: 2 (mean ± std).
+
+## 2. Motion head
+
+| Acc | IS (max 4) | H(y\\|x) (min 0) |
+| --- | --- | --- |
+| 50.00% ± 1.00 | 2.000 ± 0.100 | 0.500 ± 0.010 |
+"""
+
+
+@pytest.fixture(scope="module")
+def run_dir(tiny_dataset_dir, tmp_path_factory):
+    run = tmp_path_factory.mktemp("report") / "run"
+    opts = dict(
+        data=str(tiny_dataset_dir),
+        preset="tiny",
+        epochs=2,
+        batch_size=10,
+        lr=1e-3,
+        seed=0,
+        precision="fp32",
+        device="cpu",
+        channels_last=False,
+        pictures=False,
+        progress=False,
+    )
+    train(TrainConfig(**opts), run)
+    (run / "metrics.md").write_text(METRICS_MD)
+    return run
+
+
+@pytest.fixture(scope="module")
+def page(run_dir) -> Path:
+    assert missing_pictures(run_dir)  # trained without pictures: the report draws them
+    return build_report(run_dir)
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or (str(CHROMIUM) if CHROMIUM.exists() else None)
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"no Chromium at {CHROMIUM}: the CI machine must install Debian's chromium package")
+        pytest.skip(
+            f"no headless browser at {CHROMIUM} to check that the report's images load; "
+            "install Debian's chromium package (apt-get install chromium) to run this test"
+        )
+    return found
+
+
+def loaded_images(html_page: Path, tmp_path: Path) -> tuple[int, int]:
+    """(images that loaded, images) in the page as headless Chromium renders it."""
+    probe = tmp_path / "probe.html"
+    probe.write_text(html_page.read_text().replace("</body>", PROBE + "</body>"))
+    cmd = [
+        chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=10000",
+        "--dump-dom",
+        probe.as_uri(),
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    found = re.search(r'data-images-loaded="(\d+)/(\d+)"', out.stdout)
+    assert found, f"the page never finished loading in Chromium (exit {out.returncode}): {out.stderr[-2000:]}"
+    return int(found[1]), int(found[2])
+
+
+def test_report_is_one_self_contained_page(run_dir, page):
+    assert page == run_dir / "report.html"
+    assert not missing_pictures(run_dir)
+    text = page.read_text()
+    images = re.findall(r"<img [^>]*>", text)
+    ids = [re.search(r'id="([^"]+)"', img)[1] for img in images]
+    # the curves, the swap matrix animated and frame by frame, the samples, reconstructions and swaps
+    assert ids == ["pic-" + name.replace(".", "-").replace("_", "-") for name in SHOWN_ORDER]
+    for img in images:
+        assert re.search(r'alt="[^"]+"', img)
+        assert re.search(r'src="data:image/(png|gif);base64,[A-Za-z0-9+/=]+"', img)
+    assert not re.search(r'(src|href)="(?!data:|#)', text)  # nothing fetched from elsewhere
+    assert "url(" not in text and "<link" not in text
+    assert "<th>H(y|x) (min 0)</th>" in text and "<td>50.00% ± 1.00</td>" in text  # metrics.md
+    assert '<td class="key">z_dim</td>' in text and '<td class="key">batch_size</td>' in text
+    assert '<td class="key">torch</td>' in text
+
+
+def test_every_image_loads_in_headless_chromium(page, tmp_path):
+    ok, total = loaded_images(page, tmp_path)
+    assert total == len(SHOWN_ORDER) and ok == total
+
+
+def test_the_browser_check_sees_a_broken_image(page, tmp_path):
+    broken = tmp_path / "broken.html"
+    broken.write_text(
+        page.read_text().replace(
+            "<figure>", '<figure><img id="x" alt="x" src="data:image/png;base64,AAAA">', 1
+        )
+    )
+    ok, total = loaded_images(broken, tmp_path)
+    assert total == len(SHOWN_ORDER) + 1 and ok == len(SHOWN_ORDER)
+
+
+def test_existing_pictures_are_kept_and_missing_ones_drawn(run_dir, page):
+    pictures = run_dir / "pictures"
+    (pictures / "swap_matrix.gif").unlink()
+    assert missing_pictures(run_dir) == ["swap_matrix.gif"]
+    build_report(run_dir)
+    assert (pictures / "swap_matrix.gif").exists()
+    before = {p.name: p.stat().st_mtime_ns for p in pictures.iterdir()}
+    build_report(run_dir)
+    assert before == {p.name: p.stat().st_mtime_ns for p in pictures.iterdir()}
+
+
+def test_metrics_json_alone_becomes_a_table(run_dir, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    (run / "metrics.md").unlink()
+    (run / "metrics.json").write_text(
+        json.dumps({"reconstruction": {"psnr": 21.5, "mse": 0.01}, "notes": []})
+    )
+    text = build_report(run).read_text()
+    assert '<td class="key">reconstruction.psnr</td><td>21.5</td>' in text
+    (run / "metrics.json").unlink()
+    assert "No metrics yet" in build_report(run).read_text()
+
+
+def test_markdown_tables_headings_and_escapes():
+    out = markdown_to_html("# Title <x>\n\ntext & more\n\n| a | b\\|c |\n| --- | --- |\n| 1 | 2 |\n")
+    assert "<h3>Title &lt;x&gt;</h3>" in out and "<p>text &amp; more</p>" in out
+    assert "<tr><th>a</th><th>b|c</th></tr>" in out and "<tr><td>1</td><td>2</td></tr>" in out
+    assert "---" not in out
+
+
+def test_cli_report(run_dir, tmp_path, capsys):
+    assert cli_main(["report", str(run_dir), "--device", "cpu"]) == 0
+    assert capsys.readouterr().out.strip() == str(run_dir / "report.html")
+    assert cli_main(["report", str(tmp_path)]) == 2
+    assert "a run folder?" in capsys.readouterr().err
+
+
+def test_speech_run_page_shows_spectrograms_and_sounds(tmp_path):
+    rng = np.random.default_rng(0)
+    SequenceDataset.from_arrays(rng.normal(size=(30, 4, 6)).astype(np.float32), test_fraction=0.3).save(
+        tmp_path / "data"
+    )
+    opts = dict(
+        data=str(tmp_path / "data"),
+        preset="tiny",
+        epochs=1,
+        batch_size=10,
+        seed=0,
+        precision="fp32",
+        device="cpu",
+        channels_last=False,
+        progress=False,
+        model_overrides={"mlp_hidden": [8]},
+    )
+    run = tmp_path / "run"
+    train(TrainConfig(**opts), run)
+    assert missing_pictures(run) == ["curves.png"]  # training drew the spectrogram recon and swap
+    (run / "pictures" / "voice").mkdir()
+    (run / "pictures" / "voice" / "converted.wav").write_bytes(b"RIFF")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no voice conversion for data without recordings
+        text = build_report(run).read_text()
+    ids = re.findall(r'<(?:img|audio) id="([^"]+)"', text)
+    assert ids == ["pic-curves-png", "pic-recon-png", "pic-swap-png", "pic-voice-converted-wav"]
+    assert '<audio id="pic-voice-converted-wav" controls src="data:audio/wav;base64,UklGRg=="' in text

@@ -1,0 +1,346 @@
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageSequence
+
+from conftest import moving_squares
+from dsvae import viz
+from dsvae.cli import main as cli_main
+from dsvae.config import DSVAEConfig
+from dsvae.data import SequenceDataset
+from dsvae.model import DSVAE
+from dsvae.run import read_log
+from dsvae.train import TrainConfig, train
+
+LOG_HEADER = "epoch,split,loss,recon,kl_f,kl_z,seq_per_s,wall_s\n"
+
+
+def tiny_train(data, out, **kw):
+    opts = dict(
+        data=str(data),
+        preset="tiny",
+        epochs=2,
+        batch_size=10,
+        lr=1e-3,
+        seed=0,
+        precision="fp32",
+        device="cpu",
+        channels_last=False,
+        pictures=True,
+        progress=False,
+    )
+    opts.update(kw)
+    return train(TrainConfig(**opts), out)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tiny_dataset_dir, tmp_path_factory):
+    run = tmp_path_factory.mktemp("viz") / "run"
+    tiny_train(tiny_dataset_dir, run)
+    return run
+
+
+def gif_frames(path) -> list[Image.Image]:
+    with Image.open(path) as im:
+        assert im.info["loop"] == 0
+        return [frame.convert("RGB") for frame in ImageSequence.Iterator(im)]
+
+
+def test_upscale_is_exact_nearest_neighbour():
+    a = np.random.default_rng(0).integers(0, 256, (2, 3, 5, 3), dtype=np.uint8)
+    big = viz.upscale(a, 4)
+    assert big.shape == (2, 12, 20, 3)
+    ys, xs = np.meshgrid(np.arange(12), np.arange(20), indexing="ij")
+    assert np.array_equal(big, a[:, ys // 4, xs // 4])
+    assert viz.upscale(a, (2, 3)).shape == (2, 6, 15, 3)
+    assert [viz.default_scale(s) for s in (64, 32, 16, 200)] == [2, 4, 8, 1]
+    with pytest.raises(ValueError, match="positive integer"):
+        viz.upscale(a, 0)
+
+
+def test_to_uint8_maps_unit_floats_to_bytes_and_grey_to_rgb():
+    x = torch.tensor([0.0, 0.5, 1.0, -1.0, 2.0, float("nan")]).view(1, 1, 2, 3)  # (T, C, H, W)
+    out = viz.to_uint8(x)
+    assert out.shape == (1, 2, 3, 3) and out.dtype == np.uint8
+    assert out[0, :, :, 0].ravel().tolist() == [0, 128, 255, 0, 255, 0]
+    assert (out[..., 0] == out[..., 1]).all() and (out[..., 1] == out[..., 2]).all()
+    with pytest.raises(ValueError, match=r"\(T, C, H, W\)"):
+        viz.to_uint8(np.zeros((2, 4, 4, 3)))
+
+
+def test_grid_cells_hold_the_exact_frames_and_labels_sit_outside_them():
+    rng = np.random.default_rng(1)
+    clips = [
+        [viz.upscale(rng.integers(0, 256, (3, 4, 5, 3), dtype=np.uint8), 2) for _ in range(2)]
+        for _ in range(2)
+    ]
+    clips[0][0] = None
+    grid = viz.Grid(clips, "title", ["row one", "row two"], ["column one", "column two is long"], (0,), (0,))
+    for t in (0, 2, None):
+        img = np.asarray(viz.render(grid, t))
+        lay, _ = viz.layout(grid, strips=t is None)
+        assert img.shape[:2] == lay.size[::-1]
+        cw, ch = lay.cell_size
+        for i, row in enumerate(clips):
+            for j, clip in enumerate(row):
+                if clip is None:
+                    continue
+                x, y = lay.cells[i][j]
+                want = viz.strip(clip) if t is None else clip[t]
+                assert np.array_equal(img[y : y + ch, x : x + cw], want), (t, i, j)
+    # a strip is the T frames side by side: a whole multiple of the frame
+    assert viz.strip(clips[1][1]).shape == (8, 3 * 10, 3)
+    # labels: dark text left of the cells and above them; none without labels
+    img = np.asarray(viz.render(grid, 0))
+    lay, _ = viz.layout(grid, strips=False)
+    first_x, first_y = lay.cells[1][0]
+    assert (img[first_y:, : lay.label_width] < 100).any()
+    assert (img[lay.cells[0][1][1] - 14 : lay.cells[0][1][1], first_x:] < 100).any()
+    bare = viz.Grid(clips, "title")
+    img = np.asarray(viz.render(bare, 0))
+    lay, _ = viz.layout(bare, strips=False)
+    assert lay.label_width == 0
+    assert (img[lay.cells[0][0][1] :, : lay.cells[1][0][0]] == 255).all()
+
+
+def test_grid_refuses_mismatched_clips_and_labels():
+    a, b = np.zeros((2, 4, 4, 3), np.uint8), np.zeros((2, 6, 6, 3), np.uint8)
+    with pytest.raises(ValueError, match="one shape"):
+        viz.Grid([[a, b]], "t")
+    with pytest.raises(ValueError, match="row labels"):
+        viz.Grid([[a, a]], "t", row_labels=["x", "y"])
+
+
+def test_gif_has_one_frame_per_step_even_for_a_still_clip(tmp_path):
+    still = np.full((5, 8, 8, 3), 90, np.uint8)
+    grid = viz.Grid([[still, still]], "still")
+    paths = viz.write_grid(grid, tmp_path, "still")
+    assert set(paths) == {"still.png", "still.gif"}
+    frames = gif_frames(paths["still.gif"])
+    assert len(frames) == 5  # the title counts t, so identical frames are not merged away
+    with Image.open(paths["still.gif"]) as im:
+        assert im.info["duration"] == viz.FRAME_MS
+    assert frames[0].size == viz.render(grid, 0).size
+    with Image.open(paths["still.png"]) as im:
+        assert im.size == viz.render(grid).size
+    assert not list(tmp_path.glob(".*"))  # atomic writes leave no temporary files
+
+
+def test_describe_names_split_number_character_and_motion():
+    ds = moving_squares()
+    test = ds.subset("test")
+    pos = 3
+    row = test.index[pos]
+    char = ds.info["character"][row]
+    motion = ds.label_values["motion"][ds.labels["motion"][row]]
+    assert viz.describe(test, pos) == f"test #{pos} (char {char}, {motion})"
+    assert viz.describe(test, pos, "f") == f"f: test #{pos} (char {char})"
+    assert viz.describe(test, pos, "z") == f"z: test #{pos} ({motion})"
+    assert viz.describe(ds, row) == f"test #{pos} (char {char}, {motion})"  # numbered within its split
+    plain = SequenceDataset.from_arrays(np.zeros((4, 2, 4, 4, 3), np.uint8), test_fraction=0.0)
+    assert viz.describe(plain, 2, "f") == "f: train #2"
+
+
+def test_pick_prefers_distinct_values_then_fills_up():
+    test = moving_squares().subset("test")
+    chars = test.info_array("character")
+    three = viz.pick(test, 3, np.random.default_rng(0), viz.STATIC_KEYS)
+    assert len(set(chars[three])) == 3
+    five = viz.pick(test, 5, np.random.default_rng(0), viz.STATIC_KEYS, exclude=three[:1])
+    assert len(set(five)) == 5 and three[0] not in five
+    assert len(viz.pick(test, 1000, np.random.default_rng(0), viz.STATIC_KEYS)) == len(test)
+
+
+def test_write_train_pictures_recon_and_swap(tmp_path):
+    test = moving_squares().subset("test")
+    model = DSVAE(DSVAEConfig.preset("tiny"))
+    model.train()
+    paths = viz.write_train_pictures(model, test, tmp_path, n=6)
+    assert model.training  # the caller's mode is restored
+    assert set(paths) == {"recon.png", "recon.gif", "swap.png", "swap.gif"}
+    cell = 16 * viz.default_scale(16)
+    for name in ("recon", "swap"):
+        frames = gif_frames(paths[f"{name}.gif"])
+        assert len(frames) == test.T
+        assert frames[0].size[0] >= 6 // (2 if name == "swap" else 1) * cell
+    with Image.open(paths["recon.png"]) as im:  # each of 6 sequences: original strip above its reconstruction
+        assert im.size[0] >= test.T * cell and im.size[1] >= 12 * cell
+    with Image.open(paths["swap.png"]) as im:  # 3 pairs of a, b, two swaps
+        assert im.size[1] >= 12 * cell
+    wrong = DSVAE(DSVAEConfig.preset("tiny", T=3))
+    with pytest.raises(ValueError, match="trained on"):
+        viz.write_train_pictures(wrong, test, tmp_path)
+
+
+def test_training_ends_with_its_pictures(run_dir):
+    for name in ("recon.png", "recon.gif", "swap.png", "swap.gif"):
+        assert (run_dir / "pictures" / name).exists(), name
+
+
+def test_visualize_run_writes_every_picture(run_dir, tmp_path):
+    paths = viz.visualize_run(run_dir, tmp_path, n_rows=2, n_cols=3, k=3)
+    assert set(paths) == set(viz.PICTURES)
+    assert all(p.exists() and p.parent == tmp_path for p in paths.values())
+    cell = 16 * viz.default_scale(16)
+    for name in ("swap_matrix", "fixed_f", "fixed_z", "interpolate_f"):
+        assert len(gif_frames(paths[f"{name}.gif"])) == 4  # T of the tiny data
+    frame = gif_frames(paths["swap_matrix.gif"])[0]
+    assert frame.size[0] >= 4 * cell and frame.size[1] >= 3 * cell  # sources + 3 columns, sources + 2 rows
+    with Image.open(paths["swap_matrix.png"]) as im:
+        assert im.size[0] >= 4 * 4 * cell  # four columns of 4-frame strips
+    with Image.open(paths["interpolate_f.png"]) as im:  # 2 pairs: a, 3 mixes, b each
+        assert im.size[1] >= 2 * 5 * cell
+
+
+def test_prior_draws_are_seeded_and_leave_the_global_rng_alone(run_dir, tmp_path):
+    from dsvae.run import load_model, open_run_dataset
+
+    model = load_model(run_dir)
+    test = open_run_dataset(run_dir).subset("test")
+    cpu = torch.device("cpu")
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    a = viz.fixed_part(model, test, tmp_path / "a", "f", 2, 3, seed=1, device=cpu)
+    assert torch.equal(torch.rand(3), expected)
+    b = viz.fixed_part(model, test, tmp_path / "b", "f", 2, 3, seed=1, device=cpu)
+    c = viz.fixed_part(model, test, tmp_path / "c", "f", 2, 3, seed=2, device=cpu)
+    assert a["fixed_f.png"].read_bytes() == b["fixed_f.png"].read_bytes()
+    assert a["fixed_f.png"].read_bytes() != c["fixed_f.png"].read_bytes()
+
+
+def _colour_rows(img: np.ndarray, colour, x: int) -> float:
+    """Mean row of the pixels of ``colour`` in a narrow band of columns around ``x``."""
+    band = img[:, x - 2 : x + 3]
+    ys, _ = np.nonzero(np.abs(band.astype(int) - colour).sum(-1) < 30)
+    return float(ys.mean())
+
+
+def test_curves_from_a_log_csv(tmp_path):
+    (tmp_path / "log.csv").write_text(
+        LOG_HEADER
+        + "".join(
+            f"{e},{s},{loss * m},{loss * m * 0.9},{kf * m},{kz * m},10,1\n"
+            for e, loss, kf, kz in ((1, 1000, 1.0, 5.0), (2, 100, 2.0, 6.0), (3, 10, 3.0, 7.0))
+            for s, m in (("train", 1.0), ("test", 1.5))
+        )
+    )
+    rows = read_log(tmp_path)
+    path = viz.plot_curves(rows, tmp_path / "curves.png")
+    img = np.asarray(Image.open(path).convert("RGB"))
+    assert img.shape[:2] == (26 + 2 * viz.PANEL[1], 2 * viz.PANEL[0])
+    for colour in viz.SPLIT_COLOURS.values():  # both lines in all four panels
+        for i in range(4):
+            x0, y0 = (i % 2) * viz.PANEL[0], 26 + (i // 2) * viz.PANEL[1]
+            panel = img[y0 : y0 + viz.PANEL[1], x0 : x0 + viz.PANEL[0]]
+            assert (np.abs(panel.astype(int) - colour).sum(-1) < 30).any()
+    # the loss panel: on a log axis 1000, 100, 10 lie evenly spaced; on a linear one 100 sits near 10
+    left, right = viz.PLOT_BOX[0], viz.PANEL[0] - viz.PLOT_BOX[2]
+    xs = [left, (left + right) // 2, right]
+    test_colour = viz.SPLIT_COLOURS["test"]
+    panel = img[26 : 26 + viz.PANEL[1], : viz.PANEL[0]]
+    y = [_colour_rows(panel, test_colour, x) for x in xs]
+    assert abs((y[0] + y[2]) / 2 - y[1]) < 8
+    linear = np.asarray(
+        Image.open(viz.plot_curves(rows, tmp_path / "lin.png", log_scale=False)).convert("RGB")
+    )
+    panel = linear[26 : 26 + viz.PANEL[1], : viz.PANEL[0]]
+    y = [_colour_rows(panel, test_colour, x) for x in xs]
+    assert y[1] - y[0] > 0.7 * (y[2] - y[0])
+    with pytest.raises(ValueError, match="log.csv"):
+        viz.plot_curves([], tmp_path / "none.png")
+
+
+def test_axis_ticks_are_round_numbers():
+    assert viz._linear_ticks(0.0, 1.0) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert viz._linear_ticks(703.0, 871.0) == [750.0, 800.0, 850.0]
+    assert viz._log_ticks(10.0, 1000.0) == [10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0]
+    assert viz._log_ticks(0.5, 2e5) == [1.0, 10.0, 100.0, 1000.0, 10000.0, 100000.0]
+    assert viz._log_ticks(700.0, 870.0) == viz._linear_ticks(700.0, 870.0)  # no decade inside
+
+
+def test_heatmap_puts_time_right_and_the_first_feature_at_the_bottom():
+    seq = np.array([[0.0, 1.0, 0.5], [1.0, 0.0, 0.5]], np.float32)  # (T=2, D=3)
+    img = viz.heatmap(seq, (0.0, 1.0))
+    assert img.shape == (3, 2, 3)
+    assert img[2, 0].tolist() == viz.VIRIDIS[0].tolist() and img[2, 1].tolist() == viz.VIRIDIS[-1].tolist()
+    assert img[1, 0].tolist() == viz.VIRIDIS[-1].tolist()
+    assert img[0, 0].tolist() == viz.VIRIDIS[2].tolist()
+
+
+@pytest.fixture(scope="module")
+def vector_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("speech")
+    rng = np.random.default_rng(0)
+    speaker = rng.integers(0, 3, 40)
+    frames = (rng.normal(size=(40, 4, 6)) + speaker[:, None, None]).astype(np.float32)
+    SequenceDataset.from_arrays(
+        frames,
+        labels={"speaker": speaker},
+        label_values={"speaker": ["ann", "bob", "cy"]},
+        test_fraction=0.25,
+    ).save(root / "data")
+    tiny_train(root / "data", root / "run", epochs=1, model_overrides={"mlp_hidden": [16]})
+    return root / "run"
+
+
+def test_vector_run_gets_spectrograms_and_says_what_is_missing(vector_run, tmp_path, monkeypatch):
+    assert {"recon.png", "swap.png"} <= {p.name for p in (vector_run / "pictures").iterdir()}
+    monkeypatch.setitem(sys.modules, "dsvae.evaluate.speech", None)  # a version without the module
+    with pytest.warns(UserWarning, match="voice conversion"):
+        paths = viz.visualize_run(vector_run, tmp_path / "a")
+    assert set(paths) == {"curves.png", "recon.png", "swap.png"}
+    with Image.open(paths["swap.png"]) as im:
+        assert im.size[1] >= 4 * 6 * viz.default_scale(6)  # 4 rows of the (D=6)-tall heatmaps per pair
+
+    calls = []
+
+    def voice_conversion(run_dir, out_dir, device):
+        calls.append((run_dir, out_dir))
+        return {"converted.wav": out_dir / "converted.wav"}
+
+    monkeypatch.setitem(
+        sys.modules, "dsvae.evaluate.speech", types.SimpleNamespace(voice_conversion=voice_conversion)
+    )
+    paths = viz.visualize_run(vector_run, tmp_path / "b")
+    assert calls == [(vector_run, tmp_path / "b" / "voice")] and "voice/converted.wav" in paths
+
+    def not_speech(run_dir, out_dir, device):
+        raise ValueError("the dataset has no 'utterance' column")
+
+    monkeypatch.setitem(
+        sys.modules, "dsvae.evaluate.speech", types.SimpleNamespace(voice_conversion=not_speech)
+    )
+    with pytest.warns(UserWarning, match="no 'utterance' column"):
+        assert "curves.png" in viz.visualize_run(vector_run, tmp_path / "c")
+
+
+def test_cli_viz(run_dir, tmp_path, capsys):
+    out = tmp_path / "pics"
+    assert (
+        cli_main(
+            [
+                "viz",
+                str(run_dir),
+                "--out",
+                str(out),
+                "--rows",
+                "2",
+                "--cols",
+                "2",
+                "--k",
+                "2",
+                "--device",
+                "cpu",
+                "--linear",
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out.split()
+    assert (out / "swap_matrix.gif").exists() and str(out / "swap_matrix.gif") in printed
+    assert cli_main(["viz", str(tmp_path / "missing")]) == 2
+    assert "no run folder" in capsys.readouterr().err
