@@ -20,7 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .config import DSVAEConfig
 from .model import DSVAE
-from .train import autocast, default_channels_last, resolve_device, resolve_precision
+from .train import autocast, resolve_device, resolve_precision
 
 
 @dataclass

@@ -27,21 +27,43 @@ def _add_data_video(data_sub) -> None:
     p = data_sub.add_parser(
         "video", help="import your own videos: a video file, a folder of videos or of frame folders"
     )
-    p.add_argument("--input", required=True, metavar="PATH",
-                   help="a video (mp4, avi, mov, webm, mkv, gif), a folder of them, or of frame folders")
-    p.add_argument("--out", required=True, metavar="DIR",
-                   help="dataset folder to write (then: dsvae train --data DIR)")
+    p.add_argument(
+        "--input",
+        required=True,
+        metavar="PATH",
+        help="a video (mp4, avi, mov, webm, mkv, gif), a folder of them, or of frame folders",
+    )
+    p.add_argument(
+        "--out", required=True, metavar="DIR", help="dataset folder to write (then: dsvae train --data DIR)"
+    )
     p.add_argument("--size", type=int, default=64, help="frame side in pixels (default 64)")
     p.add_argument("--T", type=int, default=8, help="frames per sequence (default 8)")
-    p.add_argument("--stride", type=int, default=None, metavar="S",
-                   help="sampled frames between sequence starts (default T: no overlap)")
+    p.add_argument(
+        "--stride",
+        type=int,
+        default=None,
+        metavar="S",
+        help="sampled frames between sequence starts (default T: no overlap)",
+    )
     p.add_argument("--frame-step", type=int, default=1, metavar="K", help="take every K-th frame (default 1)")
-    p.add_argument("--fit", choices=("crop", "pad"), default="crop",
-                   help="keep the aspect ratio and center-crop (default) or pad with black to a square")
-    p.add_argument("--labels", default=None, metavar="CSV",
-                   help="labels: a 'file' column (paths relative to --input), then one column per label")
-    p.add_argument("--test-fraction", type=float, default=0.1,
-                   help="share of the source files held out as the test set (default 0.1)")
+    p.add_argument(
+        "--fit",
+        choices=("crop", "pad"),
+        default="crop",
+        help="keep the aspect ratio and center-crop (default) or pad with black to a square",
+    )
+    p.add_argument(
+        "--labels",
+        default=None,
+        metavar="CSV",
+        help="labels: a 'file' column (paths relative to --input), then one column per label",
+    )
+    p.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.1,
+        help="share of the source files held out as the test set (default 0.1)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the train/test split")
     p.add_argument("--force", action="store_true", help="replace an existing --out")
     p.set_defaults(func=_cmd_data_video)
@@ -51,8 +73,16 @@ def _cmd_data_video(args) -> int:
     from .data.video import import_videos
 
     ds = import_videos(
-        args.input, args.out, size=args.size, T=args.T, stride=args.stride, frame_step=args.frame_step,
-        fit=args.fit, labels_csv=args.labels, test_fraction=args.test_fraction, seed=args.seed,
+        args.input,
+        args.out,
+        size=args.size,
+        T=args.T,
+        stride=args.stride,
+        frame_step=args.frame_step,
+        fit=args.fit,
+        labels_csv=args.labels,
+        test_fraction=args.test_fraction,
+        seed=args.seed,
         force=args.force,
     )
     c = ds.meta["counts"]
@@ -149,11 +179,17 @@ def _add_speech_options(p) -> None:
     from .data.speech import DEFAULT_SEGMENT_HOP, DEFAULT_T, SpeechFeatures
 
     d = SpeechFeatures()
-    p.add_argument("--sr", type=int, default=d.sr, help=f"resample the audio to this rate (default {d.sr} Hz)")
+    p.add_argument(
+        "--sr", type=int, default=d.sr, help=f"resample the audio to this rate (default {d.sr} Hz)"
+    )
     p.add_argument("--n-fft", type=int, default=d.n_fft, help=f"FFT window in samples (default {d.n_fft})")
-    p.add_argument("--hop", type=int, default=d.hop_length, help=f"frame hop in samples (default {d.hop_length})")
+    p.add_argument(
+        "--hop", type=int, default=d.hop_length, help=f"frame hop in samples (default {d.hop_length})"
+    )
     p.add_argument("--n-mels", type=int, default=d.n_mels, help=f"mel bands per frame (default {d.n_mels})")
-    p.add_argument("--fmin", type=float, default=d.fmin, help=f"lowest mel frequency in Hz (default {d.fmin:g})")
+    p.add_argument(
+        "--fmin", type=float, default=d.fmin, help=f"lowest mel frequency in Hz (default {d.fmin:g})"
+    )
     p.add_argument("--fmax", type=float, default=d.fmax, help="highest mel frequency in Hz (default sr/2)")
     p.add_argument("--T", type=int, default=DEFAULT_T, help=f"frames per segment (default {DEFAULT_T})")
     p.add_argument(
@@ -263,25 +299,49 @@ def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a DSVAE; writes a run folder")
     p.add_argument("--data", default=d.data, help="synthetic (default), sprites, fsdd, or a dataset folder")
     p.add_argument("--preset", default=d.preset, help="model preset: paper, cpu (default), tiny, speech")
-    p.add_argument("--set", dest="overrides", action="append", type=_parse_override, default=[],
-                   metavar="FIELD=VALUE", help="override a DSVAEConfig field, e.g. --set z_dim=8 (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        type=_parse_override,
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a DSVAEConfig field, e.g. --set z_dim=8 (repeatable)",
+    )
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="global batch (default 25)")
     p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate (default 2e-4)")
-    p.add_argument("--kl-warmup-steps", type=int, default=d.kl_warmup_steps,
-                   help="linear warm-up of the KL weight over this many steps (default 0: the plain ELBO)")
+    p.add_argument(
+        "--kl-warmup-steps",
+        type=int,
+        default=d.kl_warmup_steps,
+        help="linear warm-up of the KL weight over this many steps (default 0: the plain ELBO)",
+    )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--data-seed", type=int, default=d.data_seed, help="seed of generated data (synthetic)")
-    p.add_argument("--precision", choices=PRECISIONS, default=d.precision,
-                   help="bf16 autocast or fp32; auto (default) uses bf16 where the hardware has it")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=d.precision,
+        help="bf16 autocast or fp32; auto (default) uses bf16 where the hardware has it",
+    )
     p.add_argument("--device", default=d.device, help="auto (default), cpu, cuda, cuda:1, ...")
-    p.add_argument("--channels-last", dest="channels_last", action="store_true", default=None,
-                   help="channels_last convolutions (default: on CUDA only)")
+    p.add_argument(
+        "--channels-last",
+        dest="channels_last",
+        action="store_true",
+        default=None,
+        help="channels_last convolutions (default: on CUDA only)",
+    )
     p.add_argument("--no-channels-last", dest="channels_last", action="store_false")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--log-every", type=int, default=d.log_every)
-    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every,
-                   help="also checkpoint every N steps inside an epoch (default: at epoch ends only)")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=d.checkpoint_every,
+        help="also checkpoint every N steps inside an epoch (default: at epoch ends only)",
+    )
     p.add_argument("--max-steps", type=int, default=d.max_steps, help="stop (checkpointed) after N steps")
     p.add_argument("--no-pictures", dest="pictures", action="store_false")
     p.add_argument("--out", default=None, help="run folder (default runs/<data>-<preset>-<time>)")
@@ -299,11 +359,23 @@ def _cmd_train(args) -> int:
     if args.resume and not args.out:
         raise ValueError("--resume needs --out RUN (the run folder to continue)")
     tc = TrainConfig(
-        data=args.data, preset=args.preset, model_overrides=dict(args.overrides), epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, kl_warmup_steps=args.kl_warmup_steps, seed=args.seed,
-        data_seed=args.data_seed, precision=args.precision, device=args.device,
-        channels_last=args.channels_last, compile=args.compile, log_every=args.log_every,
-        checkpoint_every=args.checkpoint_every, max_steps=args.max_steps, pictures=args.pictures,
+        data=args.data,
+        preset=args.preset,
+        model_overrides=dict(args.overrides),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        kl_warmup_steps=args.kl_warmup_steps,
+        seed=args.seed,
+        data_seed=args.data_seed,
+        precision=args.precision,
+        device=args.device,
+        channels_last=args.channels_last,
+        compile=args.compile,
+        log_every=args.log_every,
+        checkpoint_every=args.checkpoint_every,
+        max_steps=args.max_steps,
+        pictures=args.pictures,
     )
     name = Path(args.data).name or "data"
     out = Path(args.out or f"runs/{name}-{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -316,7 +388,8 @@ def _cmd_train(args) -> int:
         t = result.test
         print(
             f"done: {result.epochs_done} epochs, {result.steps} steps in {result.wall_s:.0f} s; test loss "
-            f"{t['loss']:.2f} (recon {t['recon']:.2f}, kl_f {t['kl_f']:.2f}, kl_z {t['kl_z']:.2f}); run: {out}"
+            f"{t['loss']:.2f} (recon {t['recon']:.2f}, kl_f {t['kl_f']:.2f}, kl_z {t['kl_z']:.2f}); "
+            f"run: {out}"
         )
     else:
         print(f"stopped after {result.steps} steps ({result.wall_s:.0f} s); resume with --resume --out {out}")
@@ -403,19 +476,31 @@ def _cmd_eval(args) -> int:
 
 def _add_bench(sub) -> None:
     p = sub.add_parser("bench", help="training/encoding/generation throughput: plain fp32 vs the fast path")
-    p.add_argument("--preset", action="append", default=None,
-                   help="preset(s) to measure (repeatable; default: paper and cpu)")
+    p.add_argument(
+        "--preset",
+        action="append",
+        default=None,
+        help="preset(s) to measure (repeatable; default: paper and cpu)",
+    )
     p.add_argument("--batch-size", type=int, default=25)
     p.add_argument("--steps", type=int, default=5, help="timed steps (the median is reported)")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--device", default="auto")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
-                   help="precision of the fast path (the plain path is always fp32)")
+    p.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default="auto",
+        help="precision of the fast path (the plain path is always fp32)",
+    )
     p.add_argument("--compile", action="store_true", help="torch.compile the fast path")
     p.add_argument("--channels-last", dest="channels_last", action="store_true", default=None)
     p.add_argument("--no-channels-last", dest="channels_last", action="store_false")
-    p.add_argument("--compare-steps", type=int, default=0,
-                   help="also train N steps on both paths from the same seed and print both losses")
+    p.add_argument(
+        "--compare-steps",
+        type=int,
+        default=0,
+        help="also train N steps on both paths from the same seed and print both losses",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per preset on stdout")
     p.set_defaults(func=_cmd_bench)
 
@@ -425,11 +510,22 @@ def _cmd_bench(args) -> int:
 
     rows = []
     for preset in args.preset or ["paper", "cpu"]:
-        row = bench_preset(preset, args.batch_size, args.steps, args.warmup, args.device, args.precision,
-                           args.compile, args.channels_last)
+        row = bench_preset(
+            preset,
+            args.batch_size,
+            args.steps,
+            args.warmup,
+            args.device,
+            args.precision,
+            args.compile,
+            args.channels_last,
+        )
         if args.compare_steps:
-            row.update(compare_losses(preset, args.compare_steps, args.batch_size, device=args.device,
-                                      precision=args.precision))
+            row.update(
+                compare_losses(
+                    preset, args.compare_steps, args.batch_size, device=args.device, precision=args.precision
+                )
+            )
         rows.append(row)
         if args.json:
             print(json.dumps(row), flush=True)
@@ -437,8 +533,10 @@ def _cmd_bench(args) -> int:
         print(format_table(rows))
         for r in rows:
             if "plain_final_loss" in r:
-                print(f"{r['preset']}: loss after {r['steps']} steps: fp32 {r['plain_final_loss']:.2f}, "
-                      f"fast {r['fast_final_loss']:.2f} ({100 * r['relative_difference']:.2f}% apart)")
+                print(
+                    f"{r['preset']}: loss after {r['steps']} steps: fp32 {r['plain_final_loss']:.2f}, "
+                    f"fast {r['fast_final_loss']:.2f} ({100 * r['relative_difference']:.2f}% apart)"
+                )
     return 0
 
 
