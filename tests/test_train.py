@@ -235,7 +235,8 @@ def test_ddp_two_processes_match_the_single_process_run(tiny_dataset_dir, tmp_pa
     got = weights(run / "model")
     want = ref.state_dict()
     for k in got:
-        assert torch.allclose(got[k], want[k], atol=1e-5), k
+        # Adam steps are ~lr = 1e-3 whatever the gradient's size: 1e-4 allows reduction-order noise only
+        assert torch.allclose(got[k], want[k], atol=1e-4), k
 
 
 def test_cli_train_writes_a_run(tiny_dataset_dir, tmp_path, capsys):

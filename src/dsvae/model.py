@@ -65,7 +65,8 @@ def kl_diag_gaussians(mean_q: Tensor, logvar_q: Tensor, mean_p: Tensor, logvar_p
 
 
 def _affine_bn_lrelu(n_in: int, n_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(n_in, n_out), nn.BatchNorm1d(n_out), nn.LeakyReLU(0.2))
+    # no bias before BatchNorm: its mean subtraction cancels it (and its gradient is pure round-off)
+    return nn.Sequential(nn.Linear(n_in, n_out, bias=False), nn.BatchNorm1d(n_out), nn.LeakyReLU(0.2))
 
 
 class GaussianHead(nn.Module):
