@@ -20,7 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .config import DSVAEConfig
 from .model import DSVAE
-from .train import autocast, resolve_device, resolve_precision
+from .train import autocast, default_channels_last, resolve_device, resolve_precision
 
 
 @dataclass
@@ -153,6 +153,25 @@ def inference_throughput(cfg, path, device, batch_size, steps, warmup) -> dict:
     return out
 
 
+def paths(
+    cfg: DSVAEConfig,
+    dev: torch.device,
+    precision: str,
+    channels_last: bool | None = None,
+    compile: bool = False,
+) -> tuple[PathSettings, PathSettings]:
+    """The plain fp32 eager path, and the fast path as ``dsvae train`` runs it."""
+    plain = PathSettings("plain", "fp32", channels_last=False, fused_adam=False)
+    fast = PathSettings(
+        "fast",
+        resolve_precision(precision, dev),
+        channels_last=default_channels_last(cfg, dev) if channels_last is None else channels_last,
+        fused_adam=True,
+        compile=compile,
+    )
+    return plain, fast
+
+
 def bench_preset(
     preset: str,
     batch_size: int = 25,
@@ -165,15 +184,7 @@ def bench_preset(
 ) -> dict:
     dev = resolve_device(device)
     cfg = DSVAEConfig.preset(preset)
-    fast_precision = resolve_precision(precision, dev)
-    plain = PathSettings("plain", "fp32", channels_last=False, fused_adam=False)
-    fast = PathSettings(
-        "fast",
-        fast_precision,
-        channels_last=dev.type == "cuda" if channels_last is None else channels_last,
-        fused_adam=True,
-        compile=compile,
-    )
+    plain, fast = paths(cfg, dev, precision, channels_last, compile)
     flops = flop_per_seq(cfg, dev)
     res_plain = train_steps(cfg, plain, dev, batch_size, steps, warmup)
     res_fast = train_steps(cfg, fast, dev, batch_size, steps, warmup)
@@ -219,10 +230,7 @@ def compare_losses(
         data = (big * 255).to(torch.uint8)
     else:
         data = torch.randn(n_batches, batch_size, cfg.T, cfg.frame_dim, generator=g)
-    plain = PathSettings("plain", "fp32", channels_last=False, fused_adam=False)
-    fast = PathSettings(
-        "fast", resolve_precision(precision, dev), channels_last=dev.type == "cuda", fused_adam=True
-    )
+    plain, fast = paths(cfg, dev, precision)
     a = train_steps(cfg, plain, dev, batch_size, steps, 0, seed, data=list(data))
     b = train_steps(cfg, fast, dev, batch_size, steps, 0, seed, data=list(data))
     return {
