@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from dsvae.data import SequenceDataset
+from dsvae.train import TrainConfig
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -38,3 +39,22 @@ def tiny_dataset_dir(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("data") / "squares"
     moving_squares().save(path)
     return path
+
+
+def tiny_train_config(data: Path, **kw) -> TrainConfig:
+    """A deterministic CPU training of the tiny preset on a small dataset folder."""
+    opts = dict(
+        data=str(data),
+        preset="tiny",
+        epochs=2,
+        batch_size=10,
+        lr=1e-3,
+        seed=0,
+        precision="fp32",
+        device="cpu",
+        channels_last=False,
+        pictures=False,
+        progress=False,
+    )
+    opts.update(kw)
+    return TrainConfig(**opts)

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import tiny_train_config
 from dsvae.cli import main as cli_main
 from dsvae.data import SequenceDataset
 from dsvae.report import build_report, markdown_to_html, missing_pictures
-from dsvae.train import TrainConfig, train
+from dsvae.train import train
 from dsvae.viz import PICTURES
 
 # what the page embeds: the curves, every animation, and the swap matrix frame by frame
@@ -44,20 +45,7 @@ Data: squares, 20 test sequences; seeds: 2 (mean ± std).
 @pytest.fixture(scope="module")
 def run_dir(tiny_dataset_dir, tmp_path_factory):
     run = tmp_path_factory.mktemp("report") / "run"
-    opts = dict(
-        data=str(tiny_dataset_dir),
-        preset="tiny",
-        epochs=2,
-        batch_size=10,
-        lr=1e-3,
-        seed=0,
-        precision="fp32",
-        device="cpu",
-        channels_last=False,
-        pictures=False,
-        progress=False,
-    )
-    train(TrainConfig(**opts), run)
+    train(tiny_train_config(tiny_dataset_dir), run)
     (run / "metrics.md").write_text(METRICS_MD)
     return run
 
@@ -182,20 +170,9 @@ def test_speech_run_page_shows_spectrograms_and_sounds(tmp_path):
     SequenceDataset.from_arrays(rng.normal(size=(30, 4, 6)).astype(np.float32), test_fraction=0.3).save(
         tmp_path / "data"
     )
-    opts = dict(
-        data=str(tmp_path / "data"),
-        preset="tiny",
-        epochs=1,
-        batch_size=10,
-        seed=0,
-        precision="fp32",
-        device="cpu",
-        channels_last=False,
-        progress=False,
-        model_overrides={"mlp_hidden": [8]},
-    )
     run = tmp_path / "run"
-    train(TrainConfig(**opts), run)
+    speech = dict(epochs=1, lr=2e-4, pictures=True, model_overrides={"mlp_hidden": [8]})
+    train(tiny_train_config(tmp_path / "data", **speech), run)
     assert missing_pictures(run) == ["curves.png"]  # training drew the spectrogram recon and swap
     (run / "pictures" / "voice").mkdir()
     (run / "pictures" / "voice" / "converted.wav").write_bytes(b"RIFF")

@@ -11,6 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 import dsvae.train as train_mod
+from conftest import tiny_train_config
 from dsvae import DSVAE
 from dsvae.cli import main as cli_main
 from dsvae.data import SequenceDataset
@@ -19,22 +20,7 @@ from dsvae.train import TrainConfig, TrainingDiverged, train
 
 
 def tiny_tc(data: Path, **kw) -> TrainConfig:
-    base = dict(
-        data=str(data),
-        preset="tiny",
-        epochs=2,
-        batch_size=10,
-        lr=1e-3,
-        seed=3,
-        precision="fp32",
-        device="cpu",
-        channels_last=False,
-        pictures=False,
-        progress=False,
-        log_every=1,
-    )
-    base.update(kw)
-    return TrainConfig(**base)
+    return tiny_train_config(data, **{"seed": 3, "log_every": 1, **kw})
 
 
 def weights(path: Path) -> dict:

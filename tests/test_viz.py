@@ -6,34 +6,20 @@ import pytest
 import torch
 from PIL import Image, ImageSequence
 
-from conftest import moving_squares
+from conftest import moving_squares, tiny_train_config
 from dsvae import viz
 from dsvae.cli import main as cli_main
 from dsvae.config import DSVAEConfig
 from dsvae.data import SequenceDataset
 from dsvae.model import DSVAE
 from dsvae.run import read_log
-from dsvae.train import TrainConfig, train
+from dsvae.train import train
 
 LOG_HEADER = "epoch,split,loss,recon,kl_f,kl_z,seq_per_s,wall_s\n"
 
 
 def tiny_train(data, out, **kw):
-    opts = dict(
-        data=str(data),
-        preset="tiny",
-        epochs=2,
-        batch_size=10,
-        lr=1e-3,
-        seed=0,
-        precision="fp32",
-        device="cpu",
-        channels_last=False,
-        pictures=True,
-        progress=False,
-    )
-    opts.update(kw)
-    return train(TrainConfig(**opts), out)
+    return train(tiny_train_config(data, **{"pictures": True, **kw}), out)
 
 
 @pytest.fixture(scope="module")
