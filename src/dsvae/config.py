@@ -13,6 +13,7 @@ from pathlib import Path
 
 Q_Z_CHOICES = ("factorized", "full")
 LIKELIHOOD_CHOICES = ("gaussian", "bernoulli")
+Z_VIEW_CHOICES = ("shared", "silhouette", "gray")
 
 
 @dataclass
@@ -36,6 +37,12 @@ class DSVAEConfig:
     factorized_hidden: int = 512  # factorized q(z_t | x_t): affine -> LeakyReLU to this width
     # switches
     q_z: str = "full"
+    # what the dynamics (z) path sees of a frame. "shared": the frame features v_t that q(f) reads
+    # (the paper). "silhouette": its own conv encoder over a one-channel mask of the pixels that differ
+    # from the frame's top-left (background) pixel; "gray": its own conv encoder over the channel mean.
+    # A colour-blind view keeps the colours of the character out of z (see README, Sprites).
+    z_view: str = "shared"
+    z_conv_channels: tuple[int, ...] = ()  # that encoder's conv widths (empty: conv_channels)
     likelihood: str = "gaussian"
     # weight of the reconstruction term: log N(x | x_hat, sigma^2) up to a constant is
     # -||x - x_hat||^2 / (2 sigma^2); recon_scale = 1 / (2 sigma^2). The paper's summed squared
@@ -45,6 +52,7 @@ class DSVAEConfig:
     def __post_init__(self) -> None:
         self.conv_channels = tuple(int(c) for c in self.conv_channels)
         self.conv_strides = tuple(int(s) for s in self.conv_strides)
+        self.z_conv_channels = tuple(int(c) for c in self.z_conv_channels)
         self.mlp_hidden = tuple(int(h) for h in self.mlp_hidden)
         self.validate()
 
@@ -82,6 +90,14 @@ class DSVAEConfig:
             self.likelihood in LIKELIHOOD_CHOICES,
             f"likelihood must be one of {LIKELIHOOD_CHOICES}, got {self.likelihood!r}",
         )
+        need(self.z_view in Z_VIEW_CHOICES, f"z_view must be one of {Z_VIEW_CHOICES}, got {self.z_view!r}")
+        if self.z_view != "shared":
+            need(self.frame_dim == 0, "z_view silhouette/gray needs video frames (frame_dim 0)")
+        if self.z_conv_channels:
+            need(
+                len(self.z_conv_channels) == len(self.conv_strides),
+                f"z_conv_channels {self.z_conv_channels} needs one width per stride {self.conv_strides}",
+            )
         for name in ("T", "f_dim", "z_dim", "hidden_dim", "feature_dim", "factorized_hidden"):
             need(getattr(self, name) > 0, f"{name} must be positive, got {getattr(self, name)}")
         need(self.recon_scale > 0, f"recon_scale must be positive, got {self.recon_scale}")
@@ -160,6 +176,19 @@ PRESETS: dict[str, dict] = {
         hidden_dim=256,
         factorized_hidden=256,
     ),
+    # the CPU Sprites recipe (README, Sprites): the cpu preset with the latent sizes of the paper's
+    # Sprites runs (f 256, z 32); trained with --lr 1e-3 --batch-size 50 --kl-warmup-steps 2000
+    "sprites": dict(
+        conv_channels=(32, 64, 128, 256),
+        conv_strides=(2, 2, 2, 2),
+        conv_kernel=4,
+        fc_dim=0,
+        feature_dim=256,
+        f_dim=256,
+        z_dim=32,
+        hidden_dim=256,
+        factorized_hidden=256,
+    ),
     # the smallest thing that still is a DSVAE: for tests
     "tiny": dict(
         frame_size=16,
@@ -188,4 +217,4 @@ PRESETS: dict[str, dict] = {
     ),
 }
 
-__all__ = ["DSVAEConfig", "PRESETS", "Q_Z_CHOICES", "LIKELIHOOD_CHOICES"]
+__all__ = ["DSVAEConfig", "PRESETS", "Q_Z_CHOICES", "LIKELIHOOD_CHOICES", "Z_VIEW_CHOICES"]

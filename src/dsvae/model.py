@@ -116,6 +116,18 @@ class ConvFrameEncoder(nn.Module):
         return self.fc(self.convs(x).flatten(1))
 
 
+def dynamics_view(x: Tensor, view: str) -> Tensor:
+    """What a separate dynamics encoder sees of frames (N, C, H, W) in [0, 1]: one channel.
+
+    silhouette: 1 where a pixel differs from the frame's top-left (background) pixel by more than
+    4/100 in any channel, else 0; gray: the mean over the channels."""
+    if view == "gray":
+        return x.mean(dim=1, keepdim=True)
+    if view == "silhouette":
+        return ((x - x[:, :, :1, :1]).abs().amax(dim=1, keepdim=True) > 0.04).to(x.dtype)
+    raise ValueError(f"unknown z_view {view!r}")
+
+
 class ConvFrameDecoder(nn.Module):
     """[z_t, f] (N, z_dim + f_dim) -> frame pre-activations (N, C, H, W), mirroring the encoder."""
 
@@ -188,6 +200,10 @@ class DSVAE(nn.Module):
         # q(f | x_1:T): BiLSTM over v_1:T; [forward state at T, backward state at 1] -> mean, logvar
         self.f_lstm = nn.LSTM(cfg.feature_dim, H, batch_first=True, bidirectional=True)
         self.f_head = GaussianHead(2 * H, cfg.f_dim)
+        if cfg.z_view != "shared":  # the dynamics path reads its own, colour-blind view of the frames
+            widths = cfg.z_conv_channels or cfg.conv_channels
+            zcfg = cfg.replace(channels=1, conv_channels=widths, z_view="shared")
+            self.z_frame_encoder = ConvFrameEncoder(zcfg)
         if cfg.q_z == "factorized":  # q(z_t | x_t)
             self.z_mlp = nn.Sequential(nn.Linear(cfg.feature_dim, cfg.factorized_hidden), nn.LeakyReLU(0.2))
             self.z_head = GaussianHead(cfg.factorized_hidden, cfg.z_dim)
@@ -239,6 +255,14 @@ class DSVAE(nn.Module):
         B, T = x.shape[:2]
         return self.frame_encoder(x.reshape(B * T, *x.shape[2:])).view(B, T, -1)  # v: (B, T, feature)
 
+    def _z_features(self, x: Tensor, v: Tensor) -> Tensor:
+        """The frame features that q(z) reads: v itself, or those of the dynamics view."""
+        if self.config.z_view == "shared":
+            return v
+        B, T = x.shape[:2]
+        frames = dynamics_view(x.reshape(B * T, *x.shape[2:]), self.config.z_view)
+        return self.z_frame_encoder(frames).view(B, T, -1)
+
     def _q_f(self, v: Tensor, sample: bool) -> Posterior:
         H = self.config.hidden_dim
         h, _ = self.f_lstm(v)  # (B, T, 2H)
@@ -258,7 +282,7 @@ class DSVAE(nn.Module):
         self._check_x(x)
         v = self._frame_features(x)
         f_post = self._q_f(v, sample)
-        z_post = self._q_z(v, f_post.sample, sample)
+        z_post = self._q_z(self._z_features(x, v), f_post.sample, sample)
         return Encoding(f_post.sample, z_post.sample, f_post, z_post)
 
     # --- generation -------------------------------------------------------------------------------
@@ -334,7 +358,7 @@ class DSVAE(nn.Module):
         B = x.shape[0]
         v = self._frame_features(x)
         f_post = self._q_f(v, sample=True)
-        z_post = self._q_z(v, f_post.sample, sample=True)
+        z_post = self._q_z(self._z_features(x, v), f_post.sample, sample=True)
         z_prior = self.prior_z(z_post.sample)  # evaluated on the posterior samples z_<t
         logits = self._decode_logits(f_post.sample, z_post.sample)
 
