@@ -298,7 +298,9 @@ def _add_train(sub) -> None:
     d = TrainConfig()
     p = sub.add_parser("train", help="train a DSVAE; writes a run folder")
     p.add_argument("--data", default=d.data, help="synthetic (default), sprites, fsdd, or a dataset folder")
-    p.add_argument("--preset", default=d.preset, help="model preset: paper, cpu (default), tiny, speech")
+    p.add_argument(
+        "--preset", default=d.preset, help="model preset: paper, cpu (default), sprites, tiny, speech"
+    )
     p.add_argument(
         "--set",
         dest="overrides",
