@@ -34,3 +34,19 @@ def test_cli_commands_in_readme_exist():
     commands = set(re.findall(r"^\s+dsvae (\w+)", README, flags=re.M))
     sub = next(a for a in parser._actions if a.dest == "command")
     assert commands <= set(sub.choices), commands - set(sub.choices)
+
+
+def test_readme_train_commands_parse_to_valid_configs():
+    """Every `dsvae train` command of README.md parses, and its --set overrides make a valid model."""
+    import shlex
+
+    from dsvae.cli import build_parser
+    from dsvae.config import DSVAEConfig
+
+    text = README.replace("\\\n", " ")
+    commands = re.findall(r"^\s+(dsvae train .+)$", text, flags=re.M)
+    assert len(commands) >= 3, commands
+    parser = build_parser()
+    for cmd in commands:
+        args = parser.parse_args(shlex.split(cmd.split("#")[0])[1:])
+        DSVAEConfig.preset(args.preset, **dict(args.overrides))
