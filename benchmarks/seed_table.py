@@ -29,7 +29,7 @@ def figures(run: Path) -> dict[str, float]:
     return {
         "Acc": 100 * ms["acc"]["mean"],
         "IS": ms["is"]["mean"],
-        "H(y\\|x)": ms["h_yx"]["mean"],
+        "H(y|x)": ms["h_yx"]["mean"],
         "H(y)": ms["h_y"]["mean"],
         "attributes": 100 * pp["attributes_mean"]["mean"],
         "swap attributes": 100 * sw["attributes_mean"]["mean"],
@@ -39,6 +39,12 @@ def figures(run: Path) -> dict[str, float]:
         "KL_z": rc["kl_z"],
         "train min": wall_minutes(run),
     }
+
+
+def per_attribute(run: Path) -> dict[str, float]:
+    """Accuracy (%) of each attribute head with f fixed and z from the prior."""
+    m = json.loads((run / "metrics.json").read_text())
+    return {k: 100 * v["mean"] for k, v in m["paper_protocol"]["attributes"].items()}
 
 
 def main(args: list[str]) -> None:
@@ -53,7 +59,8 @@ def main(args: list[str]) -> None:
         rows = [figures(r) for r in runs]
         if not lines:
             cols = list(rows[0])
-            lines += ["| recipe | seeds | " + " | ".join(cols) + " |", "| --- " * (len(cols) + 2) + "|"]
+            head = " | ".join(c.replace("|", "\\|") for c in cols)  # a bar would end the cell
+            lines += ["| recipe | seeds | " + head + " |", "| --- " * (len(cols) + 2) + "|"]
         cells = []
         for c in rows[0]:
             v = np.array([r[c] for r in rows])

@@ -22,6 +22,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from seed_table import figures, per_attribute  # beside this file
+
 # the calibration model of SPEC.md / issue 8: DCGAN-style 4x4 stride-2 convs 32-64-128-256,
 # f 256, z 32, hidden 256, full q, summed squared error, Adam 1e-3, batch 50
 # (the `sprites` preset is exactly that model: the cpu preset with f_dim 256 and z_dim 32)
@@ -86,27 +88,10 @@ def run_one(name: str, args, seed: int) -> dict:
     ev += ["--device", args.device]
     subprocess.run(ev, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
     row = {"recipe": name, "seed": seed, "train_wall_s": round(wall, 1), "command": " ".join(train[2:])}
-    try:
-        m = json.loads((run / "metrics.json").read_text())
-    except (OSError, json.JSONDecodeError):
+    if not (run / "metrics.json").exists():
         row["error"] = "no metrics (see the log)"
         return row
-    pp, ms, sw, rc = m["paper_protocol"], m["motion_scores"], m["swap"], m["reconstruction"]
-    row.update(
-        acc=ms["acc"]["mean"],
-        IS=ms["is"]["mean"],
-        h_yx=ms["h_yx"]["mean"],
-        h_y=ms["h_y"]["mean"],
-        attrs=pp["attributes_mean"]["mean"],
-        per_attr={k: v["mean"] for k, v in pp["attributes"].items()},
-        swap_attrs=sw["attributes_mean"]["mean"],
-        swap_motion=sw["motion"]["mean"],
-        psnr=rc["psnr"],
-        kl_f=rc["kl_f"],
-        kl_z=rc["kl_z"],
-        eer_f=(m.get("identity_eer") or {}).get("f"),
-        eer_z=(m.get("identity_eer") or {}).get("z"),
-    )
+    row.update(figures(run), per_attr=per_attribute(run))
     return row
 
 
@@ -118,12 +103,12 @@ def table(rows: list[dict]) -> str:
         if "error" in r:
             out.append(f"| {r['recipe']} | {r['seed']} | {r['error']} |" + " |" * 12)
             continue
-        per = " ".join(f"{k[:4]} {100 * v:.0f}" for k, v in r["per_attr"].items())
+        per = " ".join(f"{k[:4]} {v:.0f}" for k, v in r["per_attr"].items())
         out.append(
-            f"| {r['recipe']} | {r['seed']} | {100 * r['acc']:.1f} | {r['IS']:.2f} "
-            f"| {r['h_yx']:.3f} | {r['h_y']:.3f} "
-            f"| {100 * r['attrs']:.1f} | {per} | {100 * r['swap_attrs']:.1f} | {100 * r['swap_motion']:.1f} "
-            f"| {r['psnr']:.1f} | {r['kl_f']:.1f} | {r['kl_z']:.1f} | {r['train_wall_s']:.0f} |"
+            f"| {r['recipe']} | {r['seed']} | {r['Acc']:.1f} | {r['IS']:.2f} "
+            f"| {r['H(y|x)']:.3f} | {r['H(y)']:.3f} "
+            f"| {r['attributes']:.1f} | {per} | {r['swap attributes']:.1f} | {r['swap motion']:.1f} "
+            f"| {r['PSNR']:.1f} | {r['KL_f']:.1f} | {r['KL_z']:.1f} | {r['train_wall_s']:.0f} |"
         )
     return "\n".join(out)
 

@@ -251,17 +251,18 @@ class DSVAE(nn.Module):
             raise ValueError(f"f and z must have the same batch size, got {f.shape[0]} and {z.shape[0]}")
 
     # --- inference ------------------------------------------------------------------------------
-    def _frame_features(self, x: Tensor) -> Tensor:
+    def _frame_features(self, x: Tensor, view: str = "shared") -> Tensor:
+        """Per-frame features (B, T, feature) of the frames, or of their dynamics view."""
         B, T = x.shape[:2]
-        return self.frame_encoder(x.reshape(B * T, *x.shape[2:])).view(B, T, -1)  # v: (B, T, feature)
+        frames = x.reshape(B * T, *x.shape[2:])
+        if view == "shared":
+            return self.frame_encoder(frames).view(B, T, -1)
+        return self.z_frame_encoder(dynamics_view(frames, view)).view(B, T, -1)
 
     def _z_features(self, x: Tensor, v: Tensor) -> Tensor:
         """The frame features that q(z) reads: v itself, or those of the dynamics view."""
-        if self.config.z_view == "shared":
-            return v
-        B, T = x.shape[:2]
-        frames = dynamics_view(x.reshape(B * T, *x.shape[2:]), self.config.z_view)
-        return self.z_frame_encoder(frames).view(B, T, -1)
+        view = self.config.z_view
+        return v if view == "shared" else self._frame_features(x, view)
 
     def _q_f(self, v: Tensor, sample: bool) -> Posterior:
         H = self.config.hidden_dim
