@@ -12,7 +12,6 @@ import pytest
 from dsvae.data import DatasetError, SequenceDataset, open_dataset
 from dsvae.data.synthetic import (
     ATTRIBUTES,
-    MAX_X_OFFSET,
     MOTIONS,
     N_CHARACTERS,
     T,
@@ -60,7 +59,7 @@ def _check_design(ds: SequenceDataset) -> None:
     for name, values in character_attributes(character).items():
         np.testing.assert_array_equal(ds.labels[name], values)
     assert ds.info["phase"].min() >= 0 and ds.info["phase"].max() < T
-    assert np.abs(ds.info["x_offset"]).max() <= MAX_X_OFFSET
+    assert np.abs(ds.info["x_offset"]).max() <= ds.meta["max_x_offset"]
 
 
 def _check_split(ds: SequenceDataset) -> None:
@@ -78,6 +77,33 @@ def test_every_character_does_every_motion_once(full, small):
     _check_design(full)
     _check_design(small)
     assert len(small) == 24 * len(MOTIONS)
+
+
+def test_positions_default_centre_and_the_shifted_variant(full, small):
+    # by default only the walks move sideways: every other motion happens in the centre
+    assert full.meta["max_x_offset"] == 0 and not full.info["x_offset"].any()
+    shifted = make_synthetic(seed=3, n_characters=24, max_x_offset=8)
+    _check_design(shifted)
+    offsets = shifted.info["x_offset"]
+    assert offsets.min() >= -8 and offsets.max() <= 8 and len(np.unique(offsets)) > 8
+    # the same characters, split, phases and labels; only the positions (and so the pixels) differ
+    for name in ("character", "phase"):
+        np.testing.assert_array_equal(shifted.info[name], small.info[name])
+    np.testing.assert_array_equal(shifted.split, small.split)
+    for name in small.labels:
+        np.testing.assert_array_equal(shifted.labels[name], small.labels[name])
+    centred = offsets == 0
+    assert centred.any() and (~centred).any()
+    assert shifted.frames[centred].tobytes() == small.frames[centred].tobytes()
+    assert all(not np.array_equal(shifted.frames[i], small.frames[i]) for i in np.flatnonzero(~centred))
+    # the character never leaves the frame: the sky's colour fills the left and right columns
+    sky = np.array([196, 220, 240], dtype=np.uint8)
+    assert (shifted.frames[:, :, :40, [0, -1]] == sky).all()
+    # the command line's name for it
+    named = open_dataset("synthetic-shifted")
+    assert named.meta["max_x_offset"] == 8 and len(named) == len(full)
+    np.testing.assert_array_equal(named.info["phase"], full.info["phase"])
+    assert named.meta["checksums"] != full.meta["checksums"]
 
 
 def test_split_by_character_about_80_20(full, small):
@@ -160,6 +186,8 @@ def test_save_and_open_round_trip(small, tmp_path):
         ({"n_characters": 257}, "between 8 and 256"),
         ({"n_characters": 10, "test_fraction": 0.9}, "smaller test_fraction"),
         ({"test_fraction": 0.0}, "test_fraction must lie in"),
+        ({"max_x_offset": 9}, r"max_x_offset must lie in \[0, 8\]"),
+        ({"max_x_offset": -1}, r"max_x_offset must lie in \[0, 8\]"),
     ],
 )
 def test_bad_arguments_say_what_to_do(kwargs, message):

@@ -297,7 +297,11 @@ def _add_train(sub) -> None:
 
     d = TrainConfig()
     p = sub.add_parser("train", help="train a DSVAE; writes a run folder")
-    p.add_argument("--data", default=d.data, help="synthetic (default), sprites, fsdd, or a dataset folder")
+    p.add_argument(
+        "--data",
+        default=d.data,
+        help="synthetic (default), synthetic-shifted, sprites, fsdd, or a dataset folder",
+    )
     p.add_argument(
         "--preset", default=d.preset, help="model preset: paper, cpu (default), sprites, tiny, speech"
     )
@@ -403,7 +407,9 @@ def _add_judge(sub) -> None:
     p.set_defaults(func=lambda a: p.print_help())
     judge_sub = p.add_subparsers(dest="action")
     t = judge_sub.add_parser("train", help="train a judge on a labelled dataset's training split")
-    t.add_argument("--data", required=True, help="synthetic, sprites, or a labelled dataset folder")
+    t.add_argument(
+        "--data", required=True, help="synthetic, synthetic-shifted, sprites, or a labelled dataset folder"
+    )
     t.add_argument("--out", required=True, help="judge folder to write (e.g. judges/sprites)")
     t.add_argument("--epochs", type=int, default=10)
     t.add_argument("--batch-size", type=int, default=64)

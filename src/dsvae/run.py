@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from ._io import recover_dir
-from .data import SequenceDataset, open_dataset
+from .data import GENERATED, SequenceDataset, open_dataset
 from .model import DSVAE
 
 LOG_COLUMNS = ("epoch", "split", "loss", "recon", "kl_f", "kl_z", "seq_per_s", "wall_s")
@@ -47,7 +47,7 @@ def open_run_dataset(run_dir: str | Path) -> SequenceDataset:
     opts = read_train_options(run_dir)
     data = opts.get("data", "synthetic")
     path = Path(data)
-    if not path.is_absolute() and data not in ("synthetic", "sprites", "fsdd"):
+    if not path.is_absolute() and data not in (*GENERATED, "sprites", "fsdd"):
         # relative paths are recorded as given; resolve them against the recorded working directory
         cwd = Path(opts.get("cwd", "."))
         path = path if path.exists() else cwd / path

@@ -12,16 +12,18 @@ from pathlib import Path
 from .base import DatasetError, SequenceDataset, atomic_dataset_dir, atomic_write_bytes
 
 DEFAULT_DATA_ROOT = Path(os.environ.get("DSVAE_DATA", "data"))
+GENERATED = {"synthetic": 0, "synthetic-shifted": 8}  # generated datasets: name -> max_x_offset
 
 
 def open_dataset(spec: str | Path, seed: int = 0) -> SequenceDataset:
-    """``"synthetic"`` (generated now), ``"sprites"`` (built with ``dsvae data sprites`` into
-    ``$DSVAE_DATA/sprites``, default ``data/sprites``) or the path of a dataset folder."""
+    """``"synthetic"`` (generated now), ``"synthetic-shifted"`` (the same characters and motions, each
+    sequence at its own horizontal position: harder), ``"sprites"`` (built with ``dsvae data sprites``
+    into ``$DSVAE_DATA/sprites``, default ``data/sprites``) or the path of a dataset folder."""
     spec = str(spec)
-    if spec == "synthetic":
+    if spec in GENERATED:
         from .synthetic import make_synthetic
 
-        return make_synthetic(seed=seed)
+        return make_synthetic(seed=seed, max_x_offset=GENERATED[spec])
     if spec in ("sprites", "fsdd"):
         path = DEFAULT_DATA_ROOT / spec
         if not (path / "meta.json").exists():
@@ -37,7 +39,8 @@ def open_dataset(spec: str | Path, seed: int = 0) -> SequenceDataset:
     path = Path(spec)
     if not path.exists():
         raise DatasetError(
-            f"--data {spec!r}: not 'synthetic', 'sprites', 'fsdd' nor an existing dataset folder"
+            f"--data {spec!r}: not 'synthetic', 'synthetic-shifted', 'sprites', 'fsdd' nor an existing "
+            "dataset folder"
         )
     return SequenceDataset.open(path)
 
@@ -49,4 +52,5 @@ __all__ = [
     "atomic_write_bytes",
     "open_dataset",
     "DEFAULT_DATA_ROOT",
+    "GENERATED",
 ]
