@@ -48,10 +48,12 @@ def per_attribute(run: Path) -> dict[str, float]:
 
 
 def main(args: list[str]) -> None:
-    if not args:
+    if not args or any(a in ("-h", "--help") for a in args):
         raise SystemExit(__doc__)
     lines = []
     for arg in args:
+        if "=" not in arg:
+            raise SystemExit(f"{arg!r}: expected LABEL=GLOB, e.g. \"seed 0-2=runs/quickstart*\"\n{__doc__}")
         label, pattern = arg.split("=", 1)
         runs = sorted(Path(p) for p in glob.glob(pattern) if (Path(p) / "metrics.json").exists())
         if not runs:
