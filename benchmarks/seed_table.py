@@ -53,7 +53,7 @@ def main(args: list[str]) -> None:
     lines = []
     for arg in args:
         if "=" not in arg:
-            raise SystemExit(f"{arg!r}: expected LABEL=GLOB, e.g. \"seed 0-2=runs/quickstart*\"\n{__doc__}")
+            raise SystemExit(f'{arg!r}: expected LABEL=GLOB, e.g. "seed 0-2=runs/quickstart*"\n{__doc__}')
         label, pattern = arg.split("=", 1)
         runs = sorted(Path(p) for p in glob.glob(pattern) if (Path(p) / "metrics.json").exists())
         if not runs:
