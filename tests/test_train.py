@@ -11,11 +11,11 @@ import torch
 from safetensors.torch import load_file
 
 import dsvae.train as train_mod
-from conftest import tiny_train_config
+from conftest import moving_squares, tiny_train_config
 from dsvae import DSVAE
 from dsvae.cli import main as cli_main
-from dsvae.data import SequenceDataset
-from dsvae.run import load_model, read_log
+from dsvae.data import DatasetError, SequenceDataset
+from dsvae.run import load_model, open_run_dataset, read_log
 from dsvae.train import TrainConfig, TrainingDiverged, train
 
 
@@ -249,3 +249,30 @@ def test_cli_train_writes_a_run(tiny_dataset_dir, tmp_path, capsys):
     assert "test loss" in capsys.readouterr().out
     rc = cli_main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "x")])
     assert rc == 2 and "not 'synthetic'" in capsys.readouterr().err
+
+
+def test_a_run_refuses_data_that_changed_since_it_trained(tmp_path):
+    data = tmp_path / "squares"
+    ds = moving_squares()
+    ds.meta["checksums"] = {"frames_sha256": "one"}
+    ds.save(data)
+    run = tmp_path / "run"
+    train(tiny_tc(data, max_steps=2, pictures=False), run)
+    assert json.loads((run / "env.json").read_text())["data_checksums"] == {"frames_sha256": "one"}
+    assert len(open_run_dataset(run)) == len(ds)  # the same data: accepted
+
+    other = moving_squares(seed=1)
+    other.meta["checksums"] = {"frames_sha256": "two"}
+    other.save(data, force=True)
+    with pytest.raises(DatasetError, match="trained on other data"):
+        open_run_dataset(run)  # what eval, viz and report open
+    with pytest.raises(DatasetError, match="trained on other data"):
+        train(tiny_tc(data, max_steps=4, pictures=False), run, resume=True)
+    # the refused resume left the run's record alone
+    assert json.loads((run / "env.json").read_text())["data_checksums"] == {"frames_sha256": "one"}
+
+    # data without checksums (a user's arrays) is not checked
+    plain = moving_squares()
+    plain.meta.pop("checksums", None)
+    plain.save(data, force=True)
+    assert len(open_run_dataset(run)) == len(plain)

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from ._io import recover_dir
-from .data import GENERATED, SequenceDataset, open_dataset
+from .data import BUILT, GENERATED, DatasetError, SequenceDataset, open_dataset
 from .model import DSVAE
 
 LOG_COLUMNS = ("epoch", "split", "loss", "recon", "kl_f", "kl_z", "seq_per_s", "wall_s")
@@ -43,16 +43,36 @@ def read_train_options(run_dir: str | Path) -> dict:
 
 
 def open_run_dataset(run_dir: str | Path) -> SequenceDataset:
-    """The dataset the run trained on (same source, same seed for generated data)."""
+    """The dataset the run trained on (same source, same seed for generated data), checked against
+    the checksums the run recorded (:func:`check_run_data`)."""
     opts = read_train_options(run_dir)
     data = opts.get("data", "synthetic")
     path = Path(data)
-    if not path.is_absolute() and data not in (*GENERATED, "sprites", "fsdd"):
+    if not path.is_absolute() and data not in (*GENERATED, *BUILT):
         # relative paths are recorded as given; resolve them against the recorded working directory
         cwd = Path(opts.get("cwd", "."))
         path = path if path.exists() else cwd / path
         data = str(path)
-    return open_dataset(data, seed=int(opts.get("data_seed", 0)))
+    dataset = open_dataset(data, seed=int(opts.get("data_seed", 0)))
+    check_run_data(run_dir, dataset)
+    return dataset
+
+
+def check_run_data(run_dir: str | Path, dataset: SequenceDataset) -> None:
+    """Refuse ``dataset`` if the run recorded the checksums of the data it trained on
+    (``env.json``, ``data_checksums``) and the dataset's own differ: scores, pictures or a resumed
+    training on other data would be silently wrong. Data without checksums is not checked."""
+    env_path = Path(run_dir) / "env.json"
+    recorded = json.loads(env_path.read_text()).get("data_checksums") if env_path.exists() else None
+    now = dataset.meta.get("checksums")
+    if recorded and now and recorded != now:
+        name = dataset.meta.get("name", "the dataset")
+        raise DatasetError(
+            f"{run_dir} was trained on other data than {name} holds now: the run recorded the "
+            f"checksums {recorded}, the data has {now}. Restore the data the run used (same source and "
+            f'version, same --data-seed), or point the "data" entry of {Path(run_dir) / "train.json"} '
+            "at it."
+        )
 
 
 def read_log(run_dir: str | Path) -> list[dict]:

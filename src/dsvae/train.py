@@ -30,7 +30,7 @@ from ._io import atomic_dir, atomic_write_text, recover_dir
 from .config import DSVAEConfig
 from .data import SequenceDataset, open_dataset
 from .model import DSVAE
-from .run import LOG_COLUMNS
+from .run import LOG_COLUMNS, check_run_data
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -355,6 +355,7 @@ def train(tc: TrainConfig, run_dir: str | Path, resume: bool = False, force: boo
     opt = make_optimizer(model, tc, device)
     epoch, step_in_epoch, step = 0, 0, 0
     if resume:
+        check_run_data(run_dir, dataset)  # before env.json is rewritten below
         state = load_checkpoint(run_dir, model, opt, device)
         epoch, step_in_epoch, step = state["epoch"], state["step_in_epoch"], state["step"]
     if is_main:
@@ -363,6 +364,7 @@ def train(tc: TrainConfig, run_dir: str | Path, resume: bool = False, force: boo
         atomic_write_text(run_dir / "train.json", json.dumps({**tc.to_dict(), "cwd": os.getcwd()}, indent=2))
         env = environment(tc.seed)
         env.update(precision=precision, device=str(device), world_size=world)
+        env["data_checksums"] = dataset.meta.get("checksums")  # checked when the run's data is reopened
         atomic_write_text(run_dir / "env.json", json.dumps(env, indent=2, default=str))
     logger = Logger(run_dir, is_main)
     if resume:

@@ -13,6 +13,7 @@ from .base import DatasetError, SequenceDataset, atomic_dataset_dir, atomic_writ
 
 DEFAULT_DATA_ROOT = Path(os.environ.get("DSVAE_DATA", "data"))
 GENERATED = {"synthetic": 0, "synthetic-shifted": 8}  # generated datasets: name -> max_x_offset
+BUILT = ("sprites", "fsdd")  # built by `dsvae data NAME` into DEFAULT_DATA_ROOT / NAME
 
 
 def open_dataset(spec: str | Path, seed: int = 0) -> SequenceDataset:
@@ -24,7 +25,7 @@ def open_dataset(spec: str | Path, seed: int = 0) -> SequenceDataset:
         from .synthetic import make_synthetic
 
         return make_synthetic(seed=seed, max_x_offset=GENERATED[spec])
-    if spec in ("sprites", "fsdd"):
+    if spec in BUILT:
         path = DEFAULT_DATA_ROOT / spec
         if not (path / "meta.json").exists():
             how = {
@@ -39,7 +40,7 @@ def open_dataset(spec: str | Path, seed: int = 0) -> SequenceDataset:
     path = Path(spec)
     if not path.exists():
         raise DatasetError(
-            f"--data {spec!r}: not 'synthetic', 'synthetic-shifted', 'sprites', 'fsdd' nor an existing "
+            f"--data {spec!r}: not {', '.join(repr(n) for n in (*GENERATED, *BUILT))} nor an existing "
             "dataset folder"
         )
     return SequenceDataset.open(path)
@@ -53,4 +54,5 @@ __all__ = [
     "open_dataset",
     "DEFAULT_DATA_ROOT",
     "GENERATED",
+    "BUILT",
 ]
