@@ -19,8 +19,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .config import DSVAEConfig
+from .device import autocast, default_channels_last, resolve_device, resolve_precision
 from .model import DSVAE
-from .train import autocast, default_channels_last, resolve_device, resolve_precision
 
 
 @dataclass

@@ -293,7 +293,8 @@ def _parse_override(text: str) -> tuple[str, object]:
 
 
 def _add_train(sub) -> None:
-    from .train import PRECISIONS, TrainConfig
+    from .device import PRECISIONS
+    from .train import TrainConfig
 
     d = TrainConfig()
     p = sub.add_parser("train", help="train a DSVAE; writes a run folder")

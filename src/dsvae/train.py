@@ -17,7 +17,6 @@ import random
 import subprocess
 import sys
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,10 +28,10 @@ from tqdm import tqdm
 from ._io import atomic_dir, atomic_write_text, recover_dir
 from .config import DSVAEConfig
 from .data import SequenceDataset, open_dataset
+from .device import PRECISIONS, autocast, default_channels_last, resolve_device, resolve_precision
+from .elbo import elbo_terms
 from .model import DSVAE
 from .run import LOG_COLUMNS, check_run_data
-
-PRECISIONS = ("auto", "fp32", "bf16")
 
 
 class TrainingDiverged(RuntimeError):
@@ -78,47 +77,6 @@ class TrainResult:
 
 
 # --- set-up helpers ----------------------------------------------------------------------------------
-
-
-def cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
-    return device
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if precision != "auto":
-        return precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if cpu_has_bf16() else "fp32"
-
-
-def default_channels_last(cfg: DSVAEConfig, device: torch.device) -> bool:
-    """channels_last where it was measured to help: on CUDA, and on CPU for wide conv stacks (the
-    paper's 256 channels: 1.06x with bf16); narrow stacks (the cpu preset) ran 2x slower with it."""
-    if not cfg.is_video:
-        return False
-    return device.type == "cuda" or min(cfg.conv_channels) >= 128
-
-
-def autocast(device: torch.device, precision: str):
-    if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return nullcontext()
 
 
 def model_config_for(dataset: SequenceDataset, preset: str, overrides: dict) -> DSVAEConfig:
@@ -272,30 +230,6 @@ class Logger:
             rows = list(csv.reader(fh))
         kept = [rows[0]] + [r for r in rows[1:] if int(r[0]) <= epoch]
         atomic_write_text(self.path, "".join(",".join(r) + "\n" for r in kept))
-
-
-# --- evaluation of the ELBO on a split ----------------------------------------------------------------
-
-
-@torch.no_grad()
-def elbo_terms(
-    model: DSVAE, dataset: SequenceDataset, batch_size: int, device: torch.device, precision: str = "fp32"
-) -> dict:
-    """Mean loss, recon, kl_f, kl_z per sequence over ``dataset`` (posterior sampling as in
-    training, model in eval mode). Does not disturb the training RNG."""
-    was_training = model.training
-    model.eval()
-    sums = torch.zeros(4, dtype=torch.float64, device=device)
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(0)
-        for pos in dataset.batches(batch_size):
-            x = dataset.normalize(dataset.get_batch(pos).to(device, non_blocking=True))
-            with autocast(device, precision):
-                out = model(x)
-            sums += torch.stack([out.loss, out.recon, out.kl_f, out.kl_z]).double() * len(pos)
-    model.train(was_training)
-    values = (sums / len(dataset)).tolist()
-    return dict(zip(("loss", "recon", "kl_f", "kl_z"), values))
 
 
 # --- the loop -----------------------------------------------------------------------------------------
@@ -508,4 +442,4 @@ def _all_mean(t: torch.Tensor, distributed: bool) -> list[float]:
     return t.tolist()
 
 
-__all__ = ["TrainConfig", "TrainResult", "TrainingDiverged", "train", "elbo_terms"]
+__all__ = ["PRECISIONS", "TrainConfig", "TrainResult", "TrainingDiverged", "train"]

@@ -27,9 +27,9 @@ from tqdm.auto import tqdm
 
 from ._io import atomic_file
 from .data.base import SequenceDataset
+from .device import resolve_device
 from .model import DSVAE
 from .run import load_model, open_run_dataset, read_log
-from .train import resolve_device
 
 TARGET_SIZE = 128  # frames are enlarged by an integer factor to about this many pixels
 FRAME_MS = 150  # GIF frame duration

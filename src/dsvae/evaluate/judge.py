@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from .._io import atomic_dir
 from ..data.base import SequenceDataset
-from ..train import autocast, resolve_device, resolve_precision
+from ..device import autocast, resolve_device, resolve_precision
 
 
 class JudgeMismatchError(ValueError):

@@ -27,9 +27,10 @@ from tqdm.auto import tqdm
 
 from .._io import atomic_write_text
 from ..data.base import SequenceDataset
+from ..device import autocast, resolve_device, resolve_precision
+from ..elbo import elbo_terms
 from ..model import DSVAE
 from ..run import load_model, open_run_dataset
-from ..train import autocast, elbo_terms, resolve_device, resolve_precision
 from .judge import Judge, judge_sha256, read_judge_metrics
 from .metrics import MOTION_SCORES, accuracy, class_balanced_subset, mean_std, motion_scores
 from .verification import identity_eer
