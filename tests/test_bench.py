@@ -1,11 +1,20 @@
 import json
 
+import pytest
+import torch
+
 from dsvae.bench import bench_preset, compare_losses, format_table
 from dsvae.cli import main
+from dsvae.device import cpu_info, resolve_precision
+
+needs_bf16 = pytest.mark.skipif(
+    not cpu_info().bf16,
+    reason=f"bf16 needs AMX or AVX-512 BF16; this CPU is {cpu_info().describe()}",
+)
 
 
 def test_bench_reports_every_figure():
-    row = bench_preset("tiny", batch_size=4, steps=2, warmup=1, device="cpu", precision="bf16")
+    row = bench_preset("tiny", batch_size=4, steps=2, warmup=1, device="cpu", precision="auto")
     for key in (
         "preset",
         "batch_size",
@@ -22,8 +31,28 @@ def test_bench_reports_every_figure():
     assert row["plain_seq_per_s"] > 0 and row["fast_seq_per_s"] > 0
     # the flop counter sees the convolutions, the LSTMs and the affine layers of a training step
     assert 1e6 < row["flop_per_seq"] < 1e8
+    assert row["fast_settings"]["precision"] == resolve_precision("auto", torch.device("cpu"))
+    # the machine is named, with its matmul peak, and the fast path's share of it
+    assert row["cpu"] and row["isa"] in ("AMX", "AVX-512 BF16", "AVX-512", "AVX2", "other")
+    assert row["threads"] == torch.get_num_threads()
+    precision = row["fast_settings"]["precision"]
+    assert row["peak_tflop_per_s"]["fp32"] > 0 and precision in row["peak_tflop_per_s"]
+    assert 0 < row["fast_peak_fraction"] < 2
+    table = format_table([row])
+    assert "| tiny |" in table and row["isa"] in table.splitlines()[0]
+
+
+@needs_bf16
+def test_bench_bf16_path():
+    row = bench_preset("tiny", batch_size=4, steps=2, warmup=1, device="cpu", precision="bf16")
     assert row["fast_settings"]["precision"] == "bf16"
-    assert "| tiny |" in format_table([row])
+    assert set(row["peak_tflop_per_s"]) == {"fp32", "bf16"}
+
+
+def test_bench_refuses_bf16_without_hardware(monkeypatch):
+    monkeypatch.setenv("DSVAE_CPU_ISA", "avx2")
+    with pytest.raises(ValueError, match="no bf16 hardware"):
+        bench_preset("tiny", batch_size=2, steps=1, warmup=0, device="cpu", precision="bf16")
 
 
 def test_compare_losses_trains_both_paths_on_the_same_batches():
@@ -39,3 +68,5 @@ def test_bench_cli_json(capsys):
     )
     row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert row["preset"] == "tiny" and row["batch_size"] == 2
+    for key in ("cpu", "isa", "threads", "peak_tflop_per_s", "fast_peak_fraction", "plain_peak_fraction"):
+        assert key in row, key

@@ -60,7 +60,7 @@ def trained(tmp_path_factory):
         batch_size=16,
         lr=3e-3,
         seed=0,
-        precision="bf16",
+        precision="auto",
         conv_channels=(16, 32),
         feature_dim=32,
         hidden_dim=32,

@@ -19,7 +19,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .config import DSVAEConfig
-from .device import autocast, default_channels_last, resolve_device, resolve_precision
+from .device import autocast, cpu_info, default_channels_last, resolve_device, resolve_precision
 from .model import DSVAE
 
 
@@ -120,6 +120,39 @@ def train_steps(cfg, path, device, batch_size, steps, warmup, seed=0, data=None)
     )
 
 
+def matmul_peak(device: torch.device, precision: str, n: int = 2048, repeats: int = 5) -> float:
+    """The machine's attainable peak in FLOP/s: the best of ``repeats`` timings of one large square
+    matmul (``n`` x ``n`` by ``n`` x ``n``, 2 n^3 FLOPs) in ``precision`` (fp32 or bf16 operands)."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=g).to(device, dtype)
+    b = torch.randn(n, n, generator=g).to(device, dtype)
+    best = float("inf")
+    for _ in range(repeats + 1):  # the first call warms up the kernel
+        _sync(device)
+        t = time.perf_counter()
+        torch.mm(a, b)
+        _sync(device)
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best
+
+
+def machine(device: torch.device) -> dict:
+    """What the figures were measured on: the device's name, and on a CPU its model, its best
+    usable instruction set (AMX / AVX-512 BF16 / AVX-512 / AVX2) and the threads in use."""
+    if device.type == "cuda":
+        return {"device": torch.cuda.get_device_name(device), "threads": torch.get_num_threads()}
+    info = cpu_info()
+    return {
+        "device": str(device),
+        "cpu": info.model,
+        "isa": info.isa,
+        "isa_capped_by": info.capped_by,
+        "cpu_flags": list(info.flags),
+        "threads": info.threads,
+    }
+
+
 def flop_per_seq(cfg: DSVAEConfig, device: torch.device, batch_size: int = 2) -> float:
     """FLOPs of one training step (forward + backward) per sequence, by torch.utils.flop_counter."""
     model = DSVAE(cfg).to(device)
@@ -181,18 +214,26 @@ def bench_preset(
     precision: str = "auto",
     compile: bool = False,
     channels_last: bool | None = None,
+    overrides: dict | None = None,
 ) -> dict:
+    """Throughput of the plain and the fast path for ``preset`` (with DSVAEConfig ``overrides``),
+    FLOPs per sequence, achieved FLOP/s and its fraction of the large-matmul peak of the same
+    precision, peak memory, and the machine (CPU model, instruction set, threads) it ran on."""
     dev = resolve_device(device)
-    cfg = DSVAEConfig.preset(preset)
+    cfg = DSVAEConfig.preset(preset, **(overrides or {}))
     plain, fast = paths(cfg, dev, precision, channels_last, compile)
     flops = flop_per_seq(cfg, dev)
     res_plain = train_steps(cfg, plain, dev, batch_size, steps, warmup)
     res_fast = train_steps(cfg, fast, dev, batch_size, steps, warmup)
     inf = inference_throughput(cfg, fast, dev, batch_size, steps, warmup)
+    peaks = {p: matmul_peak(dev, p) for p in sorted({"fp32", fast.precision})}
     return {
         "preset": preset,
-        "device": str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev),
-        "threads": torch.get_num_threads(),
+        "overrides": overrides or {},
+        **machine(dev),
+        "peak_tflop_per_s": {p: v / 1e12 for p, v in peaks.items()},
+        "plain_peak_fraction": flops * res_plain.seq_per_s / peaks["fp32"],
+        "fast_peak_fraction": flops * res_fast.seq_per_s / peaks[fast.precision],
         "batch_size": batch_size,
         "params": DSVAE(cfg).num_parameters(),
         "flop_per_seq": flops,
@@ -242,17 +283,29 @@ def compare_losses(
     }
 
 
+def describe_machine(row: dict) -> str:
+    """One line naming what a bench row was measured on, with the matmul peaks."""
+    peaks = ", ".join(f"{p} {v:.3g} TFLOP/s" for p, v in row["peak_tflop_per_s"].items())
+    if "cpu" in row:
+        cap = f", capped by {row['isa_capped_by']}" if row.get("isa_capped_by") else ""
+        where = f"CPU {row['cpu']} ({row['isa']}{cap}), {row['threads']} threads"
+    else:
+        where = row["device"]
+    return f"{where}; large-matmul peak: {peaks}"
+
+
 def format_table(rows: list[dict]) -> str:
     head = (
-        "| preset | device | batch | params | GFLOP/seq | plain seq/s | fast seq/s | fast/plain | "
-        "fast TFLOP/s | peak MB | RSS growth MB | encode seq/s | generate seq/s |"
+        "| preset | batch | params | GFLOP/seq | plain seq/s | fast seq/s | fast/plain | precision | "
+        "fast TFLOP/s | of peak | peak MB | RSS growth MB | encode seq/s | generate seq/s |"
     )
-    lines = [head, "|" + " --- |" * 13]
+    lines = [describe_machine(rows[0]) if rows else "", "", head, "|" + " --- |" * 14]
     for r in rows:
         lines.append(
-            f"| {r['preset']} | {r['device']} | {r['batch_size']} | {r['params'] / 1e6:.1f} M | "
-            f"{r['flop_per_seq'] / 1e9:.1f} | {r['plain_seq_per_s']:.2f} | {r['fast_seq_per_s']:.2f} | "
-            f"{r['speedup']:.2f}x | {r['fast_tflop_per_s']:.3f} | {r['peak_mem_mb']:.0f} | "
+            f"| {r['preset']} | {r['batch_size']} | {r['params'] / 1e6:.1f} M | "
+            f"{r['flop_per_seq'] / 1e9:.2f} | {r['plain_seq_per_s']:.2f} | {r['fast_seq_per_s']:.2f} | "
+            f"{r['speedup']:.2f}x | {r['fast_settings']['precision']} | {r['fast_tflop_per_s']:.3f} | "
+            f"{100 * r['fast_peak_fraction']:.0f}% | {r['peak_mem_mb']:.0f} | "
             f"{r['fast_rss_growth_mb']:+.0f} | {r['encode_seq_per_s']:.1f} | {r['generate_seq_per_s']:.1f} |"
         )
     return "\n".join(lines)

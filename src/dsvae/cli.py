@@ -45,7 +45,17 @@ def _add_data_video(data_sub) -> None:
         metavar="S",
         help="sampled frames between sequence starts (default T: no overlap)",
     )
-    p.add_argument("--frame-step", type=int, default=1, metavar="K", help="take every K-th frame (default 1)")
+    p.add_argument(
+        "--frame-step", type=int, default=1, metavar="K", help="take every K-th decoded frame (default 1)"
+    )
+    p.add_argument(
+        "--fps",
+        type=float,
+        default=None,
+        metavar="R",
+        help="resample every clip to R frames per second (the frame a player shows at each tick); "
+        "default: every decoded frame once, with its own timestamp",
+    )
     p.add_argument(
         "--fit",
         choices=("crop", "pad"),
@@ -79,6 +89,7 @@ def _cmd_data_video(args) -> int:
         T=args.T,
         stride=args.stride,
         frame_step=args.frame_step,
+        fps=args.fps,
         fit=args.fit,
         labels_csv=args.labels,
         test_fraction=args.test_fraction,
@@ -324,6 +335,18 @@ def _add_train(sub) -> None:
         default=d.kl_warmup_steps,
         help="linear warm-up of the KL weight over this many steps (default 0: the plain ELBO)",
     )
+    p.add_argument(
+        "--lr-decay-steps",
+        type=int,
+        default=d.lr_decay_steps,
+        help="decay the learning rate to 0 (half cosine) over the last N steps (default 0: constant)",
+    )
+    p.add_argument(
+        "--grad-clip",
+        type=float,
+        default=d.grad_clip,
+        help="clip the global gradient norm to this value (default 0: no clipping)",
+    )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--data-seed", type=int, default=d.data_seed, help="seed of generated data (synthetic)")
     p.add_argument(
@@ -373,6 +396,8 @@ def _cmd_train(args) -> int:
         batch_size=args.batch_size,
         lr=args.lr,
         kl_warmup_steps=args.kl_warmup_steps,
+        lr_decay_steps=args.lr_decay_steps,
+        grad_clip=args.grad_clip,
         seed=args.seed,
         data_seed=args.data_seed,
         precision=args.precision,
@@ -491,6 +516,15 @@ def _add_bench(sub) -> None:
         default=None,
         help="preset(s) to measure (repeatable; default: paper and cpu)",
     )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        type=_parse_override,
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a DSVAEConfig field of every preset measured, as in dsvae train",
+    )
     p.add_argument("--batch-size", type=int, default=25)
     p.add_argument("--steps", type=int, default=5, help="timed steps (the median is reported)")
     p.add_argument("--warmup", type=int, default=2)
@@ -528,6 +562,7 @@ def _cmd_bench(args) -> int:
             args.precision,
             args.compile,
             args.channels_last,
+            dict(args.overrides),
         )
         if args.compare_steps:
             row.update(

@@ -31,6 +31,7 @@ from .data import SequenceDataset, open_dataset
 from .device import PRECISIONS, autocast, default_channels_last, resolve_device, resolve_precision
 from .elbo import elbo_terms
 from .model import DSVAE
+from .progress import progress
 from .run import LOG_COLUMNS, check_run_data
 
 
@@ -48,6 +49,8 @@ class TrainConfig:
     lr: float = 2e-4
     betas: tuple[float, float] = (0.9, 0.999)
     kl_warmup_steps: int = 0  # linear warm-up of the KL weight from 0 to 1 (0: the plain ELBO)
+    lr_decay_steps: int = 0  # the last N steps of the schedule decay the learning rate to 0 (cosine)
+    grad_clip: float = 0.0  # clip the global gradient norm to this (0: no clipping)
     seed: int = 0
     data_seed: int = 0
     precision: str = "auto"  # auto: bf16 autocast where the hardware has it (CUDA, CPU with AMX/AVX512-BF16)
@@ -315,6 +318,7 @@ def train(tc: TrainConfig, run_dir: str | Path, resume: bool = False, force: boo
         net = torch.compile(net)
 
     steps_per_epoch = train_ds.num_batches(tc.batch_size, drop_last=True)
+    total_steps = tc.epochs * steps_per_epoch
     pin = device.type == "cuda"
     train_terms: dict = {}
     test_terms: dict = {}
@@ -324,7 +328,7 @@ def train(tc: TrainConfig, run_dir: str | Path, resume: bool = False, force: boo
         t_epoch = time.perf_counter()
         sums = torch.zeros(4, device=device)
         n_seen = 0
-        bar = tqdm(
+        bar = progress(
             total=steps_per_epoch,
             initial=step_in_epoch,
             desc=f"epoch {epoch + 1}/{tc.epochs}",
@@ -354,6 +358,10 @@ def train(tc: TrainConfig, run_dir: str | Path, resume: bool = False, force: boo
             objective = out.recon + w * (out.kl_f + out.kl_z)
             opt.zero_grad(set_to_none=True)
             objective.backward()
+            if tc.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip, foreach=True)
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(tc, step, total_steps)
             opt.step()
             sums += torch.stack([out.loss, out.recon, out.kl_f, out.kl_z]).detach()
             n_seen += 1
@@ -372,6 +380,7 @@ def train(tc: TrainConfig, run_dir: str | Path, resume: bool = False, force: boo
                     )
                 now = time.perf_counter()
                 bar.set_postfix(
+                    refresh=False,
                     loss=f"{mean[0]:.1f}",
                     recon=f"{mean[1]:.1f}",
                     kl_f=f"{mean[2]:.2f}",
@@ -424,6 +433,20 @@ def train(tc: TrainConfig, run_dir: str | Path, resume: bool = False, force: boo
     if distributed:
         dist.barrier()
     return TrainResult(run_dir, epoch, step, train_terms, test_terms, time.perf_counter() - t_start)
+
+
+def learning_rate(tc: TrainConfig, step: int, total_steps: int) -> float:
+    """The learning rate of optimizer step ``step`` (0-based) of ``total_steps``: ``tc.lr``, except
+    over the last ``tc.lr_decay_steps`` steps, where it follows a half cosine from ``tc.lr`` towards
+    0 (Loshchilov & Hutter, ICLR 2017, eq. 5, one cycle). A function of the step alone, so a resumed
+    run continues the same schedule."""
+    if not tc.lr_decay_steps:
+        return tc.lr
+    start = total_steps - tc.lr_decay_steps
+    if step < start:
+        return tc.lr
+    progress = (step - start + 1) / (tc.lr_decay_steps + 1)
+    return tc.lr * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
 
 def _check_finite(sums: torch.Tensor, n: int, run_dir: Path, epoch: int, step: int) -> None:

@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
-from tqdm.auto import tqdm
 
 from ._io import atomic_file
 from .data.base import SequenceDataset
 from .device import resolve_device
 from .model import DSVAE
+from .progress import progress
 from .run import load_model, open_run_dataset, read_log
 
 TARGET_SIZE = 128  # frames are enlarged by an integer factor to about this many pixels
@@ -671,7 +671,7 @@ def visualize_run(
             lambda: interpolate_f(model, test, out_dir, n_rows, k, seed, device),
         ]
     with _evaluating(model):
-        for step in tqdm(steps, desc="pictures", unit="picture", leave=False):
+        for step in progress(steps, desc="pictures", unit="picture", leave=False):
             paths.update(step())
     if not model.config.is_video:
         paths.update(_voice_conversion(run_dir, out_dir, device))

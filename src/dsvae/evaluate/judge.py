@@ -25,11 +25,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from .._io import atomic_dir
 from ..data.base import SequenceDataset
 from ..device import autocast, resolve_device, resolve_precision
+from ..progress import progress
 
 
 class JudgeMismatchError(ValueError):
@@ -265,7 +265,7 @@ def train_judge(
     optimizer = torch.optim.Adam(judge.parameters(), lr=lr)
     labels = {k: torch.from_numpy(train.label_array(k)) for k in config.label_values}
     start = time.perf_counter()
-    bar = tqdm(total=epochs * train.num_batches(batch_size), desc="judge", unit="batch")
+    bar = progress(total=epochs * train.num_batches(batch_size), desc="judge", unit="batch")
     for epoch in range(epochs):
         judge.train()
         for pos in train.batches(batch_size, shuffle=True, seed=seed, epoch=epoch):
