@@ -1,9 +1,11 @@
-"""Importing the user's own videos: clips written here (mp4 with imageio's ffmpeg plugin, GIF and
-PNG frame folders with Pillow), imported, and read back through the dataset interface."""
+"""Importing the user's own videos: clips written here (mp4 with imageio's ffmpeg plugin or the ffmpeg
+binary, GIF and PNG frame folders with Pillow), imported, and read back through the dataset interface."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import unicodedata
 
 import numpy as np
 import pytest
@@ -12,10 +14,19 @@ from PIL import Image
 
 from dsvae.cli import main
 from dsvae.data import DatasetError, SequenceDataset, open_dataset, video
-from dsvae.data.video import NpyAppender, cut_sequences, fit_frame, import_videos, split_by_source
+from dsvae.data.video import (
+    Clip,
+    NpyAppender,
+    cut_sequences,
+    decode_frames,
+    fit_frame,
+    import_videos,
+    split_by_source,
+)
 
 iio = pytest.importorskip("imageio.v3")
-pytest.importorskip("imageio_ffmpeg")
+imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
+pytest.importorskip("av")
 
 H, W = 32, 48  # multiples of 16: the mp4 encoder keeps them as they are
 
@@ -166,6 +177,19 @@ def test_labels_from_csv(clips, tmp_path):
     assert ds.labels["person"].tolist() == [0] * 7 + [1] * 3
 
 
+def test_labels_csv_names_match_in_any_unicode_form(clips, tmp_path):
+    nfd = unicodedata.normalize("NFD", "café.gif")  # as macOS writes an accented name
+    (clips / "wave.gif").rename(clips / nfd)
+    csv = tmp_path / "labels.csv"
+    nfc = unicodedata.normalize("NFC", "café.gif")
+    assert nfc != nfd
+    csv.write_text(f"file,action\nwalk.mp4,walk\n{nfc},wave\nlab/run1,run\n", encoding="utf-8")
+    ds = import_videos(clips, tmp_path / "ds", size=8, T=4, labels_csv=csv)
+    wave = ds.label_values["action"].index("wave")
+    assert (ds.labels["action"][ds.info["source"] == nfd] == wave).all()
+    assert (ds.info["source"] == nfd).sum() == 3
+
+
 @pytest.mark.parametrize(
     "text,message",
     [
@@ -264,3 +288,99 @@ def test_cli(clips, tmp_path, capsys):
     assert main(args) == 2
     assert "exists; pass --force" in capsys.readouterr().err
     assert main(args + ["--force"]) == 0 and SequenceDataset.open(out).meta["stride"] == 4
+
+
+# --- time: one stored frame per decoded frame, each with its own timestamp -----------------------
+VFR_TIMES = [t / 10 for t in range(6)] + [2.6 + t / 10 for t in range(10)]  # a 2 s pause after frame 5
+
+
+def ffmpeg(*args) -> None:
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-v", "error", *args], check=True)
+
+
+@pytest.fixture(scope="module")
+def vfr(tmp_path_factory):
+    """The issue's clip: 16 frames of a moving square, 0.1 s apart but for a 2 s pause after frame 5
+    (average 4.44 fps), as H.264 in mp4 (B-frames: decoded out of order), and a copy to be shown
+    turned 90 degrees (a phone's display matrix). Returns (folder, the 16 original frames)."""
+    folder = tmp_path_factory.mktemp("vfr")
+    frames = moving_square(16)
+    frames[:, :, :, 2] = np.arange(16)[:, None, None] * 15  # each frame its own blue level
+    for t, frame in enumerate(frames):
+        Image.fromarray(frame).save(folder / f"f{t:02d}.png")
+    pause = r"setpts=N/(10*TB)+gte(N\,6)*2/TB"
+    ffmpeg("-framerate", "10", "-i", str(folder / "f%02d.png"), "-vf", pause, "-fps_mode", "passthrough",
+           "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "10", str(folder / "vfr.mp4"))  # fmt: skip
+    ffmpeg("-display_rotation", "90", "-i", str(folder / "vfr.mp4"), "-c", "copy", str(folder / "turned.mp4"))
+    return folder, frames
+
+
+def nearest_original(stored: np.ndarray, originals: np.ndarray, size: int) -> list[int]:
+    """For each stored frame, the original it is closest to (the codec is lossy)."""
+    small = np.stack([fit_frame(f, size) for f in originals]).astype(int)
+    return [int(np.abs(small - f.astype(int)).mean(axis=(1, 2, 3)).argmin()) for f in stored]
+
+
+def test_variable_frame_rate_keeps_every_frame_once_with_its_time(vfr, tmp_path):
+    folder, originals = vfr
+    ds = import_videos(folder / "vfr.mp4", tmp_path / "ds", size=16, T=4, test_fraction=0)
+    assert ds.frames.shape == (4, 4, 16, 16, 3) and ds.meta["counts"]["frames"] == 16
+    assert nearest_original(ds.frames.reshape(-1, 16, 16, 3), originals, 16) == list(range(16))
+    assert ds.info["start_frame"].tolist() == [0, 4, 8, 12]
+    np.testing.assert_allclose(ds.info["frame_time"].ravel(), VFR_TIMES, atol=1e-3)
+    np.testing.assert_allclose(ds.info["start_time"], [0.0, 0.4, 2.8, 3.2], atol=1e-3)
+    assert ds.meta["fps"]["vfr.mp4"] == pytest.approx(16 / 3.6, rel=1e-3)  # the average, only reported
+    assert ds.meta["resample_fps"] is None
+
+    step = import_videos(folder / "vfr.mp4", tmp_path / "step", size=16, T=4, frame_step=2, test_fraction=0)
+    assert step.info["start_frame"].tolist() == [0, 8]
+    np.testing.assert_allclose(step.info["frame_time"].ravel(), VFR_TIMES[::2], atol=1e-3)
+
+
+def test_resampling_to_a_fixed_rate_is_an_explicit_option(vfr, tmp_path):
+    folder, originals = vfr
+    ds = import_videos(folder / "vfr.mp4", tmp_path / "ds", size=16, T=4, fps=10, test_fraction=0)
+    ticks = np.arange(36) / 10  # 0 .. 3.5 s
+    shown = [max(i for i, t in enumerate(VFR_TIMES) if t <= tick + 1e-6) for tick in ticks]
+    assert shown[5:26] == [5] * 21  # the pause: frame 5 is shown until 2.6 s
+    assert ds.frames.shape == (9, 4, 16, 16, 3)
+    np.testing.assert_allclose(ds.info["frame_time"].ravel(), ticks, atol=1e-3)
+    assert ds.info["start_frame"].tolist() == shown[::4]
+    assert nearest_original(ds.frames.reshape(-1, 16, 16, 3), originals, 16) == shown
+    assert ds.meta["resample_fps"] == 10
+
+    half = import_videos(folder / "vfr.mp4", tmp_path / "half", size=16, T=2, fps=2.5, test_fraction=0)
+    np.testing.assert_allclose(half.info["frame_time"].ravel(), [0, 0.4, 0.8, 1.2, 1.6, 2.0, 2.4, 2.8])
+    assert half.info["start_frame"].tolist() == [0, 5, 5, 5]
+
+
+def test_resampling_skips_frame_folders_they_have_no_times(clips, tmp_path, capsys):
+    ds = import_videos(clips, tmp_path / "ds", size=8, T=4, fps=5)
+    assert "skipped lab/run1: frame 0 has no timestamp" in capsys.readouterr().err
+    assert set(ds.info["source"].tolist()) == {"walk.mp4", "wave.gif"}
+    np.testing.assert_allclose(ds.info["frame_time"][ds.info["source"] == "wave.gif"][0], [0, 0.2, 0.4, 0.6])
+    with pytest.raises(ValueError, match="fps must be a positive number"):
+        import_videos(clips, tmp_path / "bad", fps=0)
+
+
+def test_a_turned_video_is_shown_upright_as_a_player_shows_it(vfr):
+    folder, _ = vfr
+    plain = [f for f, _ in decode_frames(Clip(folder / "vfr.mp4", "vfr.mp4", "video"))]
+    turned = [f for f, _ in decode_frames(Clip(folder / "turned.mp4", "turned.mp4", "video"))]
+    assert turned[0].shape == (W, H, 3) and len(turned) == 16
+    np.testing.assert_array_equal(np.stack(turned), np.rot90(np.stack(plain), 1, axes=(1, 2)))
+    reader = imageio_ffmpeg.read_frames(
+        str(folder / "turned.mp4"), output_params=["-fps_mode", "passthrough"]
+    )
+    width, height = next(reader)["size"]
+    player = np.frombuffer(next(reader), np.uint8).reshape(height, width, 3)  # ffmpeg turns it itself
+    assert np.abs(player.astype(int) - turned[0]).mean() < 2
+
+
+def test_gif_frames_keep_their_own_durations(tmp_path):
+    frames = [Image.fromarray(f) for f in moving_square(5)]
+    frames[0].save(
+        tmp_path / "v.gif", save_all=True, append_images=frames[1:], duration=[100, 500, 100, 0, 100]
+    )
+    times = [t for _, t in decode_frames(Clip(tmp_path / "v.gif", "v.gif", "gif"))]
+    np.testing.assert_allclose(times, [0, 0.1, 0.6, 0.7, 0.8])  # 0 ms is shown for 100 ms, as browsers do

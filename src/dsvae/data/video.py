@@ -1,10 +1,17 @@
 """Your own videos as a dataset: video files, folders of videos or folders of frame images.
 
-Each clip is decoded one frame at a time (imageio: its ffmpeg plugin for video files, Pillow for
+Each clip is decoded one frame at a time (PyAV, FFmpeg's libraries, for video files; Pillow for
 GIFs and frame images), every ``frame_step``-th frame is resized to ``size x size`` RGB and the
 frames are cut into sequences of ``T``, consecutive sequences starting ``stride`` sampled frames
 apart. The sequences stream into ``frames.npy`` inside an atomic dataset folder, so the memory
 used stays flat however long the input is.
+
+Time: one stored frame per decoded frame, each with its own timestamp (a video frame's
+presentation time, a GIF frame's summed durations), so a variable-frame-rate video (phones,
+screen recordings) is neither padded with repeated frames nor thinned. Resampling to a fixed rate
+is an explicit option (``fps``): then each tick ``t0 + k / fps`` takes the frame a player shows
+at that time. Pixels: :func:`dsvae.data.images.to_rgb8` (every Pillow mode as a viewer shows it);
+a rotated video is turned as its display matrix says.
 
 Resize policy (``fit``): the frame is scaled keeping its aspect ratio, then
 - ``"crop"``: scaled so that its short side is ``size``, and the centre square is kept;
@@ -22,21 +29,24 @@ import math
 import os
 import re
 import sys
+import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageSequence
 from tqdm.auto import tqdm
 
 from .base import DatasetError, SequenceDataset, atomic_dataset_dir, write_columns
+from .images import read_rgb8, to_rgb8
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".webm", ".mkv", ".m4v")
 GIF_EXTENSIONS = (".gif",)
-FRAME_EXTENSIONS = (".png", ".jpg", ".jpeg")
+FRAME_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 FITS = ("crop", "pad")
+GIF_DEFAULT_MS = 100  # browsers show GIF frames of 0-10 ms for 100 ms
 
 
 @dataclass(frozen=True)
@@ -106,19 +116,18 @@ def _file_kind(path: Path) -> str | None:
 
 
 # --- decoding -----------------------------------------------------------------------------------------
-def _imageio():
+def _av():
     try:
-        import imageio.v3 as iio
-        import imageio_ffmpeg  # noqa: F401  (imageio's ffmpeg plugin needs it; fail here, not per file)
+        import av
     except ImportError as e:
         raise ImportError(
-            "importing videos needs imageio and imageio-ffmpeg: pip install 'dsvae[video]'"
+            "importing videos needs PyAV (FFmpeg's libraries): pip install 'dsvae[video]'"
         ) from e
-    return iio
+    return av
 
 
 def _reason(e: Exception) -> str:
-    """One line from a decoder's exception (ffmpeg's are its whole log: keep the first and last lines)."""
+    """One line from a decoder's exception (keep the first and last lines of a long log)."""
     lines = [line.strip() for line in str(e).splitlines() if line.strip()]
     if not lines:
         return type(e).__name__
@@ -127,38 +136,46 @@ def _reason(e: Exception) -> str:
     return f"{type(e).__name__}: {lines[0]} ... {lines[-1]}"
 
 
+def _gif_ms(frame: Image.Image) -> int:
+    ms = frame.info.get("duration") or 0
+    return ms if ms > 10 else GIF_DEFAULT_MS
+
+
 def clip_fps(clip: Clip) -> float | None:
-    """Frames per second of the clip when the container says (None for frame folders)."""
+    """The clip's nominal frames per second (a video's average rate, a GIF's first frame; None for
+    frame folders). Only a summary for ``meta.json``: frame times come from :func:`decode_frames`."""
     if clip.kind == "frames":
         return None
-    iio = _imageio()
     try:
         if clip.kind == "gif":
-            ms = iio.immeta(clip.path, plugin="pillow").get("duration") or 0
-            fps = 1000.0 / ms if ms > 0 else None
+            with Image.open(clip.path) as image:
+                fps = 1000.0 / _gif_ms(image)
         else:
-            fps = iio.immeta(clip.path, plugin="FFMPEG").get("fps")
+            with _av().open(str(clip.path)) as container:
+                if not container.streams.video:
+                    raise UnreadableClip("no video stream")
+                rate = container.streams.video[0].average_rate
+                fps = float(rate) if rate else None
+    except UnreadableClip:
+        raise
     except Exception as e:  # any decoder failure: the clip is skipped, not the import
         raise UnreadableClip(_reason(e)) from e
-    return float(fps) if fps is not None and math.isfinite(fps) and fps > 0 else None
+    return fps if fps is not None and math.isfinite(fps) and fps > 0 else None
 
 
-def decode_frames(clip: Clip) -> Iterator[np.ndarray]:
-    """The clip's frames one at a time, RGB uint8 ``(H, W, 3)``; decoder failures become
-    :class:`UnreadableClip`."""
-    iio = _imageio()
+def decode_frames(clip: Clip) -> Iterator[tuple[np.ndarray, float]]:
+    """The clip's frames one at a time: (RGB uint8 ``(H, W, 3)``, time in seconds). Every decoded
+    frame once, with its own time (a video frame's presentation timestamp, the summed durations of
+    a GIF's frames before it; NaN for frame folders). Decoder failures become :class:`UnreadableClip`."""
     if clip.kind == "frames":
         for f in clip.frame_files:
             try:
-                frame = iio.imread(f, plugin="pillow", mode="RGB")
+                frame = read_rgb8(f)
             except Exception as e:  # one bad frame makes the whole clip unreadable
                 raise UnreadableClip(f"{f.name}: {_reason(e)}") from e
-            yield frame
+            yield frame, math.nan
         return
-    if clip.kind == "gif":
-        frames = iio.imiter(clip.path, plugin="pillow", mode="RGB")
-    else:
-        frames = iio.imiter(clip.path, plugin="FFMPEG")
+    frames = _gif_frames(clip.path) if clip.kind == "gif" else _video_frames(clip.path)
     while True:
         try:
             frame = next(frames)
@@ -167,6 +184,56 @@ def decode_frames(clip: Clip) -> Iterator[np.ndarray]:
         except Exception as e:
             raise UnreadableClip(_reason(e)) from e
         yield frame
+
+
+def _gif_frames(path: Path) -> Iterator[tuple[np.ndarray, float]]:
+    with Image.open(path) as image:
+        ms = 0
+        for frame in ImageSequence.Iterator(image):
+            yield to_rgb8(frame), ms / 1000.0
+            ms += _gif_ms(frame)
+
+
+def _video_frames(path: Path) -> Iterator[tuple[np.ndarray, float]]:
+    with _av().open(str(path)) as container:
+        if not container.streams.video:
+            raise UnreadableClip("no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        rate = float(stream.average_rate) if stream.average_rate else math.nan
+        for i, frame in enumerate(container.decode(stream)):
+            pixels = frame.to_ndarray(format="rgb24")
+            turns = round((frame.rotation or 0) / 90) % 4  # counter-clockwise, as players turn it
+            if turns:
+                pixels = np.ascontiguousarray(np.rot90(pixels, turns))
+            yield pixels, float(frame.time) if frame.time is not None else i / rate
+
+
+def resample(
+    frames: Iterable[tuple[int, float, np.ndarray]], fps: float
+) -> Iterator[tuple[int, float, np.ndarray]]:
+    """``(index, time, frame)`` in time order -> the same at the fixed times ``t0 + k / fps`` (t0: the
+    first frame's time, up to the last frame's time): each tick takes the frame a player shows
+    then, the last one whose time is not after it (repeated over pauses, skipped when frames come
+    faster). Frames without a time (NaN) cannot be resampled: :class:`UnreadableClip`."""
+    if not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    shown = None
+    t0, k = 0.0, 0
+    for index, time, frame in frames:
+        if not math.isfinite(time):
+            raise UnreadableClip(
+                f"frame {index} has no timestamp (a frame folder?), so it cannot be resampled"
+            )
+        if shown is None:
+            t0 = time
+        while shown is not None and t0 + k / fps < time - 1e-6:
+            yield shown[0], t0 + k / fps, shown[1]
+            k += 1
+        shown = (index, frame)
+        last = time
+    if shown is not None and t0 + k / fps <= last + 1e-6:
+        yield shown[0], t0 + k / fps, shown[1]
 
 
 def fit_frame(frame: np.ndarray, size: int, fit: str = "crop") -> np.ndarray:
@@ -264,8 +331,9 @@ def read_labels_csv(
     path: str | Path, sources: list[str]
 ) -> tuple[dict[str, dict[str, int]], dict[str, list[str]]]:
     """Labels per source from a CSV with a ``file`` column (the path relative to --input, as in the
-    ``source`` column) and one column per label. Returns ``{label: {source: class id}}`` and the
-    value names per label (sorted; class id = position)."""
+    ``source`` column; names match in any Unicode normal form, as macOS writes accented names
+    decomposed) and one column per label. Returns ``{label: {source: class id}}`` and the value
+    names per label (sorted; class id = position)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"--labels {path}: no such file")
@@ -284,13 +352,14 @@ def read_labels_csv(
             row = {k.strip(): (v or "").strip() for k, v in raw.items()}
             if not row["file"]:
                 raise DatasetError(f"{path} line {reader.line_num}: no file name")
-            source = PurePosixPath(row["file"].replace("\\", "/")).as_posix()
+            source = _name_key(PurePosixPath(row["file"].replace("\\", "/")).as_posix())
             if source in by_source:
                 raise DatasetError(f"{path} line {reader.line_num}: {source!r} is listed twice")
             by_source[source] = row
     names = [c for c in columns if c != "file"]
     if not names:
         raise DatasetError(f"{path} has no label column: add columns after 'file' (e.g. 'file,action')")
+    by_source = {s: by_source[_name_key(s)] for s in sources if _name_key(s) in by_source}
     missing = [s for s in sources if s not in by_source]
     if missing:
         shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
@@ -308,6 +377,11 @@ def read_labels_csv(
         ids = {v: k for k, v in enumerate(values[name])}
         labels[name] = {s: ids[by_source[s][name]] for s in sources}
     return labels, values
+
+
+def _name_key(name: str) -> str:
+    """A file name as compared: "café" typed (NFC) and "café" as macOS stores it (NFD) are one."""
+    return unicodedata.normalize("NFC", name)
 
 
 # --- the split ----------------------------------------------------------------------------------------
@@ -335,17 +409,32 @@ def _warn(message: str) -> None:
 
 
 class _Counted:
-    """Frames passed through, counted, moving the progress bar."""
+    """Decoded frames passed through as ``(index, time, frame)``, counted, moving the progress bar."""
 
-    def __init__(self, frames: Iterator[np.ndarray], bar: tqdm) -> None:
+    def __init__(self, frames: Iterator[tuple[np.ndarray, float]], bar: tqdm) -> None:
         self.frames = frames
         self.bar = bar
         self.n = 0
 
-    def __iter__(self) -> Iterator[np.ndarray]:
-        for frame in self.frames:
+    def __iter__(self) -> Iterator[tuple[int, float, np.ndarray]]:
+        for frame, time in self.frames:
             self.n += 1
             self.bar.update()
+            yield self.n - 1, time, frame
+
+
+class _Track:
+    """The frames given to the cutter, remembering each one's decoded index and time."""
+
+    def __init__(self, frames: Iterable[tuple[int, float, np.ndarray]]) -> None:
+        self.frames = frames
+        self.index: list[int] = []
+        self.time: list[float] = []
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for index, time, frame in self.frames:
+            self.index.append(index)
+            self.time.append(time)
             yield frame
 
 
@@ -357,6 +446,7 @@ def import_videos(
     T: int = 8,
     stride: int | None = None,
     frame_step: int = 1,
+    fps: float | None = None,
     fit: str = "crop",
     labels_csv: str | Path | None = None,
     test_fraction: float = 0.1,
@@ -365,22 +455,27 @@ def import_videos(
 ) -> SequenceDataset:
     """Import the clips under ``input`` (see :func:`find_clips`) into the dataset folder ``out``.
 
-    Sequences: T frames of ``size x size`` RGB, every ``frame_step``-th frame of the clip,
-    consecutive sequences ``stride`` sampled frames apart (default T: no overlap). Info columns:
-    ``source`` (path relative to ``input``), ``start_frame`` (index in the clip), ``start_time``
-    (seconds; NaN when the clip has no frame rate). Labels come from ``labels_csv`` (see
-    :func:`read_labels_csv`). Unreadable files are reported, skipped and counted in
-    ``meta["counts"]`` / ``meta["skipped"]``; clips shorter than T sampled frames in ``meta["short"]``.
+    Sequences: T frames of ``size x size`` RGB, every ``frame_step``-th decoded frame of the clip
+    (or, with ``fps``, of the clip resampled to that fixed rate: :func:`resample`), consecutive
+    sequences ``stride`` sampled frames apart (default T: no overlap). Info columns: ``source`` (path
+    relative to ``input``), ``start_frame`` (index of the first frame among the decoded frames),
+    ``frame_time`` ``(N, T)`` (each stored frame's time in seconds; NaN for frame folders) and
+    ``start_time`` (its first column). Labels come from ``labels_csv`` (see :func:`read_labels_csv`).
+    Unreadable files (and, with ``fps``, frame folders: they have no times) are reported, skipped
+    and counted in ``meta["counts"]`` / ``meta["skipped"]``; clips shorter than T sampled frames in
+    ``meta["short"]``. Raises ``ValueError`` for bad options, :class:`DatasetError` when no sequence
+    can be cut (nothing is written) and ``FileExistsError`` for an existing ``out`` without ``force``.
     """
     stride = T if stride is None else stride
     for name, value in (("size", size), ("T", T), ("stride", stride), ("frame_step", frame_step)):
         if value < 1:
             raise ValueError(f"{name} must be at least 1, got {value}")
+    if fps is not None and not (math.isfinite(fps) and fps > 0):
+        raise ValueError(f"fps must be a positive number of frames per second, got {fps}")
     if fit not in FITS:
         raise ValueError(f"fit must be one of {FITS}, got {fit!r}")
     if not 0 <= test_fraction < 1:
         raise ValueError(f"test_fraction must lie in [0, 1), got {test_fraction}")
-    _imageio()
     input = Path(input)
     clips = find_clips(input)
     labels_by_source, label_values = (
@@ -389,6 +484,7 @@ def import_videos(
 
     seq_source: list[str] = []
     seq_start: list[int] = []
+    seq_times: list[list[float]] = []
     fps_of: dict[str, float | None] = {}
     skipped: list[dict] = []
     short: list[dict] = []
@@ -397,6 +493,8 @@ def import_videos(
     def transform(frame: np.ndarray) -> np.ndarray:
         return fit_frame(frame, size, fit)
 
+    if any(c.kind == "video" for c in clips):
+        _av()
     with (
         atomic_dataset_dir(out, force=force) as tmp,
         NpyAppender(tmp / "frames.npy", (T, size, size, 3)) as writer,
@@ -406,29 +504,33 @@ def import_videos(
                 bar.set_description(f"file {k + 1}/{len(clips)}")
                 before = writer.count
                 frames = _Counted(decode_frames(clip), bar)
+                track = _Track(frames if fps is None else resample(frames, fps))
                 try:
-                    fps = clip_fps(clip)
-                    for start, seq in cut_sequences(frames, T, stride, frame_step, transform):
+                    clip_rate = clip_fps(clip)
+                    for first, seq in cut_sequences(track, T, stride, frame_step, transform):
+                        positions = range(first, first + T * frame_step, frame_step)
                         writer.append(seq)
                         seq_source.append(clip.source)
-                        seq_start.append(start)
+                        seq_start.append(track.index[first])
+                        seq_times.append([track.time[p] for p in positions])
                 except UnreadableClip as e:
                     # the clip goes whole or not at all: drop what it gave before failing
                     writer.truncate(before)
-                    del seq_source[before:], seq_start[before:]
+                    del seq_source[before:], seq_start[before:], seq_times[before:]
                     skipped.append({"source": clip.source, "reason": str(e)})
                     _warn(f"skipped {clip.source}: {e}")
                     continue
                 decoded += frames.n
-                fps_of[clip.source] = fps
+                fps_of[clip.source] = clip_rate
                 if frames.n == 0:
                     skipped.append({"source": clip.source, "reason": "no frames"})
                     _warn(f"skipped {clip.source}: no frames")
                 elif writer.count == before:
-                    sampled = -(-frames.n // frame_step)
+                    sampled = -(-len(track.index) // frame_step)
                     short.append({"source": clip.source, "frames": frames.n, "sampled": sampled})
+                    rate = f", resampled to {fps:g} fps" if fps is not None else ""
                     _warn(
-                        f"{clip.source}: {sampled} sampled frames ({frames.n} frames, frame step "
+                        f"{clip.source}: {sampled} sampled frames ({frames.n} frames{rate}, frame step "
                         f"{frame_step}) is shorter than T={T}; no sequence taken"
                     )
         counts = {
@@ -453,7 +555,7 @@ def import_videos(
 
         sources = np.array(seq_source)
         start_frame = np.array(seq_start, dtype=np.int64)
-        fps = np.array([fps_of[s] or np.nan for s in seq_source], dtype=np.float64)
+        frame_time = np.array(seq_times, dtype=np.float64).reshape(len(seq_times), T)
         split, split_by = split_by_source(sources, test_fraction, seed)
         labels = {name: np.array([ids[s] for s in seq_source]) for name, ids in labels_by_source.items()}
         counts.update(train=int((split == 0).sum()), test=int((split == 1).sum()))
@@ -464,6 +566,10 @@ def import_videos(
             "T": T,
             "stride": stride,
             "frame_step": frame_step,
+            "resample_fps": fps,
+            "timestamps": "each decoded frame's own (video pts, GIF durations); NaN for frame folders"
+            if fps is None
+            else f"resampled to {fps:g} fps: the frame shown at each tick",
             "fit": fit,
             "fps": fps_of,
             "labels_csv": str(Path(labels_csv).resolve()) if labels_csv else None,
@@ -479,7 +585,12 @@ def import_videos(
             labels,
             label_values,
             split,
-            {"source": sources, "start_frame": start_frame, "start_time": start_frame / fps},
+            {
+                "source": sources,
+                "start_frame": start_frame,
+                "start_time": frame_time[:, 0],
+                "frame_time": frame_time,
+            },
             meta,
             frames_shape=frames_shape,
             frames_dtype="uint8",
