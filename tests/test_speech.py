@@ -186,6 +186,72 @@ def test_cli_data_fsdd(tmp_path, fsdd_folder, capsys):
     assert main(["data", "fsdd", "--root", str(fsdd_folder), "--out", str(out)]) == 2  # exists, no --force
 
 
+# --- damaged files: reported, skipped, counted, listed; never the end of a build -------------------
+def damage(path: Path, how: str) -> None:
+    """Turn an audio file into one of the kinds of unreadable file people find in corpora."""
+    good = path.read_bytes()
+    if how == "empty":
+        path.write_bytes(b"")
+    elif how == "truncated header":
+        path.write_bytes(good[:20])
+    elif how == "garbage":
+        path.write_bytes(np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8).tobytes())
+    elif how == "not audio":
+        from PIL import Image
+
+        Image.new("RGB", (8, 8)).save(path, format="PNG")
+    elif how == "no samples":
+        sf.write(path, np.zeros(0, np.float32), 8000, subtype="PCM_16")
+    elif how == "nan samples":
+        sf.write(path, np.full(800, np.nan, np.float32), 8000, subtype="FLOAT")
+    else:
+        raise ValueError(how)
+
+
+KINDS = ("empty", "truncated header", "garbage", "not audio", "no samples", "nan samples")
+
+
+def test_build_fsdd_skips_every_kind_of_unreadable_file(tmp_path, capsys):
+    folder = write_fsdd_folder(tmp_path / "recordings")
+    bad = [f"{d}_{s}_{i}.wav" for d, s, i in [(0, "ann", 5), (0, "bob", 6), (1, "ann", 1), (1, "bob", 6)]]
+    bad += ["0_ann_6.wav", "1_bob_3.wav"]
+    for name, how in zip(bad, KINDS):
+        damage(folder / name, how)
+    ds = build_fsdd(folder, tmp_path / "fsdd")
+    err = capsys.readouterr().err
+    assert ds.meta["counts"] == {"files": 28, "used": 22, "skipped": 6}
+    assert sorted(s["source"] for s in ds.meta["skipped"]) == sorted(bad)
+    for s in ds.meta["skipped"]:
+        assert f"skipped {s['source']}: cannot read audio" in err and s["reason"].startswith(
+            "cannot read audio"
+        )
+    assert "6 of 28 files skipped" in err
+    assert not set(bad) & set(ds.info["source"].tolist()) and ds.meta["recordings"] == 22
+    assert json.loads((tmp_path / "fsdd" / "meta.json").read_text())["skipped"] == ds.meta["skipped"]
+
+
+def test_build_fsdd_refuses_only_when_nothing_usable_is_left(tmp_path, capsys):
+    folder = write_fsdd_folder(tmp_path / "recordings", indices=(3, 5), digits=(0,))
+    for f in folder.glob("*_5.wav"):  # every training recording
+        damage(f, "empty")
+    with pytest.raises(DatasetError, match="no readable training recording left \\(2 of 4 files unreadable"):
+        build_fsdd(folder, tmp_path / "fsdd")
+    for f in folder.glob("*.wav"):
+        damage(f, "garbage")
+    with pytest.raises(DatasetError, match="no readable recording left \\(4 of 4"):
+        build_fsdd(folder, tmp_path / "fsdd")
+    assert not (tmp_path / "fsdd").exists()
+    assert main(["data", "fsdd", "--root", str(folder), "--out", str(tmp_path / "fsdd")]) == 2
+    assert "nothing written" in capsys.readouterr().err
+
+
+def test_cli_data_fsdd_reports_the_skipped_files(tmp_path, capsys):
+    folder = write_fsdd_folder(tmp_path / "recordings", indices=(3, 5), digits=(0,))
+    damage(folder / "0_ann_5.wav", "empty")
+    assert main(["data", "fsdd", "--root", str(folder), "--out", str(tmp_path / "fsdd")]) == 0
+    assert "3 recordings (1 unreadable, skipped: see meta.json)" in capsys.readouterr().out
+
+
 # --- TIMIT ---------------------------------------------------------------------------------------
 
 
@@ -291,3 +357,39 @@ def test_voice_conversion_writes_wavs_and_pictures(speech_run, tmp_path):
     assert Image.open(written["sheet"]).height == 4 * (64 * 4 + 16)
     with pytest.raises(ValueError, match="unknown speaker"):
         voice_conversion(speech_run, tmp_path / "v", target_speaker="carol")
+
+
+@pytest.mark.parametrize("how", KINDS)
+def test_build_timit_skips_damaged_files_and_falls_back_to_the_twin(tmp_path, how, capsys):
+    root = tmp_path / "TIMIT"
+    write_fake_timit(root)
+    sphere = root / "TRAIN" / "DR1" / "FCJF0" / "SA1.WAV"
+    twin = sphere.with_name("SA1.WAV.wav")
+    sf.write(twin, voice(0.4, 120.0, 0), 16000)
+    damage(sphere, how)  # the SPHERE file is damaged: its RIFF twin is read
+    lone = root / "TEST" / "DR3" / "FCAL1" / "SX12.WAV"
+    damage(lone, how)  # no twin: skipped
+    riff_first = root / "TRAIN" / "DR2" / "FAEM0" / "SI1027.WAV"
+    sf.write(riff_first.with_name("SI1027.WAV.wav"), voice(0.4, 120.0, 2), 16000)
+    damage(riff_first.with_name("SI1027.WAV.wav"), how)  # the twin is damaged, the SPHERE file reads
+    ds = build_timit(root, tmp_path / "timit")
+    err = capsys.readouterr().err
+    assert ds.meta["counts"] == {"files": 15, "used": 14, "skipped": 1}
+    assert [s["source"] for s in ds.meta["skipped"]] == ["TEST/DR3/FCAL1/SX12.WAV"]
+    assert ds.meta["fallbacks"] == [
+        {"source": "TRAIN/DR1/FCJF0/SA1.WAV", "used": "TRAIN/DR1/FCJF0/SA1.WAV.wav", "reason": ANY_REASON}
+    ]
+    assert "TRAIN/DR1/FCJF0/SA1.WAV unreadable, read TRAIN/DR1/FCJF0/SA1.WAV.wav instead" in err
+    sources = set(ds.info["source"].tolist())
+    assert "TRAIN/DR1/FCJF0/SA1.WAV.wav" in sources and "TRAIN/DR2/FAEM0/SI1027.WAV" in sources
+    assert "FCAL1/SX12" not in set(ds.info["utterance"].tolist())
+
+
+class _AnyReason(str):
+    def __eq__(self, other) -> bool:
+        return isinstance(other, str) and other.startswith("cannot read audio")
+
+    __hash__ = str.__hash__
+
+
+ANY_REASON = _AnyReason()

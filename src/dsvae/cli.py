@@ -224,9 +224,11 @@ def _print_speech_dataset(ds, out) -> None:
     import numpy as np
 
     n_train = int((ds.split == 0).sum())
+    skipped = ds.meta.get("counts", {}).get("skipped", 0)
+    unreadable = f" ({skipped} unreadable, skipped: see meta.json)" if skipped else ""
     print(
         f"{len(ds)} segments ({n_train} train, {len(ds) - n_train} test) of {ds.T} frames x "
-        f"{ds.frame_shape[0]} mel bins from {ds.meta['recordings']} recordings, "
+        f"{ds.frame_shape[0]} mel bins from {ds.meta['recordings']} recordings{unreadable}, "
         f"{len(np.unique(ds.info['utterance']))} utterances; labels: {ds.num_classes}; dataset: {out}"
     )
 

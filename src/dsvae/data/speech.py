@@ -26,6 +26,10 @@ Sources:
   NIST SPHERE files (read by soundfile's libsndfile), split by speaker as the corpus folders are
   (462 training, 168 test speakers). The test speakers never occur in training (an open set): the
   ``speaker`` label spans all speakers, which speaker verification needs and a speaker probe cannot use.
+  Copies that hold both ``X.WAV`` (SPHERE) and ``X.WAV.wav`` (a RIFF conversion) use the first that reads.
+
+Damaged files (empty, truncated, garbage, not audio, no samples, NaN samples) are reported, skipped,
+counted and listed in ``meta["skipped"]``; a build is refused only when nothing usable is left.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import functools
 import io
 import os
 import re
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -176,14 +181,19 @@ class Recording:
     labels: dict[str, str]  # label name -> class name (speaker, digit)
     info: dict[str, str]  # further string columns (dialect_region, sentence)
     read: Callable[[], tuple[np.ndarray, int]]  # -> samples (samples, channels), sample rate
+    fallback: Recording | None = None  # the same recording in another file, read if this one fails
 
 
 def decode_audio(file: str | Path | bytes, name: str) -> tuple[np.ndarray, int]:
-    """A path or a file's bytes -> samples (samples, channels) float32 and the sample rate."""
+    """A path or a file's bytes -> samples (samples, channels) float32 and the sample rate. Raises
+    :class:`DatasetError` naming the file for anything that is not decodable audio with at least one
+    sample, all finite (empty, truncated, garbage or foreign files)."""
     sf = _soundfile()
     try:
-        return sf.read(io.BytesIO(file) if isinstance(file, bytes) else file, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+        audio, sr = sf.read(
+            io.BytesIO(file) if isinstance(file, bytes) else file, dtype="float32", always_2d=True
+        )
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, EOFError) as e:
         head = b""
         if isinstance(file, (str, Path)) and Path(file).is_file():
             with open(file, "rb") as fh:
@@ -195,6 +205,11 @@ def decode_audio(file: str | Path | bytes, name: str) -> tuple[np.ndarray, int]:
             else ""
         )
         raise DatasetError(f"cannot read audio {name}: {e}.{hint}") from e
+    if len(audio) == 0:
+        raise DatasetError(f"cannot read audio {name}: it holds no samples")
+    if not np.isfinite(audio).all():
+        raise DatasetError(f"cannot read audio {name}: it holds NaN or infinite samples")
+    return audio, sr
 
 
 def write_wav(path: str | Path, audio: np.ndarray, sr: int) -> None:
@@ -214,7 +229,12 @@ def write_speech_dataset(
     meta: dict | None = None,
 ) -> SequenceDataset:
     """Compute the features of every recording, cut them into T-frame segments and write the
-    dataset folder ``out`` atomically (frames are streamed into a memory-mapped frames.npy)."""
+    dataset folder ``out`` atomically (frames are streamed into a memory-mapped frames.npy).
+
+    A recording that cannot be read (:func:`decode_audio` raises :class:`DatasetError`) is read from
+    its ``fallback`` if it has one, else reported, skipped and listed in ``meta["skipped"]``
+    (``meta["counts"]``: files, used, skipped; ``meta["fallbacks"]``: files read in place of
+    another). Raises :class:`DatasetError` when no recording, or no training recording, is left."""
     if T < 1 or segment_hop < 1:
         raise ValueError(f"T and segment_hop must be positive, got T={T}, segment_hop={segment_hop}")
     if not recordings:
@@ -228,9 +248,31 @@ def write_speech_dataset(
         raise FileExistsError(f"{out} exists; pass --force (force=True) to replace it")
 
     feats = []  # per recording (n_frames, n_mels); segments overlap, so these are the smaller copy
+    used, skipped, fallbacks = [], [], []
     for r in tqdm(recordings, desc=f"{name} features", unit="file"):
-        audio, sr = r.read()
+        try:
+            r, audio, sr, failed = _read_with_fallback(r)
+        except DatasetError as e:
+            skipped.append({"source": r.source, "reason": str(e)})
+            tqdm.write(f"warning: skipped {r.source}: {e}", file=sys.stderr)
+            continue
+        for source, reason in failed:
+            fallbacks.append({"source": source, "used": r.source, "reason": reason})
+            tqdm.write(f"warning: {source} unreadable, read {r.source} instead ({reason})", file=sys.stderr)
+        used.append(r)
         feats.append(features.log_mel(to_mono(audio, sr, features.sr)))
+    counts = {"files": len(recordings), "used": len(used), "skipped": len(skipped)}
+    if skipped:
+        tqdm.write(
+            f"warning: {len(skipped)} of {len(recordings)} files skipped (unreadable)", file=sys.stderr
+        )
+    if not any(r.split == SPLITS["train"] for r in used):
+        raise DatasetError(
+            f"{name}: no readable {'training ' if used else ''}recording left ({len(skipped)} of "
+            f"{len(recordings)} files unreadable, e.g. {skipped[0]['reason'] if skipped else '-'}); nothing "
+            "written. Check the files"
+        )
+    recordings = used
     starts = [segment_starts(max(len(x), T), T, segment_hop) for x in feats]
     n = sum(len(s) for s in starts)
 
@@ -275,12 +317,30 @@ def write_speech_dataset(
             "features": features.to_dict(),
             "segments": {"T": T, "hop": segment_hop, "pad": "end, with the recording's lowest value"},
             "recordings": len(recordings),
+            "counts": counts,
+            "skipped": skipped,
+            "fallbacks": fallbacks,
             "norm": {"mean": mean.tolist(), "std": std.tolist()},  # of the training segments
         }
         write_columns(
             tmp, labels, label_values, split, info, full_meta, frames_shape=(n, T, D), frames_dtype="float32"
         )
     return SequenceDataset.open(out)
+
+
+def _read_with_fallback(r: Recording) -> tuple[Recording, np.ndarray, int, list[tuple[str, str]]]:
+    """The first of ``r`` and its fallbacks that reads: (that recording, samples, rate, the
+    (source, reason) of each that failed before it). Raises the first :class:`DatasetError` if none reads."""
+    failed: list[tuple[str, str]] = []
+    candidate: Recording | None = r
+    while candidate is not None:
+        try:
+            audio, sr = candidate.read()
+            return candidate, audio, sr, failed
+        except DatasetError as e:
+            failed.append((candidate.source, str(e)))
+            candidate = candidate.fallback
+    raise DatasetError("; ".join(reason for _, reason in failed))
 
 
 def to_mono(audio: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
@@ -322,8 +382,10 @@ def download(url: str, dest: Path) -> Path:
                     fh.write(chunk)
                     bar.update(len(chunk))
         os.replace(tmp, dest)
-    except (urllib.error.URLError, OSError) as e:
+    except BaseException as e:  # an interrupted download leaves no partial file either
         tmp.unlink(missing_ok=True)
+        if not isinstance(e, (urllib.error.URLError, OSError)):
+            raise
         raise RuntimeError(
             f"could not download {url} ({e}). Offline? Get the recordings another way and pass their "
             "folder: git clone https://github.com/Jakobovski/free-spoken-digit-dataset, then "
@@ -457,23 +519,24 @@ def timit_recordings(root: str | Path) -> list[Recording]:
         for region in regions:
             for speaker_dir in sorted(p for p in region.iterdir() if p.is_dir()):
                 speaker = speaker_dir.name.upper()
-                seen = set()
+                files: dict[str, list[Path]] = {}
                 for f in sorted(p for p in speaker_dir.iterdir() if p.name.lower().endswith(".wav")):
-                    # some copies hold both SA1.WAV (SPHERE) and a converted SA1.WAV.wav: keep one
-                    sentence = f.name.split(".")[0].upper()
-                    if sentence in seen:
-                        continue
-                    seen.add(sentence)
-                    recordings.append(
-                        Recording(
+                    # some copies hold both SA1.WAV (SPHERE) and a converted SA1.WAV.wav: one
+                    # recording, read from the first file and from the other if that one fails
+                    files.setdefault(f.name.split(".")[0].upper(), []).append(f)
+                for sentence, paths in files.items():
+                    recording = None
+                    for f in reversed(paths):
+                        recording = Recording(
                             str(f.relative_to(base)),
                             f"{speaker}/{sentence}",
                             split,
                             {"speaker": speaker},
                             {"dialect_region": region.name.upper(), "sentence": sentence},
                             functools.partial(decode_audio, f, str(f)),
+                            fallback=recording,
                         )
-                    )
+                    recordings.append(recording)
     if not recordings:
         raise DatasetError(f"no DR*/<speaker>/*.WAV files under {base}/TRAIN and {base}/TEST")
     return recordings
