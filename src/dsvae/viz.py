@@ -37,7 +37,6 @@ MARGIN = 4
 BACKGROUND = (255, 255, 255)
 INK = (20, 20, 20)
 RULE = (160, 160, 160)
-GRIDLINE = (228, 228, 228)
 # columns that name the static side of a sequence (who) and the dynamic side (what it does), in order
 # of preference; a label shows its value name, an info column "<short name> <value>"
 STATIC_KEYS = {"character": "char", "speaker": "speaker"}
@@ -630,6 +629,138 @@ def interpolate_f(
     return write_grid(grid, out_dir, "interpolate_f", _samples_png(grid, row_labels, col_labels))
 
 
+def traversals(
+    model: DSVAE,
+    ds: SequenceDataset,
+    out_dir: Path,
+    latents: dict,
+    k: int,
+    seed: int,
+    device: torch.device,
+    top: int = 2,
+) -> dict[str, Path]:
+    """For every factor of the latent map ``latents`` (:func:`dsvae.evaluate.codes.latent_scores`, or
+    metrics.json's ``latents``), its ``top`` most important dimensions of (f, z): one row per
+    dimension, a test sequence (seeded choice) decoded ``k`` times while that one dimension moves
+    evenly from the 2nd to the 98th percentile of its posterior means over ``ds`` (every other
+    dimension kept). A dimension of f changes the whole sequence; one of z changes it at every
+    frame. Writes traverse_<factor>.gif/.png."""
+    from .evaluate.codes import encode_means
+
+    R = np.asarray(_map_of(latents)[1])
+    names = latents["latent_names"]
+    f_all, z_all = encode_means(model, ds, device=device)
+    joint = np.concatenate([f_all, z_all.mean(axis=1)], axis=1)  # ranges of z: over frames and sequences
+    z_frames = z_all.reshape(-1, z_all.shape[-1])
+    f_dim = f_all.shape[1]
+    pos = int(pick(ds, 1, np.random.default_rng(seed), STATIC_KEYS)[0])
+    x = _inputs(ds, np.array([pos]), device)
+    enc = model.encode(x)
+    clips = ClipMaker.for_dataset(ds, x)
+    paths: dict[str, Path] = {}
+    for j, factor in enumerate(latents["factors"]):
+        dims = np.argsort(-R[:, j], kind="stable")[:top]
+        rows, row_labels = [], []
+        for d in dims:
+            values = np.percentile(z_frames[:, d - f_dim] if d >= f_dim else joint[:, d], [2, 98])
+            steps = torch.linspace(float(values[0]), float(values[1]), k, device=device)
+            f, z = enc.f.repeat(k, 1), enc.z.repeat(k, 1, 1)
+            if d < f_dim:
+                f[:, d] = steps
+            else:
+                z[:, :, d - f_dim] = steps[:, None]
+            rows.append(clips(x) + clips(model.decode(f, z)))
+            share = R[d, j] / max(R[:, j].sum(), 1e-12)
+            row_labels.append(f"{names[d]} ({100 * share:.0f}% of {factor})")
+        col_labels = ["original"] + [f"step {i + 1}/{k}" for i in range(k)]
+        grid = Grid(
+            rows,
+            f"{factor}: its strongest dimensions moved across their posterior range ({describe(ds, pos)})",
+            row_labels,
+            col_labels,
+            rules_after_cols=(0,),
+        )
+        name = "traverse_" + "".join(c if c.isalnum() else "_" for c in factor)
+        paths.update(write_grid(grid, out_dir, name, _samples_png(grid, row_labels, col_labels)))
+    return paths
+
+
+def _map_of(latents: dict) -> tuple[str, list]:
+    """The regressor and importance matrix of the latent map: boosted trees where computed."""
+    for reg in ("gbt", "linear"):
+        if reg in (latents.get("dci") or {}) and "f+z" in latents["dci"][reg]:
+            return reg, latents["dci"][reg]["f+z"]["importance"]
+    raise ValueError("no importance matrix of (f, z) in these latent scores")
+
+
+def run_latent_map(
+    run_dir: Path, model: DSVAE, dataset: SequenceDataset, device: torch.device, max_train: int = 1000
+) -> tuple[dict | None, dict | None]:
+    """The latent scores of a run and its metrics.json (None where absent): those `dsvae eval` wrote
+    when they fit this model's latents, else DCI with the linear model computed here (labelled data
+    with a training split only)."""
+    import json
+
+    metrics = None
+    path = run_dir / "metrics.json"
+    if path.exists():
+        metrics = json.loads(path.read_text())
+        latents = metrics.get("latents")
+        cfg = model.config
+        if latents and latents.get("dci") and len(latents["latent_names"]) == cfg.f_dim + cfg.z_dim:
+            return latents, metrics
+    train = dataset.subset("train")
+    if not dataset.labels or len(train) == 0:
+        return None, metrics
+    from .evaluate.codes import encode_means, latent_scores
+    from .evaluate.factors import dataset_factor_kinds
+
+    if len(train) > max_train:
+        train = train.subset(np.sort(np.random.default_rng(0).choice(len(train), max_train, replace=False)))
+    test = dataset.subset("test")
+    codes = {}
+    for name, part in (("train", train), ("test", test)):
+        f, z = encode_means(model, part, device=device)
+        codes[name] = {"f": f, "z": z.mean(axis=1)}
+    labels = {
+        name: {k: part.label_array(k) for k in part.labels}
+        for name, part in (("train", train), ("test", test))
+    }
+    latents = latent_scores(
+        codes["train"], labels["train"], codes["test"], labels["test"], dataset_factor_kinds(dataset)[0],
+        regressors=("linear",),
+    )  # fmt: skip
+    return (latents if latents["dci"] else None), metrics
+
+
+def latent_pictures(
+    run_dir: Path,
+    model: DSVAE,
+    dataset: SequenceDataset,
+    test: SequenceDataset,
+    out_dir: Path,
+    k: int,
+    seed: int,
+    device: torch.device,
+) -> dict[str, Path]:
+    """The latent map (latent_map.png), the per-factor scores (factor_scores.png, where `dsvae eval`
+    ran with a judge) and the traversals (traverse_<factor>.gif/.png) of a labelled video run."""
+    latents, metrics = run_latent_map(run_dir, model, dataset, device)
+    paths: dict[str, Path] = {}
+    if metrics and metrics.get("factors"):
+        fig = factor_scores_figure(metrics["factors"], metrics["factor_kinds"])
+        paths["factor_scores.png"] = save_figure(fig, out_dir / "factor_scores.png")
+    if latents is None:
+        return paths
+    reg, R = _map_of(latents)
+    title = f"latent map: importance of each dimension for each factor (DCI, {reg})"
+    fig = latent_map_figure(np.asarray(R), latents["factors"], latents["latent_names"], title)
+    paths["latent_map.png"] = save_figure(fig, out_dir / "latent_map.png")
+    if model.config.is_video:
+        paths.update(traversals(model, test, out_dir, latents, k, seed, device))
+    return paths
+
+
 def visualize_run(
     run_dir: str | Path,
     out_dir: str | Path | None = None,
@@ -670,6 +801,8 @@ def visualize_run(
             lambda: fixed_part(model, test, out_dir, "z", n_rows, k, seed, device),
             lambda: interpolate_f(model, test, out_dir, n_rows, k, seed, device),
         ]
+    if dataset.labels:
+        steps.append(lambda: latent_pictures(run_dir, model, dataset, test, out_dir, k, seed, device))
     with _evaluating(model):
         for step in progress(steps, desc="pictures", unit="picture", leave=False):
             paths.update(step())
@@ -702,133 +835,139 @@ def _voice_conversion(run_dir: Path, out_dir: Path, device: torch.device) -> dic
         return {}
 
 
-# --- training curves ----------------------------------------------------------------------------
+# --- plots (matplotlib) ----------------------------------------------------------------------------
 
 
 CURVE_TERMS = {"loss": "loss (-ELBO)", "recon": "recon", "kl_f": "KL_f", "kl_z": "KL_z"}
 LOG_TERMS = ("loss", "recon")  # the terms that fall by orders of magnitude: log axis by default
-SPLIT_COLOURS = {"train": (31, 119, 180), "test": (230, 110, 10)}
-PANEL = (440, 290)  # width, height of one panel
-PLOT_BOX = (64, 24, 16, 34)  # left, top, right, bottom space around a panel's plotting area
+SPLITS = ("train", "test")
 
 
-def _fmt(v: float) -> str:
-    return f"{v:.4g}"
+def _figure(**kw):
+    """A matplotlib Figure drawn by the Agg canvas: no pyplot, no global backend state."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ModuleNotFoundError as e:
+        raise ModuleNotFoundError(
+            'dsvae draws its plots with matplotlib: pip install matplotlib (or pip install -e ".[eval]")'
+        ) from e
+    fig = Figure(**kw)
+    FigureCanvasAgg(fig)
+    return fig
 
 
-def _linear_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
-    """Round numbers (1, 2 or 5 times a power of ten apart) between lo and hi."""
-    raw = (hi - lo) / n
-    step = 10.0 ** math.floor(math.log10(raw))
-    step *= next(m for m in (1, 2, 5, 10) if raw <= m * step)
-    first = math.ceil(lo / step)
-    return [round(i * step, 12) for i in range(first, math.floor(hi / step) + 1)]
+def save_figure(fig, path: str | Path) -> Path:
+    """Write a matplotlib figure as a PNG, atomically."""
+    return atomic_file(path, lambda p: fig.savefig(p, format="png", dpi=100))
 
 
-def _log_ticks(lo: float, hi: float) -> list[float]:
-    """1, 2 and 5 times powers of ten between lo and hi (only the powers when they are many)."""
-    ticks = [
-        m * 10.0**e
-        for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
-        for m in (1, 2, 5)
-        if lo <= m * 10.0**e <= hi
-    ]
-    if len(ticks) > 7:
-        ticks = [v for v in ticks if f"{v:e}".startswith("1.")]
-    return ticks if len(ticks) >= 2 else _linear_ticks(lo, hi)
-
-
-def _padded(lo: float, hi: float) -> tuple[float, float]:
-    if hi - lo < 1e-12 * max(1.0, abs(hi)):
-        d = abs(hi) * 0.1 or 1.0
-        return lo - d, hi + d
-    d = (hi - lo) * 0.06
-    return lo - d, hi + d
-
-
-def _panel(
-    draw: ImageDraw.ImageDraw,
-    origin: tuple[int, int],
-    title: str,
-    series: dict[str, list[tuple[int, float]]],
-    log: bool,
-) -> None:
-    font = _font()
-    x0, y0 = origin[0] + PLOT_BOX[0], origin[1] + PLOT_BOX[1]
-    x1, y1 = origin[0] + PANEL[0] - PLOT_BOX[2], origin[1] + PANEL[1] - PLOT_BOX[3]
-    draw.text((x0, origin[1] + 6), title + (" (log scale)" if log else ""), fill=INK, font=font)
-    points = [p for pts in series.values() for p in pts]
-    if not points:
-        draw.text((x0 + 8, (y0 + y1) // 2), "no finite values", fill=INK, font=font)
-        return
-    epochs = [e for e, _ in points]
-    ex_lo, ex_hi = min(epochs), max(epochs)
-    ex_lo, ex_hi = (ex_lo - 0.5, ex_hi + 0.5) if ex_lo == ex_hi else (ex_lo, ex_hi)
-    values = [v for _, v in points]
-    fy = math.log10 if log else float
-    vy_lo, vy_hi = _padded(fy(min(values)), fy(max(values)))
-
-    def px(e: float) -> float:
-        return x0 + (e - ex_lo) / (ex_hi - ex_lo) * (x1 - x0)
-
-    def py(v: float) -> float:
-        return y1 - (fy(v) - vy_lo) / (vy_hi - vy_lo) * (y1 - y0)
-
-    lo, hi = (10.0**vy_lo, 10.0**vy_hi) if log else (vy_lo, vy_hi)
-    for v in _log_ticks(lo, hi) if log else _linear_ticks(lo, hi):
-        y = py(v)
-        draw.line([(x0, y), (x1, y)], fill=GRIDLINE)
-        draw.line([(x0 - 4, y), (x0, y)], fill=INK)
-        text = _fmt(v)
-        tw, th = _text_size(text)
-        draw.text((x0 - 6 - tw, y - th / 2), text, fill=INK, font=font)
-    for e in _linear_ticks(ex_lo, ex_hi):
-        if float(e).is_integer():
-            x = px(e)
-            draw.line([(x, y1), (x, y1 + 4)], fill=INK)
-            text = str(int(e))
-            draw.text((x - _text_size(text)[0] / 2, y1 + 6), text, fill=INK, font=font)
-    draw.text(((x0 + x1) / 2 - _text_size("epoch")[0] / 2, y1 + 19), "epoch", fill=INK, font=font)
-    draw.line([(x0, y0), (x0, y1), (x1, y1)], fill=INK)
-    for split, pts in series.items():
-        colour = SPLIT_COLOURS[split]
-        xy = [(px(e), py(v)) for e, v in pts]
-        if len(xy) > 1:
-            draw.line(xy, fill=colour, width=2, joint="curve")
-        for x, y in xy:
-            draw.ellipse([x - 2.5, y - 2.5, x + 2.5, y + 2.5], fill=colour)
-
-
-def plot_curves(rows: list[dict], path: str | Path, log_scale: bool = True) -> Path:
-    """Rows of RUN/log.csv (:func:`dsvae.run.read_log`) -> one PNG with four panels (loss, recon,
-    KL_f, KL_z per epoch), train and test, and a legend. With ``log_scale`` the loss and recon panels
-    use a log axis (when all their values are positive)."""
+def curves_figure(rows: list[dict], log_scale: bool = True):
+    """Rows of RUN/log.csv (:func:`dsvae.run.read_log`) -> a Figure with four axes (loss, recon, KL_f,
+    KL_z per epoch), a line per split (train, test). With ``log_scale`` the loss and recon axes are
+    logarithmic (when all their values are positive)."""
     if not rows:
         raise ValueError("no rows to plot: RUN/log.csv is missing or empty (train the run first)")
     missing = [k for k in ("epoch", "split", *CURVE_TERMS) if k not in rows[0]]
     if missing:
         raise ValueError(f"log rows lack the columns {missing}; expected those of RUN/log.csv")
-    legend_h = 26
-    img = Image.new("RGB", (2 * PANEL[0], legend_h + 2 * PANEL[1]), BACKGROUND)
-    draw = ImageDraw.Draw(img)
-    x = MARGIN * 2
-    for split, colour in SPLIT_COLOURS.items():
-        draw.line([(x, legend_h // 2), (x + 24, legend_h // 2)], fill=colour, width=3)
-        draw.text((x + 30, legend_h // 2 - 6), split, fill=INK, font=_font())
-        x += 40 + _text_size(split)[0] + 16
-    for i, (key, title) in enumerate(CURVE_TERMS.items()):
-        series = {
-            split: sorted(
+    fig = _figure(figsize=(9, 6), layout="constrained")
+    for ax, (key, title) in zip(fig.subplots(2, 2).ravel(), CURVE_TERMS.items()):
+        values = []
+        for split in SPLITS:
+            pts = sorted(
                 (int(r["epoch"]), float(r[key]))
                 for r in rows
                 if r["split"] == split and math.isfinite(r[key])
             )
-            for split in SPLIT_COLOURS
-        }
-        values = [v for pts in series.values() for _, v in pts]
+            if pts:
+                ax.plot(*zip(*pts), marker="o", markersize=3, label=split)
+                values += [v for _, v in pts]
         log = log_scale and key in LOG_TERMS and bool(values) and min(values) > 0
-        _panel(draw, ((i % 2) * PANEL[0], legend_h + (i // 2) * PANEL[1]), title, series, log)
-    return write_png(img, path)
+        if log:
+            ax.set_yscale("log")
+        if not values:
+            ax.text(0.5, 0.5, "no finite values", ha="center", va="center", transform=ax.transAxes)
+        ax.set_title(title + (" (log scale)" if log else ""))
+        ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3)
+        if values:
+            ax.legend()
+    return fig
+
+
+def plot_curves(rows: list[dict], path: str | Path, log_scale: bool = True) -> Path:
+    """:func:`curves_figure` written to ``path`` (PNG)."""
+    return save_figure(curves_figure(rows, log_scale), path)
+
+
+def latent_map_figure(importance: np.ndarray, factors: list[str], latent_names: list[str], title: str):
+    """The latent map: a heatmap of an importance matrix ``importance`` (D latent dimensions x K
+    factors; DCI's R, :mod:`dsvae.evaluate.dci`), one row per factor, one column per dimension, each
+    row divided by its sum (the share of the factor's importance each dimension holds). A line
+    separates the f dimensions from the z dimensions."""
+    R = np.asarray(importance, dtype=np.float64)
+    if R.shape != (len(latent_names), len(factors)):
+        raise ValueError(
+            f"importance {R.shape} must be (dimensions, factors) = {(len(latent_names), len(factors))}"
+        )
+    share = (R / np.maximum(R.sum(axis=0, keepdims=True), 1e-12)).T  # (K, D)
+    width = min(16.0, 3.0 + 0.12 * len(latent_names))
+    fig = _figure(figsize=(width, 1.2 + 0.45 * len(factors)), layout="constrained")
+    ax = fig.subplots()
+    im = ax.imshow(share, aspect="auto", cmap="viridis", vmin=0.0, interpolation="nearest")
+    ax.set_yticks(range(len(factors)), factors)
+    n_f = sum(name.startswith("f") for name in latent_names)
+    step = max(1, len(latent_names) // 40)
+    ticks = list(range(0, len(latent_names), step))
+    ax.set_xticks(ticks, [latent_names[i] for i in ticks], rotation=90, fontsize=7)
+    if 0 < n_f < len(latent_names):
+        ax.axvline(n_f - 0.5, color="white", linewidth=2)
+    ax.set_xlabel("latent dimension (f | z)")
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, label="share of the factor's importance")
+    return fig
+
+
+def factor_scores_figure(factors: dict, kinds: dict):
+    """Bar charts of the per-factor scores of ``dsvae eval`` (metrics.json ``factors``): for each
+    factor the swap's rates of following f, following z and neither, and the samples' rates with f
+    kept and with z kept (means over seeds, the standard deviation as error bars), the chance level
+    1/K as a dashed line; the latent each factor should follow is named under it."""
+    names = list(factors["swap"])
+    fig = _figure(figsize=(max(6.0, 1.6 * len(names) + 2), 6.5), layout="constrained")
+    top, bottom = fig.subplots(2, 1)
+    x = np.arange(len(names))
+    panels = (
+        (top, "swap", ("f", "z", "neither"), "decode (f of a, z of b): the judge reads the label of"),
+        (
+            bottom,
+            "sample",
+            ("f", "z"),
+            "one latent kept, the other drawn: the judge reads the kept label with",
+        ),
+    )
+    labels = {"f": "f (a)", "z": "z (b)", "neither": "neither"}
+    for ax, which, cols, title in panels:
+        w = 0.8 / len(cols)
+        for i, c in enumerate(cols):
+            mean = [factors[which][k][c]["mean"] for k in names]
+            std = [factors[which][k][c]["std"] for k in names]
+            text = labels[c] if which == "swap" else f"{c} kept"
+            ax.bar(x + (i - (len(cols) - 1) / 2) * w, mean, w, yerr=std, label=text)
+        for j, k in enumerate(names):
+            ax.hlines(
+                factors["chance"][k], j - 0.45, j + 0.45, colors="black", linestyles="dashed", linewidth=1
+            )
+        ax.set_xticks(x, [f"{k}\n({kinds[k]['kind']}: {factors['home'][k]})" for k in names])
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel("rate")
+        score = factors[f"{which}_score"]["mean"]
+        ax.set_title(f"{title} (assignment score {score:.2f}; dashed: chance)", fontsize=10)
+        ax.legend(fontsize=8, loc="upper right")
+        ax.grid(axis="y", alpha=0.3)
+    return fig
 
 
 __all__ = [

@@ -19,19 +19,24 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .._io import atomic_write_text
 from ..data.base import SequenceDataset
 from ..device import autocast, resolve_device, resolve_precision
 from ..elbo import elbo_terms
 from ..model import DSVAE
+from ..progress import progress
 from ..run import load_model, open_run_dataset
-from .judge import Judge, judge_sha256, read_judge_metrics
+from .codes import encode_means, latent_scores
+from .dci import REGRESSORS
+from .factors import assignment_score, dataset_factor_kinds, home_latent, swap_following
+from .judge import Judge, judge_accuracy, judge_sha256, read_judge_metrics
+from .markdown import latent_tables, pct, table
 from .metrics import MOTION_SCORES, accuracy, class_balanced_subset, mean_std, motion_scores
 from .verification import identity_eer
 
@@ -46,11 +51,23 @@ def evaluate_run(
     batch_size: int = 128,
     device: str = "auto",
     precision: str = "auto",
+    judge2_dir: str | Path | None = None,
+    static: Sequence[str] = (),
+    dynamic: Sequence[str] = (),
+    regressors: Sequence[str] = REGRESSORS,
+    max_train: int = 1000,
 ) -> dict:
     """Every protocol that applies to the run's data; writes RUN/metrics.json and RUN/metrics.md and
     returns the metrics. ``precision`` (auto: bf16 where the hardware has it) is that of generating
     and judging the videos of protocols 1-3; reconstruction and ELBO are computed in fp32. A vector
-    (speech) run is handed to ``dsvae.evaluate.speech``."""
+    (speech) run is handed to ``dsvae.evaluate.speech``.
+
+    Labelled data also gets, judge or not, DCI of f, of time-averaged z and of both (``regressors``:
+    "gbt", "linear"; fitted on at most ``max_train`` training sequences, scored on the test set) and
+    the leakage probes; with a judge, the per-factor swap and sample matrices and the judge's audit
+    (its accuracy on real test sequences and on the model's reconstructions; with ``judge2_dir`` a
+    second judge's too, and how often the two agree on the generated videos). ``static`` /
+    ``dynamic`` name labels whose latent the data does not tell (:mod:`dsvae.evaluate.factors`)."""
     run_dir = Path(run_dir)
     device = resolve_device(device)
     precision = resolve_precision(precision, device)
@@ -60,10 +77,22 @@ def evaluate_run(
     if not model.config.is_video:  # speech: scored by speaker verification instead of a judge
         from .speech import evaluate_speech_run
 
-        return evaluate_speech_run(run_dir, device=device, batch_size=batch_size)
-    test = open_run_dataset(run_dir).subset("test")
+        return evaluate_speech_run(
+            run_dir,
+            device=device,
+            batch_size=batch_size,
+            static=static,
+            dynamic=dynamic,
+            regressors=regressors,
+        )
+    dataset = open_run_dataset(run_dir)
+    test = dataset.subset("test")
     _check_model_fits(model, test)
     judge = _open_judge(judge_dir, test, device)
+    judge2 = _open_judge(judge2_dir, test, device) if judge2_dir is not None else None
+    if judge2 is not None and judge is None:
+        raise ValueError("--judge2 is a second opinion: pass --judge DIR as well")
+    kinds, rules = dataset_factor_kinds(dataset, static, dynamic) if test.labels else ({}, {})
 
     metrics: dict = {
         "run": str(run_dir),
@@ -80,23 +109,40 @@ def evaluate_run(
         "swap": None,
         "reconstruction": None,
         "identity_eer": None,
+        "factor_kinds": {k: {"kind": kinds[k], "rule": rules[k]} for k in kinds},
+        "factors": None,
+        "judge_audit": None,
+        "latents": None,
         "notes": [],
     }
+    notes = metrics["notes"]
     codes, metrics["reconstruction"] = _encode_and_reconstruct(model, test, batch_size, device)
-    if judge is None:
-        metrics["notes"].append("the dataset has no labels: reconstruction and ELBO only")
+    if not test.labels:
+        notes.append("the dataset has no labels: reconstruction and ELBO only")
+    elif judge is None:
+        notes.append(
+            "no judge: pass --judge DIR for the judge protocols, the factor matrices and the judge's "
+            "audit; DCI and the probes need the labels only"
+        )
     else:
-        metrics["judge"] = {
-            "dir": str(judge_dir),
-            "sha256": judge_sha256(judge_dir),
-            "test_accuracy": read_judge_metrics(judge_dir).get("test_accuracy"),
-        }
+        metrics["judge"] = _judge_info(judge_dir)
+        if judge2 is not None:
+            metrics["judge2"] = _judge_info(judge2_dir)
         metrics.update(
             _judge_protocols(
-                model, judge, test, codes, seeds, batch_size, device, precision, metrics["notes"]
+                model, judge, test, codes, seeds, batch_size, device, precision, notes, kinds, judge2
             )
         )
+        metrics["judge_audit"] = _judge_audit(
+            model, {"judge": judge, "judge2": judge2}, test, codes, batch_size, device, precision
+        )
+        metrics["judge_audit"]["agreement"] = metrics.pop("agreement", None)
     metrics["identity_eer"] = _identity_eer(test, codes)
+    if test.labels:
+        ceilings = (metrics["judge_audit"] or {}).get("judge", {}).get("real")
+        metrics["latents"] = _latents(
+            model, dataset, test, codes, kinds, ceilings, regressors, max_train, batch_size, device, notes
+        )
 
     atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     atomic_write_text(run_dir / "metrics.md", metrics_table(metrics))
@@ -116,15 +162,49 @@ def _check_model_fits(model: DSVAE, test: SequenceDataset) -> None:
 
 def _open_judge(judge_dir: str | Path | None, test: SequenceDataset, device: torch.device) -> Judge | None:
     if judge_dir is None:
-        if test.labels:
-            raise ValueError(
-                f"the run's dataset is labelled ({', '.join(test.labels)}): pass --judge DIR, a judge "
-                "trained on it (dsvae judge train --data DATA --out DIR)"
-            )
         return None
     judge = Judge.load(judge_dir, map_location=device)
     judge.check_labels(test)
     return judge
+
+
+def _judge_info(judge_dir: str | Path) -> dict:
+    return {
+        "dir": str(judge_dir),
+        "sha256": judge_sha256(judge_dir),
+        "test_accuracy": read_judge_metrics(judge_dir).get("test_accuracy"),
+    }
+
+
+@torch.no_grad()
+def _judge_audit(
+    model: DSVAE,
+    judges: dict[str, Judge | None],
+    test: SequenceDataset,
+    codes: dict[str, np.ndarray],
+    batch_size: int,
+    device: torch.device,
+    precision: str,
+) -> dict:
+    """Each judge's accuracy on the real test sequences and on the model's reconstructions from the
+    posterior means: the ceiling of every score on generated videos."""
+    f_all, z_all = torch.from_numpy(codes["f"]), torch.from_numpy(codes["z"])
+    out = {}
+    for name, judge in judges.items():
+        if judge is None:
+            continue
+        correct = dict.fromkeys(test.labels, 0)
+        for pos in test.batches(batch_size):
+            with autocast(device, precision):
+                x_hat = model.decode(f_all[pos].to(device), z_all[pos].to(device))
+                logits = judge(x_hat.float())
+            for k, v in logits.items():
+                correct[k] += int((v.argmax(-1).cpu().numpy() == test.label_array(k)[pos]).sum())
+        out[name] = {
+            "real": judge_accuracy(judge, test, batch_size, device, precision),
+            "reconstruction": {k: c / len(test) for k, c in correct.items()},
+        }
+    return out
 
 
 @torch.no_grad()
@@ -134,7 +214,7 @@ def _encode_and_reconstruct(
     """Posterior means of every test sequence, and protocol 4: reconstruction from those means
     (per-pixel MSE, PSNR from each sequence's MSE) and the ELBO terms with posterior samples."""
     f, z, mse = [], [], []
-    for pos in tqdm(list(test.batches(batch_size)), desc="encode", unit="batch"):
+    for pos in progress(list(test.batches(batch_size)), desc="encode", unit="batch"):
         x = test.normalize(test.get_batch(pos).to(device))
         enc = model.encode(x)
         x_hat = model.decode(enc.f, enc.z)
@@ -159,8 +239,11 @@ def _judge_protocols(
     device: torch.device,
     precision: str,
     notes: list[str],
+    kinds: dict[str, str],
+    judge2: Judge | None = None,
 ) -> dict:
-    """Protocols 1-3 for every seed, then their mean and standard deviation."""
+    """Protocols 1-3 and the per-factor matrices for every seed, then their mean and standard
+    deviation; with ``judge2``, how often the two judges agree on the generated videos."""
     attributes = [k for k in test.labels if k != MOTION]
     has_motion = MOTION in test.labels
     if not has_motion:
@@ -171,10 +254,11 @@ def _judge_protocols(
     f_all, z_all = torch.from_numpy(codes["f"]), torch.from_numpy(codes["z"])
     n = len(test)
     per_seed: list[dict] = []
-    bar = tqdm(total=seeds * test.num_batches(batch_size), desc="judge protocols", unit="batch")
+    bar = progress(total=seeds * test.num_batches(batch_size), desc="judge protocols", unit="batch")
     for seed in range(seeds):
         partner = np.random.default_rng(seed).permutation(n)  # swap pairs: (f of a, z of partner[a])
         probs: dict[str, dict[str, list]] = {"fixed_f": {}, "fixed_z": {}, "swap": {}}
+        second: dict[str, dict[str, list]] = {"fixed_f": {}, "fixed_z": {}, "swap": {}}
         with (
             torch.random.fork_rng(devices=[device] if device.type == "cuda" else []),
             autocast(device, precision),
@@ -182,14 +266,17 @@ def _judge_protocols(
             torch.manual_seed(seed)
             for pos in test.batches(batch_size):
                 f, z = f_all[pos].to(device), z_all[pos].to(device)
-                videos = {"swap": model.decode(f, z_all[partner[pos]].to(device))}
-                if attributes:
-                    videos["fixed_f"] = model.decode(f, model.sample_prior_z(len(pos)))
-                if has_motion:
-                    videos["fixed_z"] = model.decode(model.sample_prior_f(len(pos)), z)
+                videos = {
+                    "swap": model.decode(f, z_all[partner[pos]].to(device)),
+                    "fixed_f": model.decode(f, model.sample_prior_z(len(pos))),
+                    "fixed_z": model.decode(model.sample_prior_f(len(pos)), z),
+                }
                 for which, x in videos.items():
                     for k, p in judge.predict_proba(x).items():
                         probs[which].setdefault(k, []).append(p.cpu().numpy())
+                    if judge2 is not None:
+                        for k, p in judge2.predict_proba(x).items():
+                            second[which].setdefault(k, []).append(p.cpu().numpy())
                 bar.update()
         p = {which: {k: np.concatenate(v) for k, v in heads.items()} for which, heads in probs.items()}
         result: dict = {"paper_protocol": {}, "swap": {}}
@@ -207,11 +294,31 @@ def _judge_protocols(
             result["swap"]["motion"] = accuracy(p["swap"][MOTION], y[MOTION][partner])
             balanced = class_balanced_subset(y[MOTION], seed)
             result["motion_scores"] = motion_scores(p["fixed_z"][MOTION][balanced], y[MOTION][balanced])
+        result["factors"] = _factor_scores(p, y, partner, kinds)
+        if judge2 is not None:
+            result["agreement"] = {
+                k: float(
+                    np.mean(
+                        [
+                            (p[which][k].argmax(1) == np.concatenate(second[which][k]).argmax(1)).mean()
+                            for which in p
+                        ]
+                    )
+                )
+                for k in y
+            }
         per_seed.append(result)
     bar.close()
 
     out = {"paper_protocol": _mean_std_tree([r["paper_protocol"] for r in per_seed])}
     out["swap"] = _mean_std_tree([r["swap"] for r in per_seed])
+    out["factors"] = {
+        **_mean_std_tree([r["factors"] for r in per_seed]),
+        "chance": {k: 1.0 / len(test.label_values[k]) for k in y},
+        "home": {k: home_latent(kinds[k]) for k in y},
+    }
+    if judge2 is not None:
+        out["agreement"] = _mean_std_tree([r["agreement"] for r in per_seed])
     if has_motion:
         counts = np.bincount(y[MOTION], minlength=len(test.label_values[MOTION]))
         present = counts[counts > 0]
@@ -222,6 +329,63 @@ def _judge_protocols(
         }
         if len(present) < len(counts):
             notes.append(f"only {len(present)} of the {len(counts)} motions occur in the test set")
+    return out
+
+
+def _factor_scores(
+    p: dict[str, dict[str, np.ndarray]], y: dict[str, np.ndarray], partner: np.ndarray, kinds: dict[str, str]
+) -> dict:
+    """One seed's per-factor matrices (:mod:`dsvae.evaluate.factors`): of the swaps (f of a, z of
+    partner[a]) the rates of following f, z or neither; of the samples the rate of keeping a's
+    label with f kept (z from the prior) and with z kept (f from the prior); each matrix's
+    assignment score against the factors' home latents."""
+    swap = {}
+    for k in y:
+        rates = swap_following(p["swap"][k].argmax(1), y[k], y[k][partner])
+        swap[k] = {c: rates[c] for c in ("f", "z", "neither")}
+    sample = {k: {"f": accuracy(p["fixed_f"][k], y[k]), "z": accuracy(p["fixed_z"][k], y[k])} for k in y}
+    home = [home_latent(kinds[k]) for k in y]
+    return {
+        "swap": swap,
+        "sample": sample,
+        "swap_score": assignment_score([[swap[k]["f"], swap[k]["z"]] for k in y], home),
+        "sample_score": assignment_score([[sample[k]["f"], sample[k]["z"]] for k in y], home),
+    }
+
+
+def _latents(
+    model: DSVAE,
+    dataset: SequenceDataset,
+    test: SequenceDataset,
+    codes: dict[str, np.ndarray],
+    kinds: dict[str, str],
+    ceilings: dict[str, float] | None,
+    regressors: Sequence[str],
+    max_train: int,
+    batch_size: int,
+    device: torch.device,
+    notes: list[str],
+) -> dict | None:
+    """DCI and the leakage probes (:func:`dsvae.evaluate.codes.latent_scores`), fitted on at most
+    ``max_train`` training sequences (a seeded subset) and scored on the test set."""
+    train = dataset.subset("train")
+    if len(train) == 0:
+        notes.append("no training split: no DCI or probes (they are fitted on training codes)")
+        return None
+    if len(train) > max_train:
+        train = train.subset(np.sort(np.random.default_rng(0).choice(len(train), max_train, replace=False)))
+    f_train, z_train = encode_means(model, train, batch_size, device)
+    out = latent_scores(
+        {"f": f_train, "z": z_train.mean(axis=1)},
+        {k: train.label_array(k) for k in train.labels},
+        {"f": codes["f"], "z": codes["z"].mean(axis=1)},
+        {k: test.label_array(k) for k in test.labels},
+        kinds,
+        ceilings,
+        regressors,
+    )
+    out["train_sequences"] = len(train)
+    notes += [f"no DCI or probes of {k}: {why}" for k, why in out["skipped"].items()]
     return out
 
 
@@ -257,14 +421,6 @@ def _num(ms: dict) -> str:
     return f"{ms['mean']:.3f} ± {ms['std']:.3f}"
 
 
-def _row(*cells: object) -> str:
-    return "| " + " | ".join(str(c) for c in cells) + " |"
-
-
-def _table(title: str, header: tuple[str, ...], rows: list[tuple]) -> list[str]:
-    return ["", f"## {title}", "", _row(*header), _row(*["---"] * len(header))] + [_row(*r) for r in rows]
-
-
 def metrics_table(m: dict) -> str:
     """metrics.json as markdown: one table per protocol."""
     d = m["dataset"]
@@ -290,12 +446,12 @@ def metrics_table(m: dict) -> str:
             rows.append((fixed_f, "attributes (mean)", _pct(pp["attributes_mean"])))
         if "motion" in pp:
             rows.append((fixed_z, MOTION, _pct(pp["motion"])))
-        lines += _table("1. Paper protocol", ("videos", "judged", "accuracy"), rows)
+        lines += table("1. Paper protocol", ("videos", "judged", "accuracy"), rows)
     if ms := m["motion_scores"]:
         k = ms["classes"]
-        lines += _table(
+        lines += table(
             f"2. Motion head on fixed-z videos (class-balanced: {ms['per_class']} per class x {k})",
-            ("Acc", f"IS (max {k})", "H(y\\|x) (min 0)", f"H(y) (max ln {k} = {math.log(k):.3f})"),
+            ("Acc", f"IS (max {k})", "H(y|x) (min 0)", f"H(y) (max ln {k} = {math.log(k):.3f})"),
             [tuple(_pct(ms[s]) if s == "acc" else _num(ms[s]) for s in MOTION_SCORES)],
         )
     if sw := m["swap"]:
@@ -304,9 +460,9 @@ def metrics_table(m: dict) -> str:
             rows.append(("attributes of a (mean)", _pct(sw["attributes_mean"])))
         if "motion" in sw:
             rows.append((f"{MOTION} of b", _pct(sw["motion"])))
-        lines += _table("3. Swap: decode (f of a, z of b)", ("judged", "accuracy"), rows)
+        lines += table("3. Swap: decode (f of a, z of b)", ("judged", "accuracy"), rows)
     r = m["reconstruction"]
-    lines += _table(
+    lines += table(
         "4. Reconstruction and ELBO (test set; ELBO terms per sequence)",
         ("MSE per pixel", "PSNR (dB)", "loss (-ELBO)", "recon", "kl_f", "kl_z"),
         [
@@ -318,11 +474,51 @@ def metrics_table(m: dict) -> str:
         ],
     )
     if eer := m["identity_eer"]:
-        lines += _table(
+        lines += table(
             "Character identity EER (cosine scores; all motions of a character are 'same')",
             ("with f (lower: f holds identity)", "with z, time-averaged (higher: z holds none)"),
             [(f"{100 * eer['f']:.2f}%", f"{100 * eer['z']:.2f}%")],
         )
+    if fa := m.get("factors"):
+        kinds = m["factor_kinds"]
+        rows = [
+            (
+                k,
+                f"{kinds[k]['kind']} ({kinds[k]['rule']}): {fa['home'][k]}",
+                f"{100 * fa['chance'][k]:.1f}%",
+                *(_pct(fa["swap"][k][c]) for c in ("f", "z", "neither")),
+                *(_pct(fa["sample"][k][c]) for c in ("f", "z")),
+            )
+            for k in fa["swap"]
+        ]
+        rows.append(
+            ("assignment score (1 ideal, 0 none, -1 reversed)", "", "0", _num(fa["swap_score"]), "", "",
+             _num(fa["sample_score"]), "")
+        )  # fmt: skip
+        lines += table(
+            "5. Which factor follows which latent (per factor; swaps count pairs whose labels differ)",
+            ("factor", "kind (rule): should follow", "chance (1/K)", "swap: follows f (a)",
+             "swap: follows z (b)", "swap: neither", "f kept, z ~ prior", "z kept, f ~ N(0, I)"),
+            rows,
+        )  # fmt: skip
+    if audit := m.get("judge_audit"):
+        names = [n for n in ("judge", "judge2") if n in audit]
+        agree = audit.get("agreement")
+        header = ("head",) + tuple(f"{n}: {w}" for n in names for w in ("real test", "reconstructions"))
+        rows = [
+            (k,)
+            + tuple(pct(audit[n][w][k]) for n in names for w in ("real", "reconstruction"))
+            + ((_pct(agree[k]),) if agree else ())
+            for k in audit["judge"]["real"]
+        ]
+        lines += table(
+            "6. The judge audited: accuracy on real test sequences and on the model's reconstructions "
+            "(the ceiling of the scores above)",
+            header + (("judges agree on generated videos",) if agree else ()),
+            rows,
+        )
+    if m.get("latents"):
+        lines += latent_tables(m["latents"], first=7)
     return "\n".join(lines) + "\n"
 
 

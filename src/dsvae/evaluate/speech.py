@@ -3,8 +3,9 @@
 The paper's test (TIMIT): f should carry the speaker and z what is said. Every test utterance gets
 one code per latent: f averaged over its segments (posterior means), z averaged over the frames
 and the segments. Speaker verification scores every pair of test utterances by the cosine of their
-codes; its equal error rate should be low with f and high (near 50%) with z. Linear probes trained
-on the training utterances' codes read the speaker and (FSDD) the digit on the test utterances.
+codes; its equal error rate should be low with f and high (near 50%) with z. Probes (linear and a
+small MLP) and DCI, trained on the training utterances' codes, read the speaker and (FSDD) the digit
+on the test utterances, as for videos (:mod:`dsvae.evaluate.codes`).
 
 Voice conversion decodes the dynamic codes z of a recording with its own f and with another
 speaker's f, and turns both spectrograms into sound by Griffin-Lim.
@@ -13,6 +14,7 @@ speaker's f, and turns both spectrograms into sound by Griffin-Lim.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +26,11 @@ from ..data.base import SequenceDataset
 from ..data.speech import SpeechFeatures, write_wav
 from ..model import DSVAE
 from ..run import load_model, open_run_dataset
-from .verification import cosine_pair_scores, eer, linear_probe_accuracy
+from .codes import encode_means, latent_scores
+from .dci import REGRESSORS
+from .factors import dataset_factor_kinds
+from .markdown import latent_tables
+from .verification import cosine_pair_scores, eer
 
 # SPEC.md: TIMIT speaker verification EER with f (lower is better) / with z (higher is better)
 PAPER_TIMIT_EER = {
@@ -63,22 +69,8 @@ def _check_speech_run(model: DSVAE, ds: SequenceDataset) -> None:
         )
 
 
-@torch.no_grad()
-def encode_segments(
-    model: DSVAE, ds: SequenceDataset, batch_size: int = 256, device: str | torch.device = "cpu"
-) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior means of every sequence of ``ds``: f (N, f_dim) and z (N, T, z_dim)."""
-    model.eval()
-    fs, zs = [], []
-    for pos in ds.batches(batch_size):
-        enc = model.encode(ds.normalize(ds.get_batch(pos).to(device)))
-        fs.append(enc.f.float().cpu().numpy())
-        zs.append(enc.z.float().cpu().numpy())
-    return np.concatenate(fs), np.concatenate(zs)
-
-
 def utterance_codes(ds: SequenceDataset, f: np.ndarray, z: np.ndarray) -> UtteranceCodes:
-    """Average segment codes (from :func:`encode_segments`) over each utterance of ``ds``."""
+    """Average segment codes (:func:`dsvae.evaluate.codes.encode_means`) over each utterance of ``ds``."""
     ids, row = np.unique(ds.info_array("utterance"), return_inverse=True)
     count = np.bincount(row, minlength=len(ids)).astype(np.float64)[:, None]
 
@@ -115,30 +107,18 @@ def elbo_terms(
     return {k: v / len(ds) for k, v in sums.items()}
 
 
-def _probe(train: UtteranceCodes, test: UtteranceCodes, label: str, notes: list[str]) -> dict | None:
-    """Probe accuracy of ``label`` from f and from z, where the test classes occur in training."""
-    if label not in test.labels:
-        return None
-    unseen = np.setdiff1d(test.labels[label], train.labels[label])
-    if len(unseen):
-        notes.append(
-            f"no {label} probe: {len(unseen)} test {label} classes never occur in training (an open set, "
-            "as TIMIT's speakers); the EER needs no training classes"
-        )
-        return None
-    y_tr, y_te = train.labels[label], test.labels[label]
-    return {
-        "f": linear_probe_accuracy(train.f, y_tr, test.f, y_te),
-        "z": linear_probe_accuracy(train.z, y_tr, test.z, y_te),
-        "chance": float(np.bincount(y_te).max() / len(y_te)),
-    }
-
-
 def evaluate_speech_run(
-    run_dir: str | Path, device: str | torch.device = "cpu", batch_size: int = 256
+    run_dir: str | Path,
+    device: str | torch.device = "cpu",
+    batch_size: int = 256,
+    static: Sequence[str] = (),
+    dynamic: Sequence[str] = (),
+    regressors: Sequence[str] = REGRESSORS,
 ) -> dict:
-    """Speaker EER with f and with z over all pairs of test utterances, linear probes of every label
-    from f and from z, and the test ELBO; writes RUN/metrics.json and RUN/metrics.md."""
+    """Speaker EER with f and with z over all pairs of test utterances, DCI and the probes of every
+    label from f and from z (:func:`dsvae.evaluate.codes.latent_scores` on utterance codes: the
+    speaker is static, the digit dynamic, see :mod:`dsvae.evaluate.factors`), and the test ELBO;
+    writes RUN/metrics.json and RUN/metrics.md."""
     run_dir = Path(run_dir)
     model = load_model(run_dir, map_location=device)
     ds = open_run_dataset(run_dir)
@@ -150,7 +130,7 @@ def evaluate_speech_run(
         raise ValueError(f"need training and test segments, got {len(train)} and {len(test)}")
     codes = {}
     for name, part in (("train", train), ("test", test)):
-        codes[name] = utterance_codes(part, *encode_segments(model, part, batch_size, device))
+        codes[name] = utterance_codes(part, *encode_means(model, part, batch_size, device))
     te = codes["test"]
 
     notes: list[str] = []
@@ -158,7 +138,14 @@ def evaluate_speech_run(
     for latent in ("f", "z"):
         scores, same = cosine_pair_scores(getattr(te, latent), te.labels[SPEAKER])
         speaker_eer[latent] = eer(scores, same)
-    probes = {k: _probe(codes["train"], te, k, notes) for k in sorted(ds.labels)}
+    kinds, rules = dataset_factor_kinds(ds, static, dynamic)
+    tr = codes["train"]
+    latents = latent_scores(
+        {"f": tr.f, "z": tr.z}, tr.labels, {"f": te.f, "z": te.z}, te.labels, kinds, regressors=regressors
+    )
+    latents["train_sequences"] = len(tr.utterance)
+    notes += [f"no DCI or probes of {k}: {why}" for k, why in latents["skipped"].items()]
+    probes = latents["probes"]
 
     metrics = {
         "run": str(run_dir),
@@ -173,7 +160,12 @@ def evaluate_speech_run(
         },
         "speaker_eer": speaker_eer,
         "pairs": {"same": int(same.sum()), "different": int((~same).sum())},
-        "probe": {k: v for k, v in probes.items() if v is not None},
+        "probe": {
+            k: {"f": p["from_f"]["linear"], "z": p["from_z"]["linear"], "chance": p["chance"]}
+            for k, p in sorted(probes.items())
+        },
+        "factor_kinds": {k: {"kind": kinds[k], "rule": rules[k]} for k in kinds},
+        "latents": latents,
         "reconstruction": elbo_terms(model, test, batch_size, device),
         "paper_timit_eer": PAPER_TIMIT_EER,
         "notes": notes,
@@ -204,18 +196,6 @@ def speech_metrics_table(m: dict) -> str:
             for name, v in m["paper_timit_eer"].items()
         ],
     ]
-    if m["probe"]:
-        lines += [
-            "",
-            "## Linear probes (trained on the training utterances' codes, accuracy on the test utterances)",
-            "",
-            "| label | from f | from z | majority class |",
-            "| --- | --- | --- | --- |",
-            *[
-                f"| {k} | {100 * v['f']:.2f}% | {100 * v['z']:.2f}% | {100 * v['chance']:.2f}% |"
-                for k, v in m["probe"].items()
-            ],
-        ]
     r = m["reconstruction"]
     lines += [
         "",
@@ -225,6 +205,8 @@ def speech_metrics_table(m: dict) -> str:
         "| --- | --- | --- | --- | --- |",
         f"| {r['mse']:.4f} | {r['loss']:.1f} | {r['recon']:.1f} | {r['kl_f']:.1f} | {r['kl_z']:.1f} |",
     ]
+    if m.get("latents"):
+        lines += latent_tables(m["latents"])
     return "\n".join(lines) + "\n"
 
 

@@ -1,4 +1,4 @@
-"""Identity verification and linear probes on codes: pure functions, tested on oracles.
+"""Identity verification on codes: pure functions, tested on oracles.
 
 Speaker verification (the paper's TIMIT test): every pair of test utterances is scored by the cosine
 of their codes; the equal error rate is where the false acceptance rate (different identities scored
@@ -10,7 +10,6 @@ a Sprites character with f against z.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 
 def eer(scores: np.ndarray, same: np.ndarray) -> float:
@@ -59,48 +58,3 @@ def cosine_pair_scores(codes: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, 
 def identity_eer(codes: np.ndarray, ids: np.ndarray) -> float:
     """EER of verifying ``ids`` by the cosine of ``codes`` over all pairs."""
     return eer(*cosine_pair_scores(codes, ids))
-
-
-def linear_probe_accuracy(
-    train_x: np.ndarray,
-    train_y: np.ndarray,
-    test_x: np.ndarray,
-    test_y: np.ndarray,
-    steps: int = 300,
-    weight_decay: float = 1e-3,
-) -> float:
-    """Accuracy on the test codes of a multinomial logistic regression trained on the training codes.
-
-    Inputs are standardized with the training statistics; full-batch L-BFGS in float64 from zero
-    weights, so the result is deterministic. ``weight_decay`` (L2 on the weights) keeps separable
-    data from driving the weights to infinity."""
-    xtr = torch.as_tensor(np.asarray(train_x), dtype=torch.float64)
-    xte = torch.as_tensor(np.asarray(test_x), dtype=torch.float64)
-    ytr = torch.as_tensor(np.asarray(train_y), dtype=torch.long)
-    yte = torch.as_tensor(np.asarray(test_y), dtype=torch.long)
-    if xtr.dim() != 2 or xte.dim() != 2 or xtr.shape[1] != xte.shape[1]:
-        raise ValueError(
-            f"train_x and test_x must be (N, K) with the same K, got {xtr.shape} and {xte.shape}"
-        )
-    if len(xtr) != len(ytr) or len(xte) != len(yte) or len(xtr) == 0 or len(xte) == 0:
-        raise ValueError("train/test codes and labels must be non-empty and of equal length")
-    if ytr.min() < 0 or yte.min() < 0:
-        raise ValueError("labels must be class indices >= 0")
-    mean, std = xtr.mean(0), xtr.std(0, unbiased=False).clamp_min(1e-8)
-    xtr, xte = (xtr - mean) / std, (xte - mean) / std
-    n_classes = int(max(ytr.max(), yte.max())) + 1
-    w = torch.zeros(xtr.shape[1], n_classes, dtype=torch.float64, requires_grad=True)
-    b = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS(
-        [w, b], lr=1.0, max_iter=steps, tolerance_grad=1e-9, line_search_fn="strong_wolfe"
-    )
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(xtr @ w + b, ytr) + weight_decay * w.pow(2).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    with torch.no_grad():
-        return float(((xte @ w + b).argmax(1) == yte).double().mean())
