@@ -21,6 +21,40 @@ def _add_data_sources(data_sub) -> None:
     _add_data_import_sprites(data_sub)
     _add_data_fsdd(data_sub)
     _add_data_timit(data_sub)
+    _add_data_import_arrays(data_sub)
+    for name, p in data_sub.choices.items():
+        p.set_defaults(func=_interruptible(p.get_default("func"), f"dsvae data {name}"))
+
+
+def _interruptible(func, what: str):
+    """``func(args)`` where Ctrl-C (SIGINT) and SIGTERM end the build with one line, not a
+    traceback: the signal unwinds the build like an error, so its atomic folder is removed."""
+
+    def run(args) -> int:
+        import signal
+
+        received = []
+
+        def on_term(signum, frame):
+            received.append(signum)
+            raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGTERM, on_term)
+        try:
+            return func(args)
+        except KeyboardInterrupt:
+            signum = received[0] if received else signal.SIGINT
+            out = getattr(args, "out", None)
+            where = f"; {out} is as it was" if out else ""
+            print(
+                f"{what}: interrupted ({signal.Signals(signum).name}); nothing was written{where}",
+                file=sys.stderr,
+            )
+            return 128 + signum
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    return run
 
 
 def _add_data_video(data_sub) -> None:
@@ -185,6 +219,96 @@ def _cmd_data_import_sprites(args) -> int:
     return 0
 
 
+def _add_data_import_arrays(data_sub) -> None:
+    p = data_sub.add_parser(
+        "import-arrays",
+        help="video arrays from .npy/.npz: (N, T, H, W, C) or flattened (N, T, H*W*C), uint8 or [0, 1]",
+    )
+    p.add_argument("--input", default=None, metavar="FILE", help="an .npz (or .npy) file holding the arrays")
+    p.add_argument(
+        "--x",
+        action="append",
+        default=None,
+        metavar="[PART=]ARRAY",
+        help="the frames: a key of --input or a .npy file; or --x train=KEY --x test=KEY for parts that "
+        "make the split (default: the .npy itself, an .npz's x_train*/x_test* pair, or its only array)",
+    )
+    p.add_argument(
+        "--labels",
+        action="append",
+        default=[],
+        metavar="NAME=ARRAY[,ARRAY]",
+        help="a label: class ids or names (N,), one-hot (N, K), or per frame (N, T[, K]); one array per "
+        "part of --x, in order (repeat for more labels)",
+    )
+    p.add_argument("--split", default=None, metavar="ARRAY", help="0 (train) / 1 (test) per sequence")
+    p.add_argument(
+        "--frame-shape",
+        default=None,
+        metavar="H,W,C",
+        help="shape of a flattened frame (default: the square frame with C = 1 or 3 that fits)",
+    )
+    p.add_argument(
+        "--quantize",
+        action="store_true",
+        help="round floats in [0, 1] that are not 8-bit values (value/255 or value/256) to 8 bits",
+    )
+    p.add_argument("--test-fraction", type=float, default=0.1, help="without parts or --split (default 0.1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of that random split")
+    p.add_argument("--out", required=True, help="dataset folder to write (train with dsvae train --data OUT)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out")
+    p.set_defaults(func=_cmd_data_import_arrays)
+
+
+def _cmd_data_import_arrays(args) -> int:
+    from .data.arrays import import_arrays
+
+    def named(text: str, what: str) -> tuple[str, str]:
+        name, sep, value = text.partition("=")
+        if not sep or not name or not value:
+            raise ValueError(f"{what} takes NAME=VALUE, got {text!r}")
+        return name, value
+
+    x = None
+    if args.x:
+        parts = [named(v, "--x with parts") if "=" in v else (None, v) for v in args.x]
+        if len(parts) == 1 and parts[0][0] is None:
+            x = parts[0][1]
+        elif all(part is not None for part, _ in parts):
+            x = dict(parts)
+        else:
+            raise ValueError("give one --x ARRAY, or --x train=ARRAY --x test=ARRAY")
+    labels = {name: value.split(",") for name, value in (named(v, "--labels") for v in args.labels)}
+    frame_shape = None
+    if args.frame_shape:
+        try:
+            frame_shape = tuple(int(v) for v in args.frame_shape.split(","))
+        except ValueError:
+            frame_shape = ()
+        if len(frame_shape) != 3:
+            raise ValueError(f"--frame-shape takes H,W,C (e.g. 64,64,3), got {args.frame_shape!r}")
+    ds = import_arrays(
+        args.out,
+        input=args.input,
+        x=x,
+        labels=labels,
+        split=args.split,
+        frame_shape=frame_shape,
+        quantize=args.quantize,
+        test_fraction=args.test_fraction,
+        seed=args.seed,
+        force=args.force,
+    )
+    n_train = int((ds.split == 0).sum())
+    _, _, h, w, c = ds.frames.shape
+    print(
+        f"imported {len(ds)} sequences ({n_train} train, {len(ds) - n_train} test) of {ds.T} frames "
+        f"{h}x{w}x{c}; pixels {', '.join(sorted(set(ds.meta['pixels'].values())))}; labels: "
+        f"{ds.num_classes or 'none'}; dataset: {args.out}"
+    )
+    return 0
+
+
 def _add_speech_options(p) -> None:
     """Feature and segment options shared by the speech sources (defaults: dsvae.data.speech)."""
     from .data.speech import DEFAULT_SEGMENT_HOP, DEFAULT_T, SpeechFeatures
@@ -313,8 +437,9 @@ def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a DSVAE; writes a run folder")
     p.add_argument(
         "--data",
-        default=d.data,
-        help="synthetic (default), synthetic-shifted, sprites, fsdd, or a dataset folder",
+        default=None,
+        help="synthetic (default), synthetic-shifted, sprites, fsdd, or a dataset folder; with --resume: "
+        "the run's data in a new place (checked against the run's checksums, recorded in RUN/train.json)",
     )
     p.add_argument(
         "--preset", default=d.preset, help="model preset: paper, cpu (default), sprites, tiny, speech"
@@ -375,6 +500,12 @@ def _add_train(sub) -> None:
         help="also checkpoint every N steps inside an epoch (default: at epoch ends only)",
     )
     p.add_argument("--max-steps", type=int, default=d.max_steps, help="stop (checkpointed) after N steps")
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        default=d.max_minutes,
+        help="stop (checkpointed) after this many minutes of wall time; continue with --resume",
+    )
     p.add_argument("--no-pictures", dest="pictures", action="store_false")
     p.add_argument("--out", default=None, help="run folder (default runs/<data>-<preset>-<time>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -390,8 +521,11 @@ def _cmd_train(args) -> int:
 
     if args.resume and not args.out:
         raise ValueError("--resume needs --out RUN (the run folder to continue)")
+    if args.resume and args.data is not None:
+        _relocate(args.out, args.data)
+    data = args.data if args.data is not None else TrainConfig.data
     tc = TrainConfig(
-        data=args.data,
+        data=data,
         preset=args.preset,
         model_overrides=dict(args.overrides),
         epochs=args.epochs,
@@ -409,9 +543,10 @@ def _cmd_train(args) -> int:
         log_every=args.log_every,
         checkpoint_every=args.checkpoint_every,
         max_steps=args.max_steps,
+        max_minutes=args.max_minutes,
         pictures=args.pictures,
     )
-    name = Path(args.data).name or "data"
+    name = Path(data).name or "data"
     out = Path(args.out or f"runs/{name}-{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
         result = train(tc, out, resume=args.resume, force=args.force)
@@ -477,6 +612,24 @@ def _cmd_judge_train(args) -> int:
     return 0
 
 
+def _add_run_data(p) -> None:
+    p.add_argument(
+        "--data",
+        default=None,
+        metavar="PATH",
+        help="the run's data in a new place (a folder that moved): checked against the checksums the "
+        "run recorded, then recorded in RUN/train.json for later commands",
+    )
+
+
+def _relocate(run: str, data: str | None) -> None:
+    """--data of a command on a run: point the run at its data's new place (dsvae.run.relocate_data)."""
+    if data is not None:
+        from .run import relocate_data
+
+        relocate_data(run, data)
+
+
 def _add_eval(sub) -> None:
     p = sub.add_parser("eval", help="score a run: judge protocols, reconstruction, ELBO -> RUN/metrics.*")
     p.add_argument("run", help="run folder written by dsvae train")
@@ -484,6 +637,7 @@ def _add_eval(sub) -> None:
         "--judge", default=None, help="judge folder (dsvae judge train); not needed for unlabelled data"
     )
     p.add_argument("--seeds", type=int, default=5, help="seeds of the sampled latents and pairs (default 5)")
+    _add_run_data(p)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, ...")
     p.add_argument(
@@ -492,12 +646,31 @@ def _add_eval(sub) -> None:
         default="auto",
         help="of generating and judging videos; auto (default) uses bf16 where the hardware has it",
     )
+    p.add_argument("--judge2", default=None, help="a second judge: its audit, and how often the two agree")
+    p.add_argument("--static", default="", help="labels f should carry, a,b,... (default: from the data)")
+    p.add_argument("--dynamic", default="", help="labels z should carry, a,b,... (default: from the data)")
+    p.add_argument(
+        "--dci",
+        default="gbt,linear",
+        help="regressors of the DCI importance matrix: gbt (boosted trees), linear, or both (default)",
+    )
+    p.add_argument(
+        "--dci-train",
+        type=int,
+        default=1000,
+        help="training sequences DCI and probes fit on (1000)",
+    )
     p.set_defaults(func=_cmd_eval)
+
+
+def _names(text: str) -> list[str]:
+    return [t for t in (s.strip() for s in text.split(",")) if t]
 
 
 def _cmd_eval(args) -> int:
     from .evaluate.protocols import evaluate_run, metrics_table
 
+    _relocate(args.run, args.data)
     metrics = evaluate_run(
         args.run,
         args.judge,
@@ -505,8 +678,18 @@ def _cmd_eval(args) -> int:
         batch_size=args.batch_size,
         device=args.device,
         precision=args.precision,
+        judge2_dir=args.judge2,
+        static=_names(args.static),
+        dynamic=_names(args.dynamic),
+        regressors=_names(args.dci),
+        max_train=args.dci_train,
     )
-    print(metrics_table(metrics), end="")
+    if metrics.get("kind") == "speech":
+        from .evaluate.speech import speech_metrics_table
+
+        print(speech_metrics_table(metrics), end="")
+    else:
+        print(metrics_table(metrics), end="")
     return 0
 
 
@@ -595,6 +778,7 @@ def _add_viz(sub) -> None:
     p.add_argument("--k", type=int, default=6, help="samples per row, and interpolation steps (default 6)")
     p.add_argument("--seed", type=int, default=0, help="seed of the chosen sequences and the prior draws")
     p.add_argument("--linear", action="store_true", help="linear axes for the loss curves (default: log)")
+    _add_run_data(p)
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, ...")
     p.set_defaults(func=_cmd_viz)
 
@@ -602,6 +786,7 @@ def _add_viz(sub) -> None:
 def _cmd_viz(args) -> int:
     from .viz import visualize_run
 
+    _relocate(args.run, args.data)
     paths = visualize_run(
         args.run,
         args.out,
@@ -621,12 +806,14 @@ def _add_report(sub) -> None:
     p = sub.add_parser("report", help="one self-contained HTML page about a run -> RUN/report.html")
     p.add_argument("run", help="run folder written by dsvae train")
     p.add_argument("--device", default="auto", help="for drawing missing pictures: auto (default), cpu, cuda")
+    _add_run_data(p)
     p.set_defaults(func=_cmd_report)
 
 
 def _cmd_report(args) -> int:
     from .report import build_report
 
+    _relocate(args.run, args.data)
     print(build_report(args.run, device=args.device))
     return 0
 

@@ -12,8 +12,10 @@ import dataclasses
 import json
 import math
 import os
+import pickle
 import platform
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -32,7 +34,16 @@ from .device import PRECISIONS, autocast, default_channels_last, resolve_device,
 from .elbo import elbo_terms
 from .model import DSVAE
 from .progress import progress
-from .run import LOG_COLUMNS, check_run_data
+from .run import (
+    DATA_LOCATION,
+    LOG_COLUMNS,
+    RUN_OUTPUTS,
+    data_location,
+    is_failed_start,
+    open_run_dataset,
+    read_train_options,
+    run_data_checksums,
+)
 
 
 class TrainingDiverged(RuntimeError):
@@ -60,6 +71,7 @@ class TrainConfig:
     log_every: int = 10  # steps between host synchronisations (progress bar, NaN check)
     checkpoint_every: int = 0  # steps between mid-epoch checkpoints (0: only at the end of each epoch)
     max_steps: int = 0  # stop after this many steps in all (0: run the epochs), checkpointed
+    max_minutes: float = 0.0  # stop after this much wall time of this invocation (0: none), checkpointed
     pictures: bool = True
     progress: bool = True
 
@@ -140,16 +152,37 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """The state of every random number generator training draws from, as tensors and plain values
+    (nothing that needs pickle to store): torch's, numpy's legacy global one, Python's, CUDA's."""
+    _, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "keys": torch.from_numpy(keys.astype(np.int64)),  # MT19937, 624 words
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached_gaussian),
+        },
+        "python": {
+            "version": version,
+            "internal": torch.tensor(internal, dtype=torch.int64),
+            "gauss_next": gauss_next,
+        },
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def set_rng_state(state: dict) -> None:
+    """Restore what :func:`rng_state` returned."""
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    npy = state["numpy"]
+    keys = npy["keys"].numpy().astype(np.uint32)
+    np.random.set_state(("MT19937", keys, npy["pos"], npy["has_gauss"], npy["cached_gaussian"]))
+    py = state["python"]
+    random.setstate((py["version"], tuple(py["internal"].tolist()), py["gauss_next"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
@@ -159,38 +192,212 @@ def make_optimizer(model: torch.nn.Module, tc: TrainConfig, device: torch.device
     return torch.optim.Adam(model.parameters(), lr=tc.lr, betas=tuple(tc.betas), fused=True)
 
 
+def check_batch_norm_batch(batch_size: int, T: int, world: int = 1, sync: bool = False) -> None:
+    """Refuse a batch too small to train with. Every BatchNorm of the model (conv and affine layers
+    of the frame encoders and decoders) normalises each channel over the frames of a step, B x T of
+    them (no BatchNorm normalises over sequences alone), and PyTorch needs more than one value per
+    channel in training. Steps are always full (the last partial batch is dropped); under DDP each of
+    the ``world`` processes normalises its ``batch_size / world`` sequences on its own, unless
+    ``sync`` (SyncBatchNorm, CUDA) pools the whole batch. Raises ValueError with what to change."""
+    if batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, got {batch_size}")
+    per_step = batch_size if sync or world == 1 else batch_size // world
+    if per_step * T < 2:
+        who = "each step" if world == 1 else f"each of the {world} processes ({batch_size} / {world})"
+        raise ValueError(
+            f"--batch-size {batch_size} with sequences of T={T} frame{'s' * (T != 1)} gives BatchNorm "
+            f"{per_step * T} frame in {who}: in training it normalises each channel over the frames "
+            f"of a step (batch x T) and needs at least 2. Use --batch-size {2 * (world if not sync else 1)} "
+            "or more."
+        )
+
+
+def clear_run_outputs(run_dir: Path) -> None:
+    """Remove what an earlier start left in a run folder (log, checkpoints, model, pictures, metrics:
+    :data:`~dsvae.run.RUN_OUTPUTS`) before a fresh start writes its own, so nothing of the two
+    mixes; other files are left alone, and so is a folder that is no run (no train.json)."""
+    if not (run_dir / "train.json").exists():
+        return
+    for name in RUN_OUTPUTS:
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
 # --- checkpoints -------------------------------------------------------------------------------------
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be resumed from; the message says what to do."""
+
+
+STATE_FORMAT = "dsvae-train-state"
+STATE_VERSION = 2  # 1: state.pt, a pickle (loading one can run code), no longer read
 
 
 def save_checkpoint(
     run_dir: Path, model: DSVAE, opt: torch.optim.Optimizer, epoch: int, step_in_epoch: int, step: int
 ) -> Path:
-    """RUN/checkpoints/last: the model folder plus state.pt, replaced as a whole."""
+    """RUN/checkpoints/last, replaced as a whole: the model folder (config.json, model.safetensors)
+    plus the training state, with nothing that needs pickle to load: state.safetensors (every tensor:
+    optimizer moments and steps, RNG states) and state.json (epoch, steps, optimizer settings, the
+    rest of the RNG states, and where each tensor goes)."""
+    from safetensors.torch import save_file
+
+    state = {
+        "optimizer": opt.state_dict(),
+        "epoch": epoch,
+        "step_in_epoch": step_in_epoch,
+        "step": step,
+        "rng": rng_state(),
+    }
+    tensors: dict[str, torch.Tensor] = {}
+    plain = _to_plain(state, tensors, "state")
     last = run_dir / "checkpoints" / "last"
     with atomic_dir(last, force=True) as tmp:
         model.save(tmp)
-        state = {
-            "optimizer": opt.state_dict(),
-            "epoch": epoch,
-            "step_in_epoch": step_in_epoch,
-            "step": step,
-            "rng": rng_state(),
-        }
-        torch.save(state, tmp / "state.pt")
+        save_file(tensors, str(tmp / "state.safetensors"))
+        doc = {"format": STATE_FORMAT, "format_version": STATE_VERSION, "state": plain}
+        (tmp / "state.json").write_text(json.dumps(doc, indent=1) + "\n")
     return last
 
 
 def load_checkpoint(run_dir: Path, model: DSVAE, opt: torch.optim.Optimizer, device: torch.device) -> dict:
+    """Load RUN/checkpoints/last into ``model`` and ``opt`` and restore the RNG states; returns the
+    state (epoch, step_in_epoch, step, ...). Reads JSON and safetensors only: a run folder from
+    someone else cannot run code here.
+
+    Raises FileNotFoundError without a checkpoint, :class:`CheckpointError` for a damaged one or one
+    of an earlier dsvae (state.pt, a pickle: not loaded; the message says how to convert it)."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     last = recover_dir(run_dir / "checkpoints" / "last")
-    if not (last / "state.pt").exists():
-        raise FileNotFoundError(f"cannot resume: {last}/state.pt not found (no checkpoint yet?)")
-    model.load_state_dict(load_file(str(last / "model.safetensors"), device=str(device)))
-    state = torch.load(last / "state.pt", map_location="cpu", weights_only=False)
-    opt.load_state_dict(state["optimizer"])
-    set_rng_state(state["rng"])
+    if not (last / "state.json").exists():
+        if (last / "state.pt").exists():
+            raise CheckpointError(
+                f"{last} is a checkpoint of an earlier dsvae: its training state is state.pt, a pickle, "
+                "and loading a pickle can run any code, so dsvae no longer reads it. If the run is "
+                "yours or you trust where it came from, convert it once (tensors and plain values "
+                'only; anything else in it is refused): python -c "from dsvae.train import '
+                f"convert_checkpoint; convert_checkpoint('{run_dir}')\", then resume. Otherwise start "
+                "the run again with --force."
+            )
+        raise FileNotFoundError(f"cannot resume: {last}/state.json not found (no checkpoint yet?)")
+    try:
+        doc = json.loads((last / "state.json").read_text())
+        if doc.get("format") != STATE_FORMAT or doc.get("format_version") != STATE_VERSION:
+            raise CheckpointError(
+                f"{last}/state.json is not a {STATE_FORMAT} version {STATE_VERSION} file (got "
+                f"{doc.get('format')!r} version {doc.get('format_version')!r}); resume it with the dsvae "
+                "that wrote it, or start again with --force"
+            )
+        state = _from_plain(doc["state"], load_file(str(last / "state.safetensors")))
+        model.load_state_dict(load_file(str(last / "model.safetensors"), device=str(device)))
+        opt.load_state_dict(state["optimizer"])
+        set_rng_state(state["rng"])
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as e:
+        if isinstance(e, CheckpointError):
+            raise
+        raise CheckpointError(
+            f"cannot resume from {last}: the checkpoint is damaged or does not fit this model "
+            f"({type(e).__name__}: {e}); start again with --force"
+        ) from e
     return state
+
+
+def convert_checkpoint(run_dir: str | Path) -> Path:
+    """Rewrite the state.pt of an earlier dsvae's checkpoint (RUN/checkpoints/last) in the current
+    format (state.json + state.safetensors), so the run can be resumed. state.pt is read with
+    ``torch.load(weights_only=True)``, which builds tensors, plain values and numpy arrays (the numpy
+    RNG state) only and refuses anything else. Returns the checkpoint folder.
+
+    Raises FileNotFoundError without state.pt, :class:`CheckpointError` if it holds anything else."""
+    from safetensors.torch import save_file
+
+    last = recover_dir(Path(run_dir) / "checkpoints" / "last")
+    if not (last / "state.pt").exists():
+        raise FileNotFoundError(f"{last}/state.pt not found: nothing to convert")
+    core = np._core if hasattr(np, "_core") else np.core  # numpy 2 / numpy 1
+    allowed = [np.ndarray, np.dtype, type(np.dtype(np.uint32)), core.multiarray._reconstruct]
+    try:
+        with torch.serialization.safe_globals(allowed):
+            old = torch.load(last / "state.pt", map_location="cpu", weights_only=True)
+        _, keys, pos, has_gauss, cached_gaussian = old["rng"]["numpy"]
+        np_state = np.random.get_state()
+        np.random.set_state(("MT19937", np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached_gaussian))
+        py_state = random.getstate()
+        random.setstate(old["rng"]["python"])
+        torch_state = torch.get_rng_state()
+        torch.set_rng_state(old["rng"]["torch"])
+        try:
+            rng = rng_state()  # the checkpoint's states, in the current layout
+        finally:
+            np.random.set_state(np_state)
+            random.setstate(py_state)
+            torch.set_rng_state(torch_state)
+        if "cuda" in old["rng"]:
+            rng["cuda"] = list(old["rng"]["cuda"])
+        state = {k: old[k] for k in ("optimizer", "epoch", "step_in_epoch", "step")}
+        state["rng"] = rng
+    except (pickle.UnpicklingError, KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise CheckpointError(
+            f"{last}/state.pt holds more than tensors and plain values, or not a dsvae training state "
+            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); not converted. "
+            "Start the run again with --force."
+        ) from e
+    tensors: dict[str, torch.Tensor] = {}
+    plain = _to_plain(state, tensors, "state")
+    save_file(tensors, str(last / "state.safetensors"))
+    doc = {"format": STATE_FORMAT, "format_version": STATE_VERSION, "state": plain}
+    atomic_write_text(last / "state.json", json.dumps(doc, indent=1) + "\n")
+    (last / "state.pt").unlink()
+    return last
+
+
+def _to_plain(obj, tensors: dict, key: str):
+    """A training state -> a JSON value; its tensors go into ``tensors`` (named by their path) and
+    are referred to as {"__tensor__": name}. Tuples and dicts with keys other than strings (the
+    optimizer's parameter ids) are tagged so that :func:`_from_plain` restores them exactly."""
+    if isinstance(obj, torch.Tensor):
+        tensors[key] = obj.detach().to("cpu", copy=True).contiguous()
+        return {"__tensor__": key}
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, tuple):
+        return {"__tuple__": [_to_plain(v, tensors, f"{key}.{i}") for i, v in enumerate(obj)]}
+    if isinstance(obj, list):
+        return [_to_plain(v, tensors, f"{key}.{i}") for i, v in enumerate(obj)]
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) and not k.startswith("__") for k in obj):
+            return {k: _to_plain(v, tensors, f"{key}.{k}") for k, v in obj.items()}
+        return {
+            "__items__": [
+                [_to_plain(k, tensors, key), _to_plain(v, tensors, f"{key}.{k}")] for k, v in obj.items()
+            ]
+        }
+    raise TypeError(
+        f"a training state holds tensors and plain values only, got {type(obj).__name__} at {key}"
+    )
+
+
+def _from_plain(obj, tensors: dict):
+    """Inverse of :func:`_to_plain`."""
+    if isinstance(obj, list):
+        return [_from_plain(v, tensors) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if len(obj) == 1:
+        ((tag, value),) = obj.items()
+        if tag == "__tensor__":
+            return tensors[value]
+        if tag == "__tuple__":
+            return tuple(_from_plain(v, tensors) for v in value)
+        if tag == "__items__":
+            return {_from_plain(k, tensors): _from_plain(v, tensors) for k, v in value}
+    return {k: _from_plain(v, tensors) for k, v in obj.items()}
 
 
 # --- logging -----------------------------------------------------------------------------------------
@@ -258,29 +465,43 @@ def train(tc: TrainConfig, run_dir: str | Path, resume: bool = False, force: boo
     is_main = rank == 0
     precision = resolve_precision(tc.precision, device)
 
-    # the run folder: never train over an existing run unless resuming it (or forced)
+    # the run folder: never train over an existing run unless resuming it (or forced); a folder that
+    # holds nothing but a start that failed before its first checkpoint is no run yet
+    failed_start = is_failed_start(run_dir)
     if is_main:
-        if run_dir.exists() and any(run_dir.iterdir()) and not (resume or force):
+        if run_dir.exists() and any(run_dir.iterdir()) and not (resume or force or failed_start):
             raise FileExistsError(
                 f"{run_dir} already holds a run; pass --resume to continue it or --force to start over"
             )
         if resume and not (run_dir / "train.json").exists():
             raise FileNotFoundError(f"cannot resume: {run_dir}/train.json not found")
+    location = data_location(tc.data)  # where the data is; a resumed run keeps what it recorded
     if resume:
-        saved = json.loads((run_dir / "train.json").read_text())
-        saved.pop("cwd", None)
+        saved = read_train_options(run_dir)
+        location = {k: saved.pop(k) for k in DATA_LOCATION if k in saved}
         # a resumed run continues the recorded run; only the length and the machine may change
-        keep = {"epochs", "max_steps", "device", "progress", "pictures", "log_every", "checkpoint_every"}
+        keep = {
+            "epochs",
+            "max_steps",
+            "max_minutes",
+            "device",
+            "progress",
+            "pictures",
+            "log_every",
+            "checkpoint_every",
+        }
         saved.update({k: v for k, v in tc.to_dict().items() if k in keep})
         tc = TrainConfig(**{**saved, "betas": tuple(saved["betas"])})
 
     seed_everything(tc.seed + rank)
-    dataset = open_dataset(tc.data, seed=tc.data_seed)
+    # a resumed run reopens its data where it recorded it (not from this directory), checked
+    dataset = open_run_dataset(run_dir) if resume else open_dataset(tc.data, seed=tc.data_seed)
     train_ds, test_ds = dataset.subset("train"), dataset.subset("test")
     if len(train_ds) < tc.batch_size:
         raise ValueError(
             f"the training split has {len(train_ds)} sequences, fewer than one batch of {tc.batch_size}"
         )
+    check_batch_norm_batch(tc.batch_size, dataset.T, world, sync=distributed and device.type == "cuda")
     if len(test_ds) == 0:
         test_ds = train_ds.subset(np.arange(min(len(train_ds), 256)))
     cfg = model_config_for(dataset, tc.preset, tc.model_overrides)
@@ -291,17 +512,19 @@ def train(tc: TrainConfig, run_dir: str | Path, resume: bool = False, force: boo
         model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model, tc, device)
     epoch, step_in_epoch, step = 0, 0, 0
-    if resume:
-        check_run_data(run_dir, dataset)  # before env.json is rewritten below
+    if resume and not failed_start:  # (a failed start resumes from step 0)
         state = load_checkpoint(run_dir, model, opt, device)
         epoch, step_in_epoch, step = state["epoch"], state["step_in_epoch"], state["step"]
     if is_main:
+        if not resume or failed_start:
+            clear_run_outputs(run_dir)  # of the failed start, or of the run --force starts over
         run_dir.mkdir(parents=True, exist_ok=True)
         cfg.save(run_dir / "config.json")
-        atomic_write_text(run_dir / "train.json", json.dumps({**tc.to_dict(), "cwd": os.getcwd()}, indent=2))
+        atomic_write_text(run_dir / "train.json", json.dumps({**tc.to_dict(), **location}, indent=2))
         env = environment(tc.seed)
         env.update(precision=precision, device=str(device), world_size=world)
-        env["data_checksums"] = dataset.meta.get("checksums")  # checked when the run's data is reopened
+        # checked whenever the run's data is reopened (run.check_run_data)
+        env["data_checksums"] = run_data_checksums(dataset, location.get("data_path"))
         atomic_write_text(run_dir / "env.json", json.dumps(env, indent=2, default=str))
     logger = Logger(run_dir, is_main)
     if resume:
@@ -395,9 +618,12 @@ def train(tc: TrainConfig, run_dir: str | Path, resume: bool = False, force: boo
             if tc.max_steps and step >= tc.max_steps:
                 stop = True
                 break
+            if tc.max_minutes and time.perf_counter() - t_start >= 60 * tc.max_minutes:
+                stop = True
+                break
         bar.close()
 
-        if step_in_epoch < steps_per_epoch:  # stopped mid-epoch by max_steps: checkpoint and leave
+        if step_in_epoch < steps_per_epoch:  # stopped mid-epoch (max_steps, max_minutes): checkpoint, leave
             _check_finite(sums, n_seen, run_dir, epoch, step)
             if is_main:
                 save_checkpoint(run_dir, model, opt, epoch, step_in_epoch, step)
