@@ -850,7 +850,7 @@ def _figure(**kw):
         from matplotlib.figure import Figure
     except ModuleNotFoundError as e:
         raise ModuleNotFoundError(
-            'dsvae draws its plots with matplotlib: pip install matplotlib (or pip install -e ".[eval]")'
+            'dsvae draws its plots with matplotlib: pip install matplotlib'
         ) from e
     fig = Figure(**kw)
     FigureCanvasAgg(fig)

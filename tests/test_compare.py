@@ -1,0 +1,87 @@
+"""`dsvae compare`: scores over trained runs, their spread and a bootstrap interval."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dsvae.cli import main
+from dsvae.evaluate.compare import bootstrap_ci, compare_runs, compare_table, run_scores
+
+
+def fake_run(root: Path, name: str, acc: float, psnr: float, minutes: float) -> Path:
+    run = root / name
+    run.mkdir()
+    metrics = {
+        "run": str(run),
+        "dataset": {"name": "toy", "test_sequences": 10},
+        "motion_scores": {"acc": {"mean": acc, "std": 0.01}, "classes": 2},
+        "reconstruction": {"psnr": psnr},
+        "factors": {"chance": {"color": 0.33}, "swap_score": {"mean": acc - 0.1, "std": 0.0}},
+        "notes": ["a note"],
+    }
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    (run / "log.csv").write_text(
+        "epoch,split,loss,recon,kl_f,kl_z,seq_per_s,wall_s\n"
+        f"1,train,1,1,0,0,10,{30 * minutes}\n1,test,1,1,0,0,10,1\n2,train,1,1,0,0,10,{30 * minutes}\n"
+    )
+    return run
+
+
+def test_run_scores_flatten_the_means_and_skip_what_is_not_a_score(tmp_path):
+    s = run_scores(fake_run(tmp_path, "a", 0.9, 20.0, 2.0))
+    assert s == pytest.approx(
+        {
+            "motion_scores.acc": 0.9,
+            "reconstruction.psnr": 20.0,
+            "factors.swap_score": 0.8,
+            "train_minutes": 2.0,
+        }
+    )
+    with pytest.raises(FileNotFoundError, match="dsvae eval"):
+        run_scores(tmp_path)
+
+
+def test_bootstrap_interval():
+    assert bootstrap_ci([3.0]) == (3.0, 3.0)
+    lo, hi = bootstrap_ci([1.0, 2.0, 3.0, 4.0])
+    assert 1.0 <= lo < 2.5 < hi <= 4.0
+    assert bootstrap_ci([1.0, 2.0, 3.0, 4.0]) == (lo, hi)  # seeded
+    rng = np.random.default_rng(0)  # the interval of the mean covers the true mean about 95% of the time
+    hits = sum(
+        lo <= 0.0 <= hi for lo, hi in (bootstrap_ci(rng.normal(size=30), n_boot=2000) for _ in range(200))
+    )
+    assert 0.85 <= hits / 200 <= 0.99
+    with pytest.raises(ValueError):
+        bootstrap_ci([])
+
+
+def test_compare_runs_table_and_cli(tmp_path, capsys):
+    runs = [fake_run(tmp_path, f"s{i}", acc, 20.0 + i, 1.0) for i, acc in enumerate((0.8, 0.9, 1.0))]
+    result = compare_runs(runs)
+    acc = result["scores"]["motion_scores.acc"]
+    assert acc["per_run"] == [0.8, 0.9, 1.0] and acc["n"] == 3
+    assert acc["mean"] == pytest.approx(0.9) and acc["std"] == pytest.approx(0.1)  # ddof 1
+    assert 0.8 <= acc["ci95"][0] < 0.9 < acc["ci95"][1] <= 1.0
+    md = compare_table(result)
+    assert "| mean ± std | 0.9 ± 0.1 |" in md and "95% bootstrap CI" in md and "train_minutes" in md
+    out = tmp_path / "cmp"
+    assert main(["compare", *map(str, runs), "--out", str(out)]) == 0
+    assert "3 runs compared" in capsys.readouterr().out
+    assert json.loads((out / "compare.json").read_text())["scores"]["motion_scores.acc"]["n"] == 3
+    assert main(["compare", str(tmp_path / "nothing")]) == 2
+    assert "dsvae eval" in capsys.readouterr().err
+
+
+def test_seed_table_wraps_compare(tmp_path, capsys):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        import seed_table
+    finally:
+        sys.path.pop(0)
+    run = fake_run(tmp_path, "s0", 0.9, 20.0, 1.5)
+    assert seed_table.figures(run) == pytest.approx({"Acc": 90.0, "PSNR": 20.0, "train min": 1.5})
+    seed_table.main([f"recipe={tmp_path}/s*"])
+    assert "1 runs compared" in capsys.readouterr().out
