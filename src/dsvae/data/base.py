@@ -21,6 +21,7 @@ On disk a dataset is a folder, written atomically (a half-written folder never o
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from .._io import atomic_write_bytes  # noqa: F401  (re-exported for data source
 FORMAT = "dsvae-dataset"
 FORMAT_VERSION = 1
 SPLITS = {"train": 0, "test": 1}
+FLAT_FRAME_MIN_SIDE = 16  # narrower "frames" (8x8 = 64 mel bands) are ordinary feature vectors
 
 
 class DatasetError(ValueError):
@@ -271,6 +273,7 @@ class SequenceDataset:
         elif frames.ndim == 3:
             if not np.issubdtype(frames.dtype, np.floating):
                 raise DatasetError(f"vector frames must be floats (N, T, D), got dtype {frames.dtype}")
+            _warn_if_flat_video(frames.shape[2])
             frames = frames.astype(np.float32, copy=False)
             if not np.isfinite(frames).all():
                 raise DatasetError("vector frames contain NaN or infinite values")
@@ -327,6 +330,20 @@ class SequenceDataset:
         for k in ("format", "format_version", "kind", "frames_shape", "frames_dtype"):
             meta.pop(k, None)
         return cls(frames, labels, label_values, split, info, meta)
+
+
+def _warn_if_flat_video(width: int) -> None:
+    """Vectors as wide as a square video frame (e.g. 12288 = 64 x 64 x 3) are likely flattened
+    frames, which would train an MLP on pixels: say so (a warning: speech features can be any width)."""
+    for c in (3, 1):
+        h = round((width / c) ** 0.5)
+        if h >= FLAT_FRAME_MIN_SIDE and h * h * c == width:
+            warnings.warn(
+                f"vector frames of width {width} = {h}x{h}x{c}: if these are flattened video frames, "
+                f"reshape them to (N, T, {h}, {h}, {c}) or import them with `dsvae data import-arrays`",
+                stacklevel=3,
+            )
+            return
 
 
 def write_columns(

@@ -190,18 +190,16 @@ def decode_audio(file: str | Path | bytes, name: str) -> tuple[np.ndarray, int]:
     sample, all finite (empty, truncated, garbage or foreign files)."""
     sf = _soundfile()
     try:
-        audio, sr = sf.read(
-            io.BytesIO(file) if isinstance(file, bytes) else file, dtype="float32", always_2d=True
-        )
+        data = file if isinstance(file, bytes) else Path(file).read_bytes()  # Python I/O: Ctrl-C works
+    except OSError as e:
+        raise DatasetError(f"cannot read audio {name}: {e}") from e
+    try:
+        audio, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, EOFError) as e:
-        head = b""
-        if isinstance(file, (str, Path)) and Path(file).is_file():
-            with open(file, "rb") as fh:
-                head = fh.read(8)
         hint = (
             " It is a NIST SPHERE file that libsndfile cannot decode (shorten-compressed?): convert it "
             "to PCM first, e.g. `sph2pipe -f wav IN OUT`."
-            if head.startswith(b"NIST_1A")
+            if data.startswith(b"NIST_1A")
             else ""
         )
         raise DatasetError(f"cannot read audio {name}: {e}.{hint}") from e

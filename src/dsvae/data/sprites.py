@@ -43,6 +43,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
+from .arrays import pixels_to_uint8
 from .base import DatasetError, SequenceDataset, atomic_dataset_dir, write_columns
 
 # --- the benchmark, exactly ---------------------------------------------------------------------------
@@ -472,27 +473,6 @@ def _xad_parts(folder: Path) -> list[_Part]:
     return parts
 
 
-def _pixels_to_uint8(x: np.ndarray, scales: list[int], path: Path) -> np.ndarray:
-    """Float pixels -> uint8, exactly. The stored value is v / 256 (the generator) or v / 255
-    ([0, 1]); ``scales`` are the denominators still possible for this file, and the ones this
-    block rules out are removed from it (only an all-black block fits both)."""
-    if x.dtype == np.uint8:
-        return x
-    x = x.astype(np.float64)
-    if not np.isfinite(x).all() or x.min() < 0.0 or x.max() > 1.0:
-        raise DatasetError(f"{path}: pixels must be finite floats in [0, 1]")
-    for scale in list(scales):
-        v = x * scale
-        if np.abs(v - np.rint(v)).max() > 1e-3 or v.max() > 255.5:
-            scales.remove(scale)
-    if not scales:
-        raise DatasetError(
-            f"{path}: pixels are neither multiples of 1/256 (the generator's value / 256) nor of "
-            f"1/255 (value / 255): not 8-bit Sprites frames"
-        )
-    return np.rint(x * scales[0]).astype(np.uint8)
-
-
 def import_sprites(
     source_dir: str | Path, layout: str, out: str | Path, force: bool = False
 ) -> SequenceDataset:
@@ -535,7 +515,7 @@ def import_sprites(
         for row, i in enumerate(tqdm(order, desc="importing", unit="sequence")):
             p = parts[part_of[i]]
             pixels = p.frames.read(row_of[i])
-            frames.write(row, _pixels_to_uint8(pixels, scales[part_of[i]], p.frames.path))
+            frames.write(row, pixels_to_uint8(pixels, scales[part_of[i]], p.frames.path))
         checksums = {"train": frames.sha256(0, n_train), "test": frames.sha256(n_train, n)}
         labels, label_values, info = _columns(characters[order], motions[order])
         meta = {
