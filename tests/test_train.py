@@ -27,6 +27,11 @@ def weights(path: Path) -> dict:
     return load_file(str(path / "model.safetensors"))
 
 
+def checkpoint_state(run: Path) -> dict:
+    """epoch, step_in_epoch, step of the run's last checkpoint (plain values of state.json)."""
+    return json.loads((run / "checkpoints" / "last" / "state.json").read_text())["state"]
+
+
 def test_run_folder_contents(tiny_dataset_dir, tmp_path):
     res = train(tiny_tc(tiny_dataset_dir), tmp_path / "run")
     run = tmp_path / "run"
@@ -37,7 +42,8 @@ def test_run_folder_contents(tiny_dataset_dir, tmp_path):
         "log.csv",
         "model/model.safetensors",
         "checkpoints/last/model.safetensors",
-        "checkpoints/last/state.pt",
+        "checkpoints/last/state.json",
+        "checkpoints/last/state.safetensors",
     ):
         assert (run / name).exists(), name
     env = json.loads((run / "env.json").read_text())
@@ -89,7 +95,7 @@ def test_killed_mid_epoch_and_resumed_ends_with_the_same_weights(tiny_dataset_di
         train(tc, tmp_path / "killed")
     monkeypatch.setattr(train_mod, "make_optimizer", real)
     assert not (tmp_path / "killed" / "model").exists()
-    state = torch.load(tmp_path / "killed/checkpoints/last/state.pt", weights_only=False)
+    state = checkpoint_state(tmp_path / "killed")
     assert (state["epoch"], state["step_in_epoch"], state["step"]) == (1, 2, 8)
 
     res = train(tc, tmp_path / "killed", resume=True)
@@ -133,8 +139,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_dataset_dir, tmp
         train(tiny_tc(tiny_dataset_dir, epochs=3), tmp_path / "run")
     last = weights(tmp_path / "run" / "checkpoints" / "last")
     assert all(torch.isfinite(v).all() for v in last.values())
-    state = torch.load(tmp_path / "run/checkpoints/last/state.pt", weights_only=False)
-    assert state["epoch"] == 1
+    assert checkpoint_state(tmp_path / "run")["epoch"] == 1
 
 
 def test_data_that_does_not_fit_the_model_is_refused(tiny_dataset_dir, tmp_path):
@@ -256,9 +261,11 @@ def test_a_run_refuses_data_that_changed_since_it_trained(tmp_path):
     ds = moving_squares()
     ds.meta["checksums"] = {"frames_sha256": "one"}
     ds.save(data)
+    arrays = SequenceDataset.open(data).meta["array_sha256"]  # recorded by save
     run = tmp_path / "run"
     train(tiny_tc(data, max_steps=2, pictures=False), run)
-    assert json.loads((run / "env.json").read_text())["data_checksums"] == {"frames_sha256": "one"}
+    recorded = {"frames_sha256": "one", "arrays": arrays}
+    assert json.loads((run / "env.json").read_text())["data_checksums"] == recorded
     assert len(open_run_dataset(run)) == len(ds)  # the same data: accepted
 
     other = moving_squares(seed=1)
@@ -269,9 +276,9 @@ def test_a_run_refuses_data_that_changed_since_it_trained(tmp_path):
     with pytest.raises(DatasetError, match="trained on other data"):
         train(tiny_tc(data, max_steps=4, pictures=False), run, resume=True)
     # the refused resume left the run's record alone
-    assert json.loads((run / "env.json").read_text())["data_checksums"] == {"frames_sha256": "one"}
+    assert json.loads((run / "env.json").read_text())["data_checksums"] == recorded
 
-    # data without checksums (a user's arrays) is not checked
+    # the same arrays without the source's own checksum: checked by the arrays' alone, accepted
     plain = moving_squares()
     plain.meta.pop("checksums", None)
     plain.save(data, force=True)

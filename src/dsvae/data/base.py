@@ -16,10 +16,16 @@ On disk a dataset is a folder, written atomically (a half-written folder never o
     info.npz       other per-sequence columns (ints or strings)
     split.npy      int8 (N,): 0 train, 1 test
     meta.json      format, kind, label value names, source, checksums, ...  (written last)
+
+Every folder records, at build time, the sha256 of each stored array (``meta["array_sha256"]``:
+frames, labels with their value names, info, split; :func:`arrays_sha256`), whatever wrote it
+(:meth:`SequenceDataset.save` or a streaming writer through :func:`write_columns`). A run records
+them (:func:`data_checksums`) and refuses data whose checksums differ when it reopens it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
 from collections.abc import Iterator, Mapping
@@ -356,10 +362,23 @@ def write_columns(
     frames_shape: tuple[int, ...],
     frames_dtype: str,
 ) -> None:
-    """Everything of a dataset folder but the frames (for writers that stream frames.npy)."""
-    np.savez(folder / "labels.npz", **{k: np.asarray(v, dtype=np.int64) for k, v in labels.items()})
-    np.savez(folder / "info.npz", **{k: np.asarray(v) for k, v in info.items()})
-    np.save(folder / "split.npy", np.asarray(split, dtype=np.int8))
+    """Everything of a dataset folder but the frames (for writers that stream frames.npy, which must
+    be complete and flushed when this is called): labels, info, split and meta.json, with the sha256
+    of every array (:func:`arrays_sha256`, the frames read back from ``folder/frames.npy``).
+
+    Raises :class:`DatasetError` if ``frames.npy`` does not hold ``frames_shape`` of ``frames_dtype``."""
+    labels = {k: np.asarray(v, dtype=np.int64) for k, v in labels.items()}
+    info = {k: np.asarray(v) for k, v in info.items()}
+    split = np.asarray(split, dtype=np.int8)
+    np.savez(folder / "labels.npz", **labels)
+    np.savez(folder / "info.npz", **info)
+    np.save(folder / "split.npy", split)
+    frames = np.load(folder / "frames.npy", mmap_mode="r")
+    if frames.shape != tuple(frames_shape) or frames.dtype != np.dtype(frames_dtype):
+        raise DatasetError(
+            f"{folder / 'frames.npy'} holds {frames.shape} {frames.dtype}, its writer announced "
+            f"{tuple(frames_shape)} {frames_dtype}"
+        )
     full = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -368,9 +387,73 @@ def write_columns(
         "frames_dtype": frames_dtype,
         "label_values": {k: list(v) for k, v in label_values.items()},
         **meta,
+        # the frames as stored, read back: the checksums hold whoever wrote them
+        "array_sha256": arrays_sha256(frames, labels, label_values, info, split),
     }
+    del frames  # the memory map
     # meta.json is the last file: its presence marks a complete folder
     (folder / "meta.json").write_text(json.dumps(full, indent=2, default=_json_default) + "\n")
+
+
+def array_sha256(array: np.ndarray, chunk_bytes: int = 64 << 20) -> str:
+    """sha256 (hex) of an array's dtype, shape and C-order bytes. A memory-mapped array is read in
+    chunks of about ``chunk_bytes`` along its first axis, so hashing never holds more in memory."""
+    a = np.asarray(array)
+    if a.dtype == object:
+        a = a.astype(str)  # object columns (strings) hash by their text, as np.savez would store them
+    digest = hashlib.sha256(f"{a.dtype.str} {a.shape}\n".encode())
+    if a.ndim == 0 or a.size == 0:
+        digest.update(a.tobytes())
+        return digest.hexdigest()
+    rows = max(1, chunk_bytes // max(1, a[0].nbytes))
+    for i in range(0, len(a), rows):
+        digest.update(np.ascontiguousarray(a[i : i + rows]).data)
+    return digest.hexdigest()
+
+
+def arrays_sha256(
+    frames: np.ndarray,
+    labels: Mapping[str, np.ndarray],
+    label_values: Mapping[str, list[str]],
+    info: Mapping[str, np.ndarray],
+    split: np.ndarray,
+) -> dict[str, str]:
+    """The checksums a dataset folder records of its arrays (``meta["array_sha256"]``):
+    ``{"frames", "labels", "info", "split": sha256 hex}``, each as :func:`array_sha256`; labels
+    include their value names, labels and info their column names. Streams the frames (a memory
+    map is fine); about one read of frames.npy."""
+
+    def columns(cols: Mapping[str, np.ndarray], values: Mapping[str, list[str]] | None = None) -> str:
+        digest = hashlib.sha256()
+        for name in sorted(cols):
+            if values is None:
+                names, arr = "", np.asarray(cols[name])
+            else:  # labels are stored as int64 whatever they were given as
+                names = json.dumps([str(v) for v in values.get(name, [])])
+                arr = np.asarray(cols[name], dtype=np.int64)
+            digest.update(f"{name}\n{names}\n{array_sha256(arr)}\n".encode())
+        return digest.hexdigest()
+
+    return {
+        "frames": array_sha256(frames),
+        "labels": columns(labels, label_values),
+        "info": columns(info),
+        "split": array_sha256(np.asarray(split, dtype=np.int8)),
+    }
+
+
+def data_checksums(dataset: SequenceDataset) -> dict:
+    """What a run records of the data it trains on, and compares when it reopens it: the source's own
+    checksums (``meta["checksums"]``, e.g. the published Sprites ones) and, under ``"arrays"``, the
+    sha256 of the stored arrays (``meta["array_sha256"]``, written when the folder was built). Data
+    that has none (generated now, or a folder built before dsvae recorded them) gets them computed
+    here from the full arrays (one read of the frames) and kept in ``dataset.meta``."""
+    meta = dataset.meta
+    if not meta.get("array_sha256"):
+        meta["array_sha256"] = arrays_sha256(
+            dataset.frames, dataset.labels, dataset.label_values, dataset.info, dataset.split
+        )
+    return {**(meta.get("checksums") or {}), "arrays": dict(meta["array_sha256"])}
 
 
 def _json_default(o):
