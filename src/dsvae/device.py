@@ -232,12 +232,16 @@ def autocast(device: torch.device, precision: str):
     return nullcontext()
 
 
-def default_channels_last(cfg: DSVAEConfig, device: torch.device) -> bool:
-    """channels_last where it was measured to help: on CUDA, and on CPU for wide conv stacks (the
-    paper's 256 channels: 1.06x with bf16); narrow stacks (the cpu preset) ran 2x slower with it."""
-    if not cfg.is_video:
+def default_channels_last(cfg: DSVAEConfig, device: torch.device, precision: str = "fp32") -> bool:
+    """channels_last where it was measured to help (``dsvae bench --channels-last`` against
+    ``--no-channels-last``): on CUDA; on CPU for wide conv stacks (the paper's 256 channels: 1.06x
+    with AMX bf16), and for every stack in fp32 and on AVX-512 BF16 (the 16-128 ``cpu``/``sprites``
+    stacks: 1.04-1.10x). Off for narrow stacks in bf16 on AMX (the 32-256 stack ran 2x slower)."""
+    if not cfg.is_video or device.type == "mps":
         return False
-    return device.type == "cuda" or min(cfg.conv_channels) >= 128
+    if device.type == "cuda" or min(cfg.conv_channels) >= 128:
+        return True
+    return not (precision == "bf16" and cpu_info().isa == "AMX")
 
 
 __all__ = [

@@ -507,7 +507,9 @@ def train(tc: TrainConfig, run_dir: str | Path, resume: bool = False, force: boo
     cfg = model_config_for(dataset, tc.preset, tc.model_overrides)
 
     model = DSVAE(cfg).to(device)
-    channels_last = default_channels_last(cfg, device) if tc.channels_last is None else tc.channels_last
+    channels_last = (
+        default_channels_last(cfg, device, precision) if tc.channels_last is None else tc.channels_last
+    )
     if channels_last and cfg.is_video:
         model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model, tc, device)
