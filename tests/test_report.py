@@ -16,9 +16,14 @@ from dsvae.report import build_report, markdown_to_html, missing_pictures
 from dsvae.train import train
 from dsvae.viz import PICTURES
 
-# what the page embeds: the curves, every animation, and the swap matrix frame by frame
+# what the page embeds: the curves, the latent map and the traversals of the labelled squares (colour,
+# motion; no metrics.json with factor scores), every animation, and the swap matrix frame by frame
 SHOWN_ORDER = [
-    name for name in PICTURES if name.endswith(".gif") or name in ("curves.png", "swap_matrix.png")
+    "curves.png",
+    "latent_map.png",
+    "traverse_colour.gif",
+    "traverse_motion.gif",
+    *(name for name in PICTURES if name.endswith(".gif") or name == "swap_matrix.png"),
 ]
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's chromium package; .ci/run installs it

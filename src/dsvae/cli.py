@@ -802,6 +802,32 @@ def _cmd_viz(args) -> int:
     return 0
 
 
+def _add_compare(sub) -> None:
+    p = sub.add_parser(
+        "compare", help="scores of several evaluated runs: per run, mean, std, 95% bootstrap interval"
+    )
+    p.add_argument("runs", nargs="+", help="run folders scored by dsvae eval (e.g. the seeds of one recipe)")
+    p.add_argument("--out", default=None, help="also write OUT/compare.md and OUT/compare.json")
+    p.add_argument("--boot", type=int, default=10000, help="bootstrap resamples (default 10000)")
+    p.set_defaults(func=_cmd_compare)
+
+
+def _cmd_compare(args) -> int:
+    from pathlib import Path
+
+    from ._io import atomic_write_text
+    from .evaluate.compare import compare_runs, compare_table
+
+    result = compare_runs(args.runs, n_boot=args.boot)
+    text = compare_table(result)
+    if args.out:
+        out = Path(args.out)
+        atomic_write_text(out / "compare.md", text)
+        atomic_write_text(out / "compare.json", json.dumps(result, indent=2) + "\n")
+    print(text, end="")
+    return 0
+
+
 def _add_report(sub) -> None:
     p = sub.add_parser("report", help="one self-contained HTML page about a run -> RUN/report.html")
     p.add_argument("run", help="run folder written by dsvae train")
@@ -830,6 +856,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench(sub)
     _add_viz(sub)
     _add_report(sub)
+    _add_compare(sub)
     return parser
 
 

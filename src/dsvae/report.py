@@ -21,7 +21,7 @@ from pathlib import Path
 from ._io import atomic_write_text
 from .config import DSVAEConfig
 from .run import read_log
-from .viz import PICTURES, visualize_run
+from .viz import LATENT_PICTURES, PICTURES, visualize_run
 
 MEDIA_TYPES = {".png": "image/png", ".gif": "image/gif", ".wav": "audio/wav"}
 VECTOR_PICTURES = ("curves.png", "recon.png", "swap.png")  # what `dsvae viz` draws for speech runs
@@ -73,6 +73,7 @@ def render_page(run_dir: Path) -> str:
         ("summary", "Summary", _summary(run_dir)),
         ("metrics", "Metrics", _metrics(run_dir)),
         ("curves", "Training curves", _pictures(run_dir, ["curves.png"])),
+        ("latents", "Which factor lives where", _latent_pictures(run_dir)),
         (
             "pictures",
             "What the model learned",
@@ -151,6 +152,8 @@ def _pictures(run_dir: Path, names: list[str], others: bool = False) -> str:
             if p.suffix in MEDIA_TYPES
             and not p.name.startswith(".")
             and p.relative_to(folder).as_posix() not in PICTURES
+            and p.name not in LATENT_PICTURES
+            and not p.name.startswith("traverse_")
         ]
     shown = [
         name
@@ -170,6 +173,22 @@ def _pictures(run_dir: Path, names: list[str], others: bool = False) -> str:
             f"{html.escape(str(folder))}.</p>"
         )
     return "\n".join(parts) or '<p class="muted">None: draw them with <code>dsvae viz RUN</code>.</p>'
+
+
+def _latent_pictures(run_dir: Path) -> str:
+    """The latent map, the per-factor score charts and the traversals, where `dsvae viz` drew them."""
+    folder = run_dir / "pictures"
+    traversals = sorted(p.name for p in folder.glob("traverse_*.gif")) if folder.is_dir() else []
+    names = [n for n in (*LATENT_PICTURES, *traversals) if (folder / n).exists()]
+    if not names:
+        return (
+            '<p class="muted">None: a labelled run gets them from <code>dsvae eval RUN</code> and '
+            "<code>dsvae viz RUN</code>.</p>"
+        )
+    caption = LATENT_PICTURES["traverse_*.gif"]
+    return "\n".join(
+        _figure(folder, n, *LATENT_PICTURES.get(n, (f"{caption[0]}: {n[9:-4]}", caption[1]))) for n in names
+    )
 
 
 def _configuration(run_dir: Path) -> str:

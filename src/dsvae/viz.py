@@ -93,6 +93,30 @@ PICTURES: dict[str, tuple[str, str]] = {
     "swap.png": ("Swaps of pairs, frame by frame", "Each pair's four sequences one below the other."),
 }
 
+# The pictures of which factor lives where (labelled runs only; the report shows them in their own
+# section): file name -> title and how to read it.
+LATENT_PICTURES: dict[str, tuple[str, str]] = {
+    "latent_map.png": (
+        "Latent map",
+        "One row per labelled factor, one column per latent dimension (f, then z, split by a white line): "
+        "the share of the factor's importance (DCI's importance matrix) each dimension holds. A "
+        "disentangled model puts each static factor in a few f dimensions and each dynamic factor in z; "
+        "a static factor with weight right of the line has leaked into z.",
+    ),
+    "factor_scores.png": (
+        "Per-factor scores",
+        "Top: of swapped videos (f of a, z of b), how often the judge reads each factor's label from a "
+        "(f), from b (z) or neither; bottom: with f kept and z drawn from the prior, and with z kept and "
+        "f drawn. A static factor should follow f, a dynamic one z; dashed lines mark chance.",
+    ),
+    "traverse_*.gif": (
+        "Traversal",
+        "Each row moves one of the factor's most important latent dimensions across its posterior range "
+        "(2nd to 98th percentile) with everything else of the first column's sequence kept: the factor "
+        "should change along the row, and nothing else.",
+    ),
+}
+
 
 # --- frames -> pixels -------------------------------------------------------------------------------
 
@@ -849,9 +873,7 @@ def _figure(**kw):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ModuleNotFoundError as e:
-        raise ModuleNotFoundError(
-            'dsvae draws its plots with matplotlib: pip install matplotlib'
-        ) from e
+        raise ModuleNotFoundError("dsvae draws its plots with matplotlib: pip install matplotlib") from e
     fig = Figure(**kw)
     FigureCanvasAgg(fig)
     return fig
