@@ -19,7 +19,7 @@ from dsvae._io import atomic_dir
 pytest.importorskip("soundfile")
 
 
-def wait_for_reader(fifo: Path, proc: subprocess.Popen, timeout: float = 120.0) -> int:
+def wait_for_reader(fifo: Path, proc: subprocess.Popen, timeout: float = 600.0) -> int:
     """Block until ``proc`` opens the FIFO for reading (it then waits for data inside the build);
     returns the writing end, to close after the signal."""
     deadline = time.monotonic() + timeout
@@ -69,7 +69,7 @@ def test_a_signal_ends_the_build_with_one_line_and_leaves_nothing(tmp_path, make
     fd = wait_for_reader(fifo, proc)
     proc.send_signal(signum)
     try:
-        _, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=600)  # a guard against a hang, not a timing
     finally:
         os.close(fd)
     name = signal.Signals(signum).name
