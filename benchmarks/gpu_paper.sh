@@ -7,9 +7,10 @@
 # On a lent GPU (device tool), from the repository root, with the sheets carried in build/lpc-sprites:
 #   mkdir -p build && cp -r ../shared/lpc-sprites build/      # 0.5 MB, ignored by git
 #   run: bash benchmarks/gpu_paper.sh      (carry: ["build/lpc-sprites"], timeout_s 600)
-# On a CPU, the same stages with the tiny preset (what the test suite runs):
-#   PRESET=tiny DEVICE=cpu TRAIN_MINUTES=0.2 JUDGE_EPOCHS=1 BENCH_STEPS=1 OUT=/tmp/gp \
-#       bash benchmarks/gpu_paper.sh
+# On a CPU, the same stages with the tiny preset and a judge trained before (JUDGE=DIR skips the
+# judge stage; on 2 cores a Sprites judge epoch takes minutes):
+#   PRESET=tiny DEVICE=cpu TRAIN_MINUTES=0.2 JUDGE=judges/sprites BENCH_STEPS=1 EVAL_SEEDS=1 \
+#       OUT=/tmp/gp bash benchmarks/gpu_paper.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,10 +44,15 @@ dsvae data sprites --sheets "$SHEETS" --out "$WORK/sprites" --force > "$OUT/data
 stage "data: $(tail -n 1 "$OUT/data.log") ($(since "$t") s)"
 
 t=$(now)
-dsvae judge train --data "$WORK/sprites" --out "$WORK/judge" --epochs "$JUDGE_EPOCHS" --device "$DEVICE" \
-  > "$OUT/judge.log" 2>&1
-cp "$WORK/judge/metrics.json" "$OUT/judge_metrics.json"
-stage "judge: $(tail -n 1 "$OUT/judge.log") ($(since "$t") s)"
+if [ -n "${JUDGE:-}" ]; then
+  stage "judge: $JUDGE (trained before; JUDGE= unset trains one here)"
+else
+  JUDGE="$WORK/judge"
+  dsvae judge train --data "$WORK/sprites" --out "$JUDGE" --epochs "$JUDGE_EPOCHS" --device "$DEVICE" \
+    --force > "$OUT/judge.log" 2>&1
+  stage "judge: $(tail -n 1 "$OUT/judge.log") ($(since "$t") s)"
+fi
+cp "$JUDGE/metrics.json" "$OUT/judge_metrics.json"
 
 t=$(now)
 dsvae bench --preset "$PRESET" --device "$DEVICE" --steps "$BENCH_STEPS" --json > "$OUT/bench.json" 2> "$OUT/bench.log"
@@ -65,7 +71,7 @@ cp "$WORK/run/log.csv" "$WORK/run/env.json" "$WORK/run/train.json" "$OUT/"
 stage "train: $(tail -n 1 "$OUT/train.log") ($(since "$t") s)"
 
 t=$(now)
-dsvae eval "$WORK/run" --judge "$WORK/judge" --seeds "$EVAL_SEEDS" --device "$DEVICE" > "$OUT/eval.log" 2>&1
+dsvae eval "$WORK/run" --judge "$JUDGE" --seeds "$EVAL_SEEDS" --device "$DEVICE" > "$OUT/eval.log" 2>&1
 cp "$WORK/run/metrics.json" "$WORK/run/metrics.md" "$OUT/"
 stage "eval: $("$PYTHON" -c "
 import json, sys
