@@ -76,15 +76,13 @@ cp "$WORK/run/metrics.json" "$WORK/run/metrics.md" "$OUT/"
 stage "eval: $("$PYTHON" -c "
 import json, sys
 m = json.load(open(sys.argv[1]))
-def find(d, key):
-    if isinstance(d, dict):
-        if key in d:
-            return d[key]
-        for v in d.values():
-            r = find(v, key)
-            if r is not None:
-                return r
-print(' '.join(f'{k}={find(m, k)}' for k in ('accuracy', 'IS', 'H_y_given_x', 'H_y', 'psnr')))" \
+ms, pp, sw = m.get('motion_scores') or {}, m.get('paper_protocol') or {}, m.get('swap') or {}
+def v(d, k, scale=1.0):
+    x = (d.get(k) or {}).get('mean')
+    return 'n/a' if x is None else f'{scale * x:.4g}'
+print(f\"Acc {v(ms, 'acc', 100)}% IS {v(ms, 'is')} H(y|x) {v(ms, 'h_yx')} H(y) {v(ms, 'h_y')} \"
+      f\"attributes {v(pp, 'attributes_mean', 100)}% swap {v(sw, 'attributes_mean', 100)}% / \"
+      f\"{v(sw, 'motion', 100)}% PSNR {m['reconstruction']['psnr']:.2f} dB\")" \
   "$OUT/metrics.json") ($(since "$t") s)"
 
 t=$(now)
