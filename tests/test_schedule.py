@@ -47,3 +47,15 @@ def test_max_minutes_stops_with_a_checkpoint(tiny_dataset_dir, tmp_path):
     assert (tmp_path / "run" / "checkpoints" / "last").is_dir()
     assert not (tmp_path / "run" / "model").exists()
     assert read_log(tmp_path / "run") == []
+
+
+def test_cli_resume_without_epochs_keeps_the_recorded_schedule(tiny_dataset_dir, tmp_path):
+    from dsvae.cli import main
+
+    out = str(tmp_path / "run")
+    common = ["--data", str(tiny_dataset_dir), "--preset", "tiny", "--batch-size", "10", "--out", out]
+    common += ["--precision", "fp32", "--device", "cpu", "--no-pictures"]
+    assert main(["train", "--epochs", "3", "--lr-decay-steps", "6", "--max-steps", "4"] + common) == 0
+    assert main(["train", "--resume"] + common) == 0
+    rows = read_log(tmp_path / "run")
+    assert max(r["epoch"] for r in rows) == 3  # not the command line's default of 10

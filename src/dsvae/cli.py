@@ -453,7 +453,12 @@ def _add_train(sub) -> None:
         metavar="FIELD=VALUE",
         help="override a DSVAEConfig field, e.g. --set z_dim=8 (repeatable)",
     )
-    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help=f"epochs in all (default {d.epochs}; with --resume: as the run recorded)",
+    )
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="global batch (default 25)")
     p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate (default 2e-4)")
     p.add_argument(
@@ -528,7 +533,7 @@ def _cmd_train(args) -> int:
         data=data,
         preset=args.preset,
         model_overrides=dict(args.overrides),
-        epochs=args.epochs,
+        epochs=args.epochs if args.epochs is not None else (0 if args.resume else TrainConfig.epochs),
         batch_size=args.batch_size,
         lr=args.lr,
         kl_warmup_steps=args.kl_warmup_steps,

@@ -490,7 +490,8 @@ def train(tc: TrainConfig, run_dir: str | Path, resume: bool = False, force: boo
             "log_every",
             "checkpoint_every",
         }
-        saved.update({k: v for k, v in tc.to_dict().items() if k in keep})
+        # epochs 0: as recorded (the command line left --epochs out)
+        saved.update({k: v for k, v in tc.to_dict().items() if k in keep and not (k == "epochs" and not v)})
         tc = TrainConfig(**{**saved, "betas": tuple(saved["betas"])})
 
     seed_everything(tc.seed + rank)
