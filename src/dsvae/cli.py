@@ -416,6 +416,18 @@ def _cmd_data_timit(args) -> int:
     return 0
 
 
+def _add_overrides(p, help: str) -> None:
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        type=_parse_override,
+        default=[],
+        metavar="FIELD=VALUE",
+        help=help,
+    )
+
+
 def _parse_override(text: str) -> tuple[str, object]:
     """``z_dim=8``, ``q_z=factorized``, ``conv_channels=32,64,128``: a DSVAEConfig field and value."""
     if "=" not in text:
@@ -444,15 +456,7 @@ def _add_train(sub) -> None:
     p.add_argument(
         "--preset", default=d.preset, help="model preset: paper, cpu (default), sprites, tiny, speech"
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        type=_parse_override,
-        default=[],
-        metavar="FIELD=VALUE",
-        help="override a DSVAEConfig field, e.g. --set z_dim=8 (repeatable)",
-    )
+    _add_overrides(p, "override a DSVAEConfig field, e.g. --set z_dim=8 (repeatable)")
     p.add_argument(
         "--epochs",
         type=int,
@@ -706,15 +710,7 @@ def _add_bench(sub) -> None:
         default=None,
         help="preset(s) to measure (repeatable; default: paper and cpu)",
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        type=_parse_override,
-        default=[],
-        metavar="FIELD=VALUE",
-        help="override a DSVAEConfig field of every preset measured, as in dsvae train",
-    )
+    _add_overrides(p, "override a DSVAEConfig field of every preset measured, as in dsvae train")
     p.add_argument("--batch-size", type=int, default=25)
     p.add_argument("--steps", type=int, default=5, help="timed steps (the median is reported)")
     p.add_argument("--warmup", type=int, default=2)
