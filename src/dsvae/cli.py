@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from .device import PRECISIONS
+
 
 def _add_data(sub) -> None:
     p = sub.add_parser("data", help="build or import datasets")
@@ -442,7 +444,6 @@ def _parse_override(text: str) -> tuple[str, object]:
 
 
 def _add_train(sub) -> None:
-    from .device import PRECISIONS
     from .train import TrainConfig
 
     d = TrainConfig()
@@ -589,7 +590,7 @@ def _add_judge(sub) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument(
         "--precision",
-        choices=("auto", "fp32", "bf16"),
+        choices=PRECISIONS,
         default="auto",
         help="bf16 autocast or fp32; auto (default) uses bf16 where the hardware has it",
     )
@@ -651,7 +652,7 @@ def _add_eval(sub) -> None:
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, ...")
     p.add_argument(
         "--precision",
-        choices=("auto", "fp32", "bf16"),
+        choices=PRECISIONS,
         default="auto",
         help="of generating and judging videos; auto (default) uses bf16 where the hardware has it",
     )
@@ -717,7 +718,7 @@ def _add_bench(sub) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument(
         "--precision",
-        choices=("auto", "fp32", "bf16"),
+        choices=PRECISIONS,
         default="auto",
         help="precision of the fast path (the plain path is always fp32)",
     )

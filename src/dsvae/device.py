@@ -166,11 +166,6 @@ def cpu_info() -> CPUInfo:
     )
 
 
-def cpu_has_bf16() -> bool:
-    """Whether the CPU computes bf16 in hardware (AMX or AVX-512 BF16) and the kernels may use it."""
-    return cpu_info().bf16
-
-
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto``: CUDA if available, then Apple's MPS, then the CPU; otherwise the named device.
 
@@ -249,7 +244,6 @@ __all__ = [
     "CPUInfo",
     "PrecisionUnavailable",
     "autocast",
-    "cpu_has_bf16",
     "cpu_info",
     "default_channels_last",
     "resolve_device",

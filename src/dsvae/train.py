@@ -30,7 +30,7 @@ from tqdm import tqdm
 from ._io import atomic_dir, atomic_write_text, recover_dir
 from .config import DSVAEConfig
 from .data import SequenceDataset, open_dataset
-from .device import PRECISIONS, autocast, default_channels_last, resolve_device, resolve_precision
+from .device import autocast, default_channels_last, resolve_device, resolve_precision
 from .elbo import elbo_terms
 from .model import DSVAE
 from .progress import progress
@@ -694,4 +694,4 @@ def _all_mean(t: torch.Tensor, distributed: bool) -> list[float]:
     return t.tolist()
 
 
-__all__ = ["PRECISIONS", "TrainConfig", "TrainResult", "TrainingDiverged", "train"]
+__all__ = ["TrainConfig", "TrainResult", "TrainingDiverged", "train"]

@@ -69,6 +69,14 @@ def completeness(R: np.ndarray) -> tuple[float, np.ndarray]:
     return float(c_j.mean()), c_j
 
 
+def chance_accuracy(labels: np.ndarray) -> float:
+    """The accuracy of always answering the most common class of ``labels`` (N,)."""
+    y = np.asarray(labels)
+    if y.ndim != 1 or len(y) == 0:
+        raise ValueError(f"labels must be a non-empty (N,) array, got shape {y.shape}")
+    return float(np.bincount(y).max() / len(y))
+
+
 def importance_matrix(
     train_codes: np.ndarray,
     train_factors: Mapping[str, np.ndarray],
@@ -105,7 +113,7 @@ def importance_matrix(
         ytr, yte = np.asarray(train_factors[name]), np.asarray(test_factors[name])
         if len(ytr) != len(xtr) or len(yte) != len(xte):
             raise ValueError(f"factor {name!r}: one label per code needed")
-        chance[name] = float(np.bincount(yte).max() / len(yte))
+        chance[name] = chance_accuracy(yte)
         if len(np.unique(ytr)) < 2:  # nothing to learn: the constant predictor, no important dimension
             informativeness[name] = float((yte == ytr[0]).mean())
             continue
@@ -175,4 +183,12 @@ def _check_codes(x: np.ndarray) -> np.ndarray:
     return x
 
 
-__all__ = ["REGRESSORS", "completeness", "dci", "disentanglement", "importance_matrix", "require_sklearn"]
+__all__ = [
+    "REGRESSORS",
+    "chance_accuracy",
+    "completeness",
+    "dci",
+    "disentanglement",
+    "importance_matrix",
+    "require_sklearn",
+]

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .dci import require_sklearn
+from .dci import chance_accuracy, require_sklearn
 
 PROBES = ("linear", "mlp")
 
@@ -69,14 +69,6 @@ def probe_accuracy(
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = make_pipeline(StandardScaler(), clf).fit(xtr, ytr)
     return float((model.predict(xte) == yte).mean())
-
-
-def chance_accuracy(labels: np.ndarray) -> float:
-    """The accuracy of always answering the most common class of ``labels`` (N,)."""
-    y = np.asarray(labels)
-    if y.ndim != 1 or len(y) == 0:
-        raise ValueError(f"labels must be a non-empty (N,) array, got shape {y.shape}")
-    return float(np.bincount(y).max() / len(y))
 
 
 def fraction_of_ceiling(accuracy: float, chance: float, ceiling: float | None) -> float | None:
