@@ -14,6 +14,7 @@ import dsvae.train as train_mod
 from conftest import moving_squares, tiny_train_config
 from dsvae import DSVAE
 from dsvae.cli import main as cli_main
+from dsvae.config import DSVAEConfig
 from dsvae.data import DatasetError, SequenceDataset
 from dsvae.run import load_model, open_run_dataset, read_log
 from dsvae.train import TrainConfig, TrainingDiverged, train
@@ -283,3 +284,23 @@ def test_a_run_refuses_data_that_changed_since_it_trained(tmp_path):
     plain.meta.pop("checksums", None)
     plain.save(data, force=True)
     assert len(open_run_dataset(run)) == len(plain)
+
+
+def test_resume_gives_the_moments_their_parameters_layout(tiny_dataset_dir, tmp_path):
+    """Checkpoints store tensors contiguous; a channels_last model's conv weights are not. CUDA's
+    fused Adam refused the loaded moments ("same dtype, device, and layout") on the first step after
+    resuming the paper preset on an H200; the loaded state must take each parameter's strides."""
+    train(tiny_tc(tiny_dataset_dir, epochs=2, max_steps=3, channels_last=True), tmp_path / "run")
+    cfg = DSVAEConfig.load(tmp_path / "run" / "config.json")
+    model = DSVAE(cfg).to(memory_format=torch.channels_last)
+    opt = train_mod.make_optimizer(model, tiny_tc(tiny_dataset_dir), torch.device("cpu"))
+    train_mod.load_checkpoint(tmp_path / "run", model, opt, torch.device("cpu"))
+    conv = [p for p in model.parameters() if p.dim() == 4]
+    assert conv and any(not p.is_contiguous() for p in conv)
+    for p in model.parameters():
+        for k in ("exp_avg", "exp_avg_sq"):
+            assert opt.state[p][k].stride() == p.stride(), k
+    train(tiny_tc(tiny_dataset_dir, epochs=2, channels_last=True), tmp_path / "whole")
+    train(tiny_tc(tiny_dataset_dir, epochs=2, channels_last=True), tmp_path / "run", resume=True)
+    a, b = weights(tmp_path / "whole" / "model"), weights(tmp_path / "run" / "model")
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -297,6 +297,7 @@ def load_checkpoint(run_dir: Path, model: DSVAE, opt: torch.optim.Optimizer, dev
         state = _from_plain(doc["state"], load_file(str(last / "state.safetensors")))
         model.load_state_dict(load_file(str(last / "model.safetensors"), device=str(device)))
         opt.load_state_dict(state["optimizer"])
+        match_param_layout(opt)
         set_rng_state(state["rng"])
     except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as e:
         if isinstance(e, CheckpointError):
@@ -306,6 +307,21 @@ def load_checkpoint(run_dir: Path, model: DSVAE, opt: torch.optim.Optimizer, dev
             f"({type(e).__name__}: {e}); start again with --force"
         ) from e
     return state
+
+
+def match_param_layout(opt: torch.optim.Optimizer) -> None:
+    """Give every per-parameter optimizer tensor (Adam's exp_avg, exp_avg_sq) its parameter's memory
+    layout. Checkpoints store tensors contiguous, while a channels_last model's conv weights are not;
+    CUDA's fused Adam refuses moments whose strides differ from the parameter's ("params, grads,
+    exp_avgs, and exp_avg_sqs must have same dtype, device, and layout"). Values are unchanged."""
+    for group in opt.param_groups:
+        for p in group["params"]:
+            st = opt.state.get(p)
+            if not st:
+                continue
+            for k, v in st.items():
+                if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
+                    st[k] = torch.empty_like(p, dtype=v.dtype).copy_(v)
 
 
 def convert_checkpoint(run_dir: str | Path) -> Path:
