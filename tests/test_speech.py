@@ -182,7 +182,10 @@ def test_cli_data_fsdd(tmp_path, fsdd_folder, capsys):
     )
     ds = SequenceDataset.open(out)
     assert ds.frames.shape[1:] == (10, 32) and ds.meta["features"]["n_mels"] == 32
-    assert "segments" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "segments" in captured.out
+    # stderr is not a terminal here (a log file): whole lines, no carriage-return stream
+    assert "fsdd features" in captured.err and "\r" not in captured.err
     assert main(["data", "fsdd", "--root", str(fsdd_folder), "--out", str(out)]) == 2  # exists, no --force
 
 

@@ -52,6 +52,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from ..progress import progress
 from .base import SPLITS, DatasetError, SequenceDataset, atomic_dataset_dir, write_columns
 
 FSDD_URL = "https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/heads/master.zip"
@@ -247,7 +248,7 @@ def write_speech_dataset(
 
     feats = []  # per recording (n_frames, n_mels); segments overlap, so these are the smaller copy
     used, skipped, fallbacks = [], [], []
-    for r in tqdm(recordings, desc=f"{name} features", unit="file"):
+    for r in progress(recordings, desc=f"{name} features", unit="file"):
         try:
             r, audio, sr, failed = _read_with_fallback(r)
         except DatasetError as e:
@@ -375,7 +376,7 @@ def download(url: str, dest: Path) -> Path:
     try:
         with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as fh:
             size = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=size, unit="B", unit_scale=True, desc=f"download {dest.name}") as bar:
+            with progress(total=size, unit="B", unit_scale=True, desc=f"download {dest.name}") as bar:
                 while chunk := response.read(1 << 16):
                     fh.write(chunk)
                     bar.update(len(chunk))

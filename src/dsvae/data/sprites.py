@@ -41,8 +41,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm.auto import tqdm
 
+from ..progress import progress
 from .arrays import pixels_to_uint8
 from .base import DatasetError, SequenceDataset, atomic_dataset_dir, write_columns
 
@@ -235,7 +235,7 @@ def build_sprites(
         all_in_id_order = hashlib.sha256()
         checksums = {}
         characters = _composite_characters(Path(sheets_dir))
-        for s, block in tqdm(characters, total=N_CHARACTERS, desc="compositing", unit="character"):
+        for s, block in progress(characters, total=N_CHARACTERS, desc="compositing", unit="character"):
             if s == 0:
                 checksums["character0_motion0"] = hashlib.sha256(np.ascontiguousarray(block[0])).hexdigest()
             block = np.ascontiguousarray(block)
@@ -280,7 +280,9 @@ def _download(url: str, dest: Path) -> None:
     try:
         with os.fdopen(fd, "wb") as fh, urllib.request.urlopen(url, timeout=60) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc="downloading the Sprites sheets") as bar:
+            with progress(
+                total=total, unit="B", unit_scale=True, desc="downloading the Sprites sheets"
+            ) as bar:
                 while chunk := response.read(1 << 20):
                     fh.write(chunk)
                     bar.update(len(chunk))
@@ -512,7 +514,7 @@ def import_sprites(
         atomic_dataset_dir(out, force=force) as tmp,
         _FramesFile(tmp / "frames.npy", (n, T, *FRAME_SHAPE)) as frames,
     ):
-        for row, i in enumerate(tqdm(order, desc="importing", unit="sequence")):
+        for row, i in enumerate(progress(order, desc="importing", unit="sequence")):
             p = parts[part_of[i]]
             pixels = p.frames.read(row_of[i])
             frames.write(row, pixels_to_uint8(pixels, scales[part_of[i]], p.frames.path))

@@ -37,8 +37,9 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 from PIL import Image, ImageSequence
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
+from ..progress import progress
 from .base import DatasetError, SequenceDataset, atomic_dataset_dir, write_columns
 from .images import read_rgb8, to_rgb8
 
@@ -499,7 +500,7 @@ def import_videos(
         atomic_dataset_dir(out, force=force) as tmp,
         NpyAppender(tmp / "frames.npy", (T, size, size, 3)) as writer,
     ):
-        with tqdm(unit="frame", desc="importing", dynamic_ncols=True) as bar:
+        with progress(unit="frame", desc="importing", dynamic_ncols=True) as bar:
             for k, clip in enumerate(clips):
                 bar.set_description(f"file {k + 1}/{len(clips)}")
                 before = writer.count
