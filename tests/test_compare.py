@@ -21,6 +21,11 @@ def fake_run(root: Path, name: str, acc: float, psnr: float, minutes: float) -> 
         "reconstruction": {"psnr": psnr},
         "factors": {"chance": {"color": 0.33}, "swap_score": {"mean": acc - 0.1, "std": 0.0}},
         "notes": ["a note"],
+        "judge": {"path": "judges/x", "sha256": "ab" * 32, "test_accuracy": {"color": 1.0}},
+        "judge_audit": {
+            "judge": {"real": {"color": 1.0}, "reconstruction": {"color": 0.875}},
+            "agreement": None,
+        },
     }
     (run / "metrics.json").write_text(json.dumps(metrics))
     (run / "log.csv").write_text(
@@ -37,6 +42,8 @@ def test_run_scores_flatten_the_means_and_skip_what_is_not_a_score(tmp_path):
             "motion_scores.acc": 0.9,
             "reconstruction.psnr": 20.0,
             "factors.swap_score": 0.8,
+            "judge_audit.judge.real.color": 1.0,  # the audit is a score; the judge's provenance is not
+            "judge_audit.judge.reconstruction.color": 0.875,
             "train_minutes": 2.0,
         }
     )

@@ -21,11 +21,13 @@ import numpy as np
 from ..run import read_log
 from .markdown import row
 
-# keys of metrics.json that are not scores (provenance, settings, notes, matrices)
+# top-level keys of metrics.json that are not scores (provenance and settings)
+NOT_SCORES_TOP = {"run", "kind", "dataset", "judge", "judge2", "seeds", "precision", "notes"}
+# keys at any depth that are not scores (notes, matrices, settings); judge_audit.judge is a score
 NOT_SCORES = {
-    "run", "kind", "dataset", "judge", "judge2", "seeds", "precision", "notes", "paper_timit_eer",
-    "factor_kinds", "pairs", "chance", "home", "importance", "D_i", "latent_names", "factors.chance",
-    "skipped", "train_sequences", "regressor", "classes", "per_class", "latent", "ceiling",
+    "notes", "paper_timit_eer", "factor_kinds", "pairs", "chance", "home", "importance", "D_i",
+    "latent_names", "factors.chance", "skipped", "train_sequences", "regressor", "classes",
+    "per_class", "latent", "ceiling",
 }  # fmt: skip
 # the scores the short table shows, in order, with their headings (where the runs have them)
 HEADLINE = {
@@ -72,7 +74,7 @@ def _flatten(node, prefix: str, out: dict[str, float]) -> None:
         else:
             for k, v in node.items():
                 key = f"{prefix}{k}"
-                if k not in NOT_SCORES and key not in NOT_SCORES:
+                if k not in NOT_SCORES and key not in NOT_SCORES and key not in NOT_SCORES_TOP:
                     _flatten(v, key + ".", out)
             return
     if isinstance(node, (int, float)) and not isinstance(node, bool) and node is not None:
