@@ -187,3 +187,19 @@ def test_speech_run_page_shows_spectrograms_and_sounds(tmp_path):
     ids = re.findall(r'<(?:img|audio) id="([^"]+)"', text)
     assert ids == ["pic-curves-png", "pic-recon-png", "pic-swap-png", "pic-voice-converted-wav"]
     assert '<audio id="pic-voice-converted-wav" controls src="data:audio/wav;base64,UklGRg=="' in text
+
+
+def test_latent_section_shows_gif_traversals_and_png_only_ones(tmp_path):
+    """A video run's traversals are animations (their PNG strips stay out); a vector run's are
+    spectrogram rows drawn as PNG only, which the page shows too."""
+    from PIL import Image
+
+    from dsvae.report import _latent_pictures
+
+    pics = tmp_path / "pictures"
+    pics.mkdir()
+    for name in ("traverse_motion.gif", "traverse_motion.png", "traverse_speaker.png"):
+        Image.new("RGB", (4, 4)).save(pics / name)
+    text = _latent_pictures(tmp_path)
+    ids = re.findall(r'<img id="([^"]+)"', text)
+    assert ids == ["pic-traverse-motion-gif", "pic-traverse-speaker-png"]

@@ -288,7 +288,10 @@ def test_vector_run_gets_spectrograms_and_says_what_is_missing(vector_run, tmp_p
     monkeypatch.setitem(sys.modules, "dsvae.evaluate.speech", None)  # a version without the module
     with pytest.warns(UserWarning, match="voice conversion"):
         paths = viz.visualize_run(vector_run, tmp_path / "a")
-    assert set(paths) == {"curves.png", "recon.png", "swap.png", "latent_map.png"}  # no traversals of sound
+    # traversals of sound: spectrogram rows (PNG), no GIF of one-frame clips
+    assert set(paths) == {"curves.png", "recon.png", "swap.png", "latent_map.png", "traverse_speaker.png"}
+    with Image.open(paths["traverse_speaker.png"]) as im:
+        assert im.size[1] >= 2 * 6 * viz.default_scale(6)  # two dimensions of the (D=6)-tall heatmaps
     with Image.open(paths["swap.png"]) as im:
         assert im.size[1] >= 4 * 6 * viz.default_scale(6)  # 4 rows of the (D=6)-tall heatmaps per pair
 

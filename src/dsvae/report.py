@@ -178,7 +178,16 @@ def _pictures(run_dir: Path, names: list[str], others: bool = False) -> str:
 def _latent_pictures(run_dir: Path) -> str:
     """The latent map, the per-factor score charts and the traversals, where `dsvae viz` drew them."""
     folder = run_dir / "pictures"
-    traversals = sorted(p.name for p in folder.glob("traverse_*.gif")) if folder.is_dir() else []
+    # the animation of a video run's traversal; the spectrogram rows (PNG only) of a vector run's
+    traversals = (
+        sorted(
+            p.name
+            for p in folder.glob("traverse_*.*")
+            if p.suffix == ".gif" or (p.suffix == ".png" and not p.with_suffix(".gif").exists())
+        )
+        if folder.is_dir()
+        else []
+    )
     names = [n for n in (*LATENT_PICTURES, *traversals) if (folder / n).exists()]
     if not names:
         return (

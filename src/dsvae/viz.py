@@ -768,7 +768,8 @@ def latent_pictures(
     device: torch.device,
 ) -> dict[str, Path]:
     """The latent map (latent_map.png), the per-factor scores (factor_scores.png, where `dsvae eval`
-    ran with a judge) and the traversals (traverse_<factor>.gif/.png) of a labelled video run."""
+    ran with a judge) and the traversals (traverse_<factor>.gif/.png; PNG of spectrograms for a vector
+    run) of a labelled run."""
     latents, metrics = run_latent_map(run_dir, model, dataset, device)
     paths: dict[str, Path] = {}
     if metrics and metrics.get("factors"):
@@ -780,8 +781,7 @@ def latent_pictures(
     title = f"latent map: importance of each dimension for each factor (DCI, {reg})"
     fig = latent_map_figure(np.asarray(R), latents["factors"], latents["latent_names"], title)
     paths["latent_map.png"] = save_figure(fig, out_dir / "latent_map.png")
-    if model.config.is_video:
-        paths.update(traversals(model, test, out_dir, latents, k, seed, device))
+    paths.update(traversals(model, test, out_dir, latents, k, seed, device))
     return paths
 
 
@@ -936,7 +936,8 @@ def latent_map_figure(importance: np.ndarray, factors: list[str], latent_names: 
         )
     share = (R / np.maximum(R.sum(axis=0, keepdims=True), 1e-12)).T  # (K, D)
     width = min(16.0, 3.0 + 0.12 * len(latent_names))
-    fig = _figure(figsize=(width, 1.2 + 0.45 * len(factors)), layout="constrained")
+    # tall enough for the colour bar's label, also with two factors
+    fig = _figure(figsize=(width, max(3.0, 1.2 + 0.45 * len(factors))), layout="constrained")
     ax = fig.subplots()
     im = ax.imshow(share, aspect="auto", cmap="viridis", vmin=0.0, interpolation="nearest")
     ax.set_yticks(range(len(factors)), factors)
