@@ -96,5 +96,14 @@ def test_progress_writes_lines_when_not_a_terminal():
     assert "\r" not in text
     assert 1 <= len(text.splitlines()) <= 3  # the start and the end, not 1000 updates
     assert "1000/1000" in text.splitlines()[-1]
+    # a postfix set at every step (the judge's loss) asks for a refresh each time: still a few lines
+    fp = io.StringIO()
+    bar = LineBar(total=1000, file=fp, mininterval=3600, ascii=True, desc="judge")
+    for i in range(1000):
+        bar.set_postfix(loss=f"{1 / (i + 1):.4f}")
+        bar.update(1)
+    bar.close()
+    lines = fp.getvalue().splitlines()
+    assert 1 <= len(lines) <= 3 and "1000/1000" in lines[-1]
     # under pytest stderr is captured, not a terminal: progress() gives the line writer
     assert isinstance(progress(total=3, disable=True), LineBar)

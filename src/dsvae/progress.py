@@ -43,12 +43,26 @@ class LineBar(tqdm):
         super().__init__(*args, **kwargs)
 
     def display(self, msg: str | None = None, pos: int | None = None) -> bool:
+        # at most one line per ``mininterval`` seconds, whoever asks for a refresh (set_postfix,
+        # refresh()), except the first line, the last (closing) one and a finished bar's
+        now = self._time()
+        finished = self.total is not None and self.n >= self.total
+        last = getattr(self, "_last_print", None)
+        if last is not None and not finished and not self._closing and now - last < self.mininterval:
+            return True
         line = (self.__str__() if msg is None else msg).strip("\r\n ")
         if line and line != getattr(self, "_last_line", None):
             self._last_line = line
+            self._last_print = now
             self.fp.write(line + "\n")
             self.fp.flush()
         return True
+
+    _closing = False
+
+    def close(self) -> None:
+        self._closing = True
+        super().close()
 
 
 def progress(iterable=None, *, log_interval: float | None = None, **kwargs) -> tqdm:

@@ -278,7 +278,7 @@ def train_judge(
             loss.backward()
             optimizer.step()
             bar.update()
-            bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
+            bar.set_postfix(refresh=False, epoch=epoch + 1, loss=f"{loss.item():.3f}")
     bar.close()
     train_seconds = time.perf_counter() - start
     accuracy = judge_accuracy(judge, test, batch_size=4 * batch_size, device=device, precision=precision)
