@@ -304,3 +304,28 @@ def test_resume_gives_the_moments_their_parameters_layout(tiny_dataset_dir, tmp_
     train(tiny_tc(tiny_dataset_dir, epochs=2, channels_last=True), tmp_path / "run", resume=True)
     a, b = weights(tmp_path / "whole" / "model"), weights(tmp_path / "run" / "model")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("z_dim=abc", "z_dim must be a whole number, got 'abc'"),
+        ("z_dim=1.5", "z_dim must be a whole number, got 1.5"),
+        ("q_z=3", "q_z must be a string, got 3"),
+        ("conv_channels=a,b", "conv_channels must be whole numbers separated by commas"),
+        ("zz_dim=3", "unknown DSVAEConfig fields ['zz_dim']"),
+    ],
+)
+def test_cli_set_with_a_bad_value_is_a_clear_error(tiny_dataset_dir, tmp_path, capsys, setting, message):
+    """`--set z_dim=abc` ended in a TypeError traceback from the config's checks."""
+    out = tmp_path / "run"
+    args = ["train", "--data", str(tiny_dataset_dir), "--preset", "tiny", "--set", setting, "--out", str(out)]
+    assert cli_main(args) == 2
+    assert message in capsys.readouterr().err and not out.exists()
+
+
+def test_config_accepts_what_json_and_set_give():
+    cfg = DSVAEConfig.preset("tiny", recon_scale=4, conv_channels=[8, 16], mlp_hidden=16, f_dim=3)
+    assert cfg.recon_scale == 4.0 and isinstance(cfg.recon_scale, float)
+    assert cfg.conv_channels == (8, 16) and cfg.mlp_hidden == (16,)
+    assert DSVAEConfig.from_dict(cfg.to_dict()) == cfg

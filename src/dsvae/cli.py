@@ -435,12 +435,16 @@ def _parse_override(text: str) -> tuple[str, object]:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"--set takes FIELD=VALUE, got {text!r}")
     key, value = text.split("=", 1)
+
+    def parse(v: str) -> object:  # numbers as numbers, anything else as text (the config checks it)
+        try:
+            return json.loads(v)
+        except json.JSONDecodeError:
+            return v
+
     if "," in value:
-        return key, [json.loads(v) for v in value.split(",")]
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
+        return key, [parse(v) for v in value.split(",")]
+    return key, parse(value)
 
 
 def _add_train(sub) -> None:

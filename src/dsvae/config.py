@@ -8,10 +8,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
 Q_Z_CHOICES = ("factorized", "full")
+
+
+def _example(default) -> str:
+    """A field's default as ``--set`` writes it (tuples comma-separated)."""
+    if isinstance(default, tuple):
+        return ",".join(str(i) for i in default) or "16,32"
+    return str(default)
+
+
 LIKELIHOOD_CHOICES = ("gaussian", "bernoulli")
 Z_VIEW_CHOICES = ("shared", "silhouette", "gray")
 
@@ -50,11 +60,39 @@ class DSVAEConfig:
     recon_scale: float = 1.0
 
     def __post_init__(self) -> None:
-        self.conv_channels = tuple(int(c) for c in self.conv_channels)
-        self.conv_strides = tuple(int(s) for s in self.conv_strides)
-        self.z_conv_channels = tuple(int(c) for c in self.z_conv_channels)
-        self.mlp_hidden = tuple(int(h) for h in self.mlp_hidden)
+        self._check_types()
         self.validate()
+
+    def _check_types(self) -> None:
+        """Every field of its annotated kind (values from JSON or ``--set`` may be anything): ints
+        stay ints, floats accept ints, tuples of ints accept a list or a single int. Raises
+        ValueError naming the field, the value and an example."""
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            v, kind = getattr(self, f.name), hints[f.name]
+            example = f"e.g. --set {f.name}={_example(f.default)}"
+            if kind is int:
+                ok = isinstance(v, int) and not isinstance(v, bool)
+                what = "a whole number"
+            elif kind is float:
+                ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+                what = "a number"
+                if ok:
+                    setattr(self, f.name, float(v))
+            elif kind is str:
+                ok, what = isinstance(v, str), "a string"
+            else:  # tuple[int, ...]
+                items = (v,) if isinstance(v, int) else v
+                ok = isinstance(items, (list, tuple)) and all(
+                    isinstance(i, int) and not isinstance(i, bool) for i in items
+                )
+                what = "whole numbers separated by commas"
+                if ok:
+                    setattr(self, f.name, tuple(items))
+            if not ok:
+                raise ValueError(
+                    f"DSVAEConfig: {f.name} must be {what}, got {v!r} ({type(v).__name__}); {example}"
+                )
 
     # --- derived sizes -------------------------------------------------------------------------
     @property
