@@ -396,3 +396,12 @@ class _AnyReason(str):
 
 
 ANY_REASON = _AnyReason()
+
+
+def test_a_judge_given_for_a_speech_run_is_reported_unused(speech_run, tmp_path):
+    """`dsvae eval SPEECH_RUN --judge J` ignored the judge without a word."""
+    from dsvae.evaluate import evaluate_run
+
+    with pytest.warns(UserWarning, match="without a judge; the --judge/--judge2 given are not used"):
+        m = evaluate_run(speech_run, judge_dir=tmp_path / "some-judge")
+    assert m["kind"] == "speech"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -76,6 +77,13 @@ def evaluate_run(
     model = load_model(run_dir, map_location=device)
     if not model.config.is_video:  # speech: scored by speaker verification instead of a judge
         from .speech import evaluate_speech_run
+
+        if judge_dir is not None or judge2_dir is not None:
+            warnings.warn(
+                f"{run_dir} is a run on vector frames (speech): it is scored by speaker verification, "
+                "DCI and probes, without a judge; the --judge/--judge2 given are not used",
+                stacklevel=2,
+            )
 
         return evaluate_speech_run(
             run_dir,
