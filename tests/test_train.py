@@ -329,3 +329,34 @@ def test_config_accepts_what_json_and_set_give():
     assert cfg.recon_scale == 4.0 and isinstance(cfg.recon_scale, float)
     assert cfg.conv_channels == (8, 16) and cfg.mlp_hidden == (16,)
     assert DSVAEConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_a_second_train_into_a_busy_run_folder_is_refused(tiny_dataset_dir, tmp_path):
+    """`dsvae train --resume` (or --force) while the first process still trained into the folder ran
+    both at once, interleaving their checkpoints and log.csv; the folder is now locked while in use."""
+    run = tmp_path / "run"
+    train(tiny_tc(tiny_dataset_dir, epochs=2, max_steps=2), run)
+    holder = subprocess.Popen(  # another process holding the run, as a running `dsvae train` does
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from dsvae.train import lock_run_dir; "
+            "lock_run_dir(__import__('pathlib').Path(sys.argv[1]), []); print('locked', flush=True); "
+            "time.sleep(60)",
+            str(run),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        before = (run / "log.csv").read_text()
+        for kw in ({"resume": True}, {"force": True}):
+            with pytest.raises(train_mod.RunBusyError, match="another dsvae train"):
+                train(tiny_tc(tiny_dataset_dir, epochs=2), run, **kw)
+        assert (run / "log.csv").read_text() == before  # nothing touched
+    finally:
+        holder.kill()
+        holder.wait()
+    res = train(tiny_tc(tiny_dataset_dir, epochs=2), run, resume=True)  # free again: resumes
+    assert res.steps > 2

@@ -461,8 +461,50 @@ class Logger:
 # --- the loop -----------------------------------------------------------------------------------------
 
 
+class RunBusyError(FileExistsError):
+    """Another process is training into the same run folder right now."""
+
+
+def lock_run_dir(run_dir: Path, locks: list[int]) -> None:
+    """Hold an exclusive advisory lock (flock) on the folder ``run_dir`` until :func:`train` returns
+    (or the process ends), so that a second ``dsvae train`` into it (a ``--resume`` or ``--force``
+    while the first still runs) is refused instead of interleaving two runs' checkpoints and logs.
+    No-op where fcntl is missing (Windows). Raises :class:`RunBusyError`."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return
+    fd = os.open(run_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise RunBusyError(
+            f"{run_dir} is being written by another dsvae train right now; wait for it to end (or stop "
+            "it) before resuming or replacing this run, or train into another --out"
+        ) from None
+    locks.append(fd)
+
+
 def train(tc: TrainConfig, run_dir: str | Path, resume: bool = False, force: bool = False) -> TrainResult:
-    run_dir = Path(run_dir)
+    """Train a DSVAE as ``tc`` says into the run folder ``run_dir`` (config.json, train.json, env.json,
+    log.csv, checkpoints/last, model/, pictures/): a new run, ``resume`` one from its last checkpoint
+    (bit-exact), or ``force`` over an old one. Under torchrun, DistributedDataParallel. Returns a
+    :class:`TrainResult`.
+
+    Raises FileExistsError for a folder that holds a run (without resume/force), RunBusyError while
+    another process trains into it, FileNotFoundError / CheckpointError for a run that cannot be
+    resumed, ValueError for settings or data that cannot work, TrainingDiverged for a NaN loss (the
+    last good checkpoint is kept)."""
+    locks: list[int] = []
+    try:
+        return _train(tc, Path(run_dir), resume, force, locks)
+    finally:
+        for fd in locks:
+            os.close(fd)  # releases the lock
+
+
+def _train(tc: TrainConfig, run_dir: Path, resume: bool, force: bool, locks: list[int]) -> TrainResult:
     t_start = time.perf_counter()
 
     # distributed set-up: torchrun sets WORLD_SIZE, RANK, LOCAL_RANK
@@ -491,6 +533,8 @@ def train(tc: TrainConfig, run_dir: str | Path, resume: bool = False, force: boo
             )
         if resume and not (run_dir / "train.json").exists():
             raise FileNotFoundError(f"cannot resume: {run_dir}/train.json not found")
+        if run_dir.is_dir():
+            lock_run_dir(run_dir, locks)
     location = data_location(tc.data)  # where the data is; a resumed run keeps what it recorded
     if resume:
         saved = read_train_options(run_dir)
@@ -538,6 +582,8 @@ def train(tc: TrainConfig, run_dir: str | Path, resume: bool = False, force: boo
         if not resume or failed_start:
             clear_run_outputs(run_dir)  # of the failed start, or of the run --force starts over
         run_dir.mkdir(parents=True, exist_ok=True)
+        if not locks:
+            lock_run_dir(run_dir, locks)
         cfg.save(run_dir / "config.json")
         atomic_write_text(run_dir / "train.json", json.dumps({**tc.to_dict(), **location}, indent=2))
         env = environment(tc.seed)
