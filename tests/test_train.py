@@ -1,8 +1,10 @@
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -360,3 +362,67 @@ def test_a_second_train_into_a_busy_run_folder_is_refused(tiny_dataset_dir, tmp_
         holder.wait()
     res = train(tiny_tc(tiny_dataset_dir, epochs=2), run, resume=True)  # free again: resumes
     assert res.steps > 2
+
+
+def test_dsvae_help_and_every_subcommand_help(capsys):
+    """`dsvae --help` crashed in argparse on the '%' of a subcommand's help text."""
+    with pytest.raises(SystemExit) as e:
+        cli_main(["--help"])
+    assert e.value.code == 0 and "compare" in capsys.readouterr().out
+    for sub in ("data", "train", "judge", "eval", "bench", "viz", "report", "compare"):
+        with pytest.raises(SystemExit) as e:
+            cli_main([sub, "--help"])
+        assert e.value.code == 0, sub
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupted_train_says_how_to_resume_and_resumes(tiny_dataset_dir, tmp_path, signum):
+    """Ctrl-C printed a KeyboardInterrupt traceback and no hint; SIGTERM ended it without a word."""
+    out = tmp_path / "run"
+    args = ["train", "--data", str(tiny_dataset_dir), "--preset", "tiny", "--batch-size", "10"]
+    args += ["--device", "cpu", "--precision", "fp32", "--no-pictures", "--out", str(out)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dsvae", *args, "--epochs", "500"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 600  # a guard against a hang, not a timing
+    while not (out / "checkpoints" / "last" / "state.json").exists() and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=600)
+    name = signal.Signals(signum).name
+    assert proc.returncode == 128 + signum, err
+    assert "Traceback" not in err
+    last = err.replace("\r", "\n").strip().splitlines()[-1]
+    assert last == (
+        f"dsvae train: interrupted ({name}); the run keeps its last checkpoint; continue with: "
+        f"dsvae train --resume --out {out}"
+    )
+    done = checkpoint_state(out)["epoch"]
+    assert cli_main(["train", "--resume", "--out", str(out), "--epochs", str(done + 1)]) == 0
+    assert (out / "model" / "model.safetensors").exists()
+
+
+def test_a_run_stopped_at_an_epoch_end_says_so(tiny_dataset_dir, tmp_path, capsys):
+    """--max-minutes (or --max-steps) ending a run at an epoch boundary printed "done: N epochs"."""
+    out = tmp_path / "run"
+    args = [
+        "train",
+        "--data",
+        str(tiny_dataset_dir),
+        "--preset",
+        "tiny",
+        "--batch-size",
+        "10",
+        "--epochs",
+        "3",
+    ]
+    args += ["--device", "cpu", "--precision", "fp32", "--no-pictures", "--out", str(out)]
+    steps_per_epoch = len(SequenceDataset.open(tiny_dataset_dir).subset("train")) // 10
+    assert cli_main([*args, "--max-steps", str(steps_per_epoch)]) == 0
+    text = capsys.readouterr().out
+    assert f"stopped after {steps_per_epoch} steps, 1 of 3 epochs" in text and "done:" not in text
+    assert not (out / "model").exists()

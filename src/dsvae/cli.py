@@ -28,9 +28,10 @@ def _add_data_sources(data_sub) -> None:
         p.set_defaults(func=_interruptible(p.get_default("func"), f"dsvae data {name}"))
 
 
-def _interruptible(func, what: str):
-    """``func(args)`` where Ctrl-C (SIGINT) and SIGTERM end the build with one line, not a
-    traceback: the signal unwinds the build like an error, so its atomic folder is removed."""
+def _interruptible(func, what: str, after=None):
+    """``func(args)`` where Ctrl-C (SIGINT) and SIGTERM end the command with one line, not a
+    traceback: the signal unwinds it like an error, so an atomic folder being built is removed.
+    ``after(args)`` says what is left (default: nothing was written, OUT is as it was)."""
 
     def run(args) -> int:
         import signal
@@ -46,12 +47,12 @@ def _interruptible(func, what: str):
             return func(args)
         except KeyboardInterrupt:
             signum = received[0] if received else signal.SIGINT
-            out = getattr(args, "out", None)
-            where = f"; {out} is as it was" if out else ""
-            print(
-                f"{what}: interrupted ({signal.Signals(signum).name}); nothing was written{where}",
-                file=sys.stderr,
-            )
+            if after is None:
+                out = getattr(args, "out", None)
+                left = "nothing was written" + (f"; {out} is as it was" if out else "")
+            else:
+                left = after(args)
+            print(f"{what}: interrupted ({signal.Signals(signum).name}); {left}", file=sys.stderr)
             return 128 + signum
         finally:
             signal.signal(signal.SIGTERM, previous)
@@ -524,7 +525,13 @@ def _add_train(sub) -> None:
     p.add_argument("--out", default=None, help="run folder (default runs/<data>-<preset>-<time>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--force", action="store_true", help="train into a non-empty --out anyway")
-    p.set_defaults(func=_cmd_train)
+    p.set_defaults(
+        func=_interruptible(
+            _cmd_train,
+            "dsvae train",
+            lambda a: f"the run keeps its last checkpoint; continue with: dsvae train --resume --out {a.out}",
+        )
+    )
 
 
 def _cmd_train(args) -> int:
@@ -567,15 +574,18 @@ def _cmd_train(args) -> int:
     except TrainingDiverged as e:
         print(f"dsvae train: stopped: {e}", file=sys.stderr)
         return 3
-    if result.test:
+    if result.test and result.epochs_done >= result.epochs:
         t = result.test
         print(
             f"done: {result.epochs_done} epochs, {result.steps} steps in {result.wall_s:.0f} s; test loss "
             f"{t['loss']:.2f} (recon {t['recon']:.2f}, kl_f {t['kl_f']:.2f}, kl_z {t['kl_z']:.2f}); "
             f"run: {out}"
         )
-    else:
-        print(f"stopped after {result.steps} steps ({result.wall_s:.0f} s); resume with --resume --out {out}")
+    else:  # --max-steps or --max-minutes ended it, mid-epoch or at an epoch's end
+        print(
+            f"stopped after {result.steps} steps, {result.epochs_done} of {result.epochs} epochs "
+            f"({result.wall_s:.0f} s); resume with --resume --out {out}"
+        )
     return 0
 
 
@@ -810,7 +820,7 @@ def _cmd_viz(args) -> int:
 
 def _add_compare(sub) -> None:
     p = sub.add_parser(
-        "compare", help="scores of several evaluated runs: per run, mean, std, 95% bootstrap interval"
+        "compare", help="scores of several evaluated runs: per run, mean, std, 95%% bootstrap interval"
     )
     p.add_argument("runs", nargs="+", help="run folders scored by dsvae eval (e.g. the seeds of one recipe)")
     p.add_argument("--out", default=None, help="also write OUT/compare.md and OUT/compare.json")

@@ -89,6 +89,7 @@ class TrainResult:
     train: dict  # last epoch's mean loss terms
     test: dict  # last test-set ELBO terms
     wall_s: float
+    epochs: int = 0  # the epochs the run is for: finished when epochs_done reaches them
 
 
 # --- set-up helpers ----------------------------------------------------------------------------------
@@ -723,7 +724,9 @@ def _train(tc: TrainConfig, run_dir: Path, resume: bool, force: bool, locks: lis
             write_train_pictures(model, test_ds, run_dir / "pictures", device=device)
     if distributed:
         dist.barrier()
-    return TrainResult(run_dir, epoch, step, train_terms, test_terms, time.perf_counter() - t_start)
+    return TrainResult(
+        run_dir, epoch, step, train_terms, test_terms, time.perf_counter() - t_start, tc.epochs
+    )
 
 
 def learning_rate(tc: TrainConfig, step: int, total_steps: int) -> float:
