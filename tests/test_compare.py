@@ -78,6 +78,9 @@ def test_compare_runs_table_and_cli(tmp_path, capsys):
     assert main(["compare", *map(str, runs), "--out", str(out)]) == 0
     assert "3 runs compared" in capsys.readouterr().out
     assert json.loads((out / "compare.json").read_text())["scores"]["motion_scores.acc"]["n"] == 3
+    # one run: its std is undefined (ddof 1), shown as "-", not "± 0"
+    one = compare_runs(runs[:1])["scores"]["motion_scores.acc"]
+    assert one["std"] is None and "| mean ± std | 0.8 ± - |" in compare_table(compare_runs(runs[:1]))
     assert main(["compare", str(tmp_path / "nothing")]) == 2
     assert "dsvae eval" in capsys.readouterr().err
 

@@ -98,7 +98,7 @@ def bootstrap_ci(
 def compare_runs(run_dirs: Sequence[str | Path], n_boot: int = 10000, seed: int = 0) -> dict:
     """Scores of several runs of one recipe: ``{"runs": [paths], "scores": {key: {"per_run":
     [value or None], "n", "mean", "std", "ci95": [lo, hi]}}}``; the statistics over the runs that
-    have the score (std with ddof 1, 0 for one run)."""
+    have the score (std with ddof 1; None, printed "-", for a score of one run)."""
     if not run_dirs:
         raise ValueError("compare needs at least one run folder")
     per_run = [run_scores(r) for r in run_dirs]
@@ -113,7 +113,7 @@ def compare_runs(run_dirs: Sequence[str | Path], n_boot: int = 10000, seed: int 
             "per_run": values,
             "n": int(len(present)),
             "mean": float(present.mean()),
-            "std": float(present.std(ddof=1)) if len(present) > 1 else 0.0,
+            "std": float(present.std(ddof=1)) if len(present) > 1 else None,  # undefined for one run
             "ci95": list(bootstrap_ci(present, n_boot=n_boot, seed=seed)),
         }
     return out
