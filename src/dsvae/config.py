@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 Q_Z_CHOICES = ("factorized", "full")
+LIKELIHOOD_CHOICES = ("gaussian", "bernoulli")
+Z_VIEW_CHOICES = ("shared", "silhouette", "gray")
 
 
 def _example(default) -> str:
@@ -20,10 +22,6 @@ def _example(default) -> str:
     if isinstance(default, tuple):
         return ",".join(str(i) for i in default) or "16,32"
     return str(default)
-
-
-LIKELIHOOD_CHOICES = ("gaussian", "bernoulli")
-Z_VIEW_CHOICES = ("shared", "silhouette", "gray")
 
 
 @dataclass

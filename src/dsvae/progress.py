@@ -42,6 +42,8 @@ class LineBar(tqdm):
         kwargs["file"] = _Lines(kwargs.get("file") or sys.stderr)
         super().__init__(*args, **kwargs)
 
+    _closing = False  # set by close(): its final line is always written
+
     def display(self, msg: str | None = None, pos: int | None = None) -> bool:
         # at most one line per ``mininterval`` seconds, whoever asks for a refresh (set_postfix,
         # refresh()), except the first line, the last (closing) one and a finished bar's
@@ -57,8 +59,6 @@ class LineBar(tqdm):
             self.fp.write(line + "\n")
             self.fp.flush()
         return True
-
-    _closing = False
 
     def close(self) -> None:
         self._closing = True
