@@ -95,3 +95,24 @@ def test_seed_table_wraps_compare(tmp_path, capsys):
     assert seed_table.figures(run) == pytest.approx({"Acc": 90.0, "PSNR": 20.0, "train min": 1.5})
     seed_table.main([f"recipe={tmp_path}/s*"])
     assert "1 runs compared" in capsys.readouterr().out
+
+
+def test_compare_says_when_runs_differ_in_more_than_their_seed(tmp_path, capsys):
+    runs = [fake_run(tmp_path, f"s{i}", 0.9, 20.0, 1.0) for i in range(3)]
+    for i, run in enumerate(runs):
+        opts = {"seed": i, "lr": 3e-3, "epochs": 16, "cwd": f"/home/{i}", "max_steps": 5 * i}
+        (run / "train.json").write_text(json.dumps(opts))
+        (run / "config.json").write_text(json.dumps({"z_dim": 16, "conv_channels": [16, 32]}))
+    assert compare_runs(runs)["differences"] == {}  # seeds, folders and stops are not the recipe
+    md = compare_table(compare_runs(runs))
+    assert "differ" not in md
+    (runs[2] / "train.json").write_text(json.dumps({"seed": 2, "lr": 1e-3, "epochs": 16}))
+    (runs[1] / "config.json").write_text(json.dumps({"z_dim": 8, "conv_channels": [16, 32]}))
+    diff = compare_runs(runs)["differences"]
+    assert diff == {"lr": [3e-3, 3e-3, 1e-3], "model.z_dim": [16, 8, 16]}
+    assert "- lr: 0.003 / 0.003 / 0.001" in compare_table(compare_runs(runs))
+    assert main(["compare", *map(str, runs)]) == 0
+    err = capsys.readouterr().err
+    assert "differ in more than their seed: lr, model.z_dim" in err
+    (runs[0] / "config.json").write_text("{not json")  # unreadable: compared on scores alone
+    assert "model.z_dim" in compare_runs(runs)["differences"]

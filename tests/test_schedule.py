@@ -59,3 +59,26 @@ def test_cli_resume_without_epochs_keeps_the_recorded_schedule(tiny_dataset_dir,
     assert main(["train", "--resume"] + common) == 0
     rows = read_log(tmp_path / "run")
     assert max(r["epoch"] for r in rows) == 3  # not the command line's default of 10
+
+
+def test_a_resumed_epoch_reports_the_rate_of_the_steps_it_ran(tiny_dataset_dir, tmp_path, monkeypatch):
+    """seq/s of an epoch resumed mid-way counts only the steps run after the resume (it counted the
+    whole epoch's sequences over the time of the rest, inflating the rate). A fake clock that
+    advances one second per optimizer step makes every rate exactly the batch size."""
+    import dsvae.train
+
+    clock = [0.0]
+    step = torch.optim.Adam.step
+
+    def timed_step(self, *args, **kwargs):
+        clock[0] += 1.0
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", timed_step)
+    monkeypatch.setattr(dsvae.train.time, "perf_counter", lambda: clock[0])
+    train(tiny_train_config(tiny_dataset_dir, epochs=1), tmp_path / "full")
+    train(tiny_train_config(tiny_dataset_dir, epochs=1, max_steps=2), tmp_path / "resumed")
+    train(tiny_train_config(tiny_dataset_dir, epochs=1), tmp_path / "resumed", resume=True)
+    for run in ("full", "resumed"):
+        (row,) = [r for r in read_log(tmp_path / run) if r["split"] == "train"]
+        assert row["seq_per_s"] == 10.0, run  # batch_size sequences per (fake) second

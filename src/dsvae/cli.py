@@ -835,6 +835,12 @@ def _cmd_compare(args) -> int:
     from .evaluate.compare import compare_runs, compare_table
 
     result = compare_runs(args.runs, n_boot=args.boot)
+    if result["differences"]:
+        print(
+            "dsvae compare: warning: the runs differ in more than their seed: "
+            + ", ".join(result["differences"]),
+            file=sys.stderr,
+        )
     text = compare_table(result)
     if args.out:
         out = Path(args.out)

@@ -615,6 +615,7 @@ def _train(tc: TrainConfig, run_dir: Path, resume: bool, force: bool, locks: lis
     while epoch < tc.epochs and not stop:
         net.train()
         t_epoch = time.perf_counter()
+        first_step = step_in_epoch  # > 0 when resumed mid-epoch: only the rest is timed
         sums = torch.zeros(4, device=device)
         n_seen = 0
         bar = progress(
@@ -699,7 +700,7 @@ def _train(tc: TrainConfig, run_dir: Path, resume: bool, force: bool, locks: lis
         train_terms = dict(zip(("loss", "recon", "kl_f", "kl_z"), train_terms))
         if is_main:
             test_terms = elbo_terms(model, test_ds, max(tc.batch_size, 50), device, precision)
-            seq_s = steps_per_epoch * tc.batch_size / epoch_s
+            seq_s = (steps_per_epoch - first_step) * tc.batch_size / epoch_s
             logger.row(epoch + 1, "train", train_terms, seq_s, epoch_s)
             logger.row(epoch + 1, "test", test_terms, float("nan"), epoch_s)
             if tc.progress:

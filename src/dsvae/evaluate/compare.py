@@ -52,6 +52,47 @@ HEADLINE = {
 }
 
 
+# train.json options that do not change what a run learns, or that differ between seeds by design
+NOT_RECIPE = {
+    "seed", "cwd", "data_path", "data_history", "max_steps", "max_minutes", "pictures", "progress",
+    "log_every", "checkpoint_every",
+}  # fmt: skip
+
+
+def run_recipe(run_dir: str | Path) -> dict[str, object]:
+    """What a run was trained with, less what seeds change: RUN/train.json (the training options,
+    without :data:`NOT_RECIPE`) and RUN/config.json (the resolved model config, as ``model.FIELD``),
+    flattened to ``{key: JSON text of the value}``. Files that are missing or unreadable give no
+    keys (a run copied without them is compared on its scores alone)."""
+    recipe: dict[str, object] = {}
+    for name, prefix in (("train.json", ""), ("config.json", "model.")):
+        try:
+            opts = json.loads((Path(run_dir) / name).read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(opts, dict):
+            continue
+        for k, v in opts.items():
+            if k in NOT_RECIPE or (name == "train.json" and k == "model_overrides"):
+                continue  # the overrides are in config.json, resolved
+            recipe[prefix + k] = json.dumps(v, sort_keys=True)
+    return recipe
+
+
+def recipe_differences(run_dirs: Sequence[str | Path]) -> dict[str, list]:
+    """``{key: [value per run]}`` for every recipe key (:func:`run_recipe`) whose value is not the
+    same in all the runs (a run without the key counts as None): runs compared as seeds of one
+    recipe should give ``{}``."""
+    recipes = [run_recipe(r) for r in run_dirs]
+    keys = list(dict.fromkeys(k for r in recipes for k in r))
+    out = {}
+    for k in keys:
+        values = [r.get(k) for r in recipes]
+        if len(set(values)) > 1:
+            out[k] = [None if v is None else json.loads(v) for v in values]
+    return out
+
+
 def run_scores(run_dir: str | Path) -> dict[str, float]:
     """Every score of one evaluated run as ``{dotted key: number}``: metrics.json flattened (a
     ``{"mean", "std"}`` over evaluation seeds counts as its mean), plus ``train_minutes`` (the wall
@@ -98,12 +139,17 @@ def bootstrap_ci(
 def compare_runs(run_dirs: Sequence[str | Path], n_boot: int = 10000, seed: int = 0) -> dict:
     """Scores of several runs of one recipe: ``{"runs": [paths], "scores": {key: {"per_run":
     [value or None], "n", "mean", "std", "ci95": [lo, hi]}}}``; the statistics over the runs that
-    have the score (std with ddof 1; None, printed "-", for a score of one run)."""
+    have the score (std with ddof 1; None, printed "-", for a score of one run). ``"differences"``
+    holds what the runs' recipes differ in besides the seed (:func:`recipe_differences`)."""
     if not run_dirs:
         raise ValueError("compare needs at least one run folder")
     per_run = [run_scores(r) for r in run_dirs]
     keys = list(dict.fromkeys(k for scores in per_run for k in scores))
-    out: dict = {"runs": [str(r) for r in run_dirs], "scores": {}}
+    out: dict = {
+        "runs": [str(r) for r in run_dirs],
+        "differences": recipe_differences(run_dirs),
+        "scores": {},
+    }
     for key in keys:
         values = [s.get(key) for s in per_run]
         present = np.array([v for v in values if v is not None and np.isfinite(v)], dtype=np.float64)
@@ -137,6 +183,15 @@ def compare_table(result: dict) -> str:
     runs, scores = result["runs"], result["scores"]
     head = [k for k in HEADLINE if k in scores]
     lines = [f"# {len(runs)} runs compared", ""]
+    differences = result.get("differences") or {}
+    if differences:
+        lines += [
+            "**The runs differ in more than their seed**, so the spread below is not only over "
+            "training seeds:",
+            "",
+        ]
+        lines += [f"- {k}: " + " / ".join(json.dumps(v) for v in vs) for k, vs in differences.items()]
+        lines.append("")
     if head:
         lines += [row("run", *(HEADLINE[k] for k in head)), row(*["---"] * (len(head) + 1))]
         lines += [row(run, *(_num(scores[k]["per_run"][i]) for k in head)) for i, run in enumerate(runs)]
@@ -159,4 +214,12 @@ def compare_table(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["HEADLINE", "bootstrap_ci", "compare_runs", "compare_table", "run_scores"]
+__all__ = [
+    "HEADLINE",
+    "bootstrap_ci",
+    "compare_runs",
+    "compare_table",
+    "recipe_differences",
+    "run_recipe",
+    "run_scores",
+]
