@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..run import read_log
+from ..run import DATA_LOCATION, read_log, read_train_options
 from .markdown import row
 
 # top-level keys of metrics.json that are not scores (provenance and settings)
@@ -54,28 +54,29 @@ HEADLINE = {
 
 # train.json options that do not change what a run learns, or that differ between seeds by design
 NOT_RECIPE = {
-    "seed", "cwd", "data_path", "data_history", "max_steps", "max_minutes", "pictures", "progress",
-    "log_every", "checkpoint_every",
+    "seed", "max_steps", "max_minutes", "pictures", "progress", "log_every", "checkpoint_every",
+    "model_overrides",  # resolved in config.json
+    *DATA_LOCATION,
 }  # fmt: skip
 
 
 def run_recipe(run_dir: str | Path) -> dict[str, object]:
     """What a run was trained with, less what seeds change: RUN/train.json (the training options,
-    without :data:`NOT_RECIPE`) and RUN/config.json (the resolved model config, as ``model.FIELD``),
-    flattened to ``{key: JSON text of the value}``. Files that are missing or unreadable give no
-    keys (a run copied without them is compared on its scores alone)."""
+    without :data:`NOT_RECIPE`) and RUN/config.json (the resolved model config, as ``model.FIELD``).
+    Files that are missing or unreadable give no keys (a run copied without them is compared on its
+    scores alone)."""
     recipe: dict[str, object] = {}
-    for name, prefix in (("train.json", ""), ("config.json", "model.")):
+    readers = (
+        ("", lambda: read_train_options(run_dir)),
+        ("model.", lambda: json.loads((Path(run_dir) / "config.json").read_text())),
+    )
+    for prefix, read in readers:
         try:
-            opts = json.loads((Path(run_dir) / name).read_text())
+            opts = read()
         except (OSError, ValueError):
             continue
-        if not isinstance(opts, dict):
-            continue
-        for k, v in opts.items():
-            if k in NOT_RECIPE or (name == "train.json" and k == "model_overrides"):
-                continue  # the overrides are in config.json, resolved
-            recipe[prefix + k] = json.dumps(v, sort_keys=True)
+        if isinstance(opts, dict):
+            recipe.update((prefix + k, v) for k, v in opts.items() if k not in NOT_RECIPE)
     return recipe
 
 
@@ -84,13 +85,9 @@ def recipe_differences(run_dirs: Sequence[str | Path]) -> dict[str, list]:
     same in all the runs (a run without the key counts as None): runs compared as seeds of one
     recipe should give ``{}``."""
     recipes = [run_recipe(r) for r in run_dirs]
-    keys = list(dict.fromkeys(k for r in recipes for k in r))
-    out = {}
-    for k in keys:
-        values = [r.get(k) for r in recipes]
-        if len(set(values)) > 1:
-            out[k] = [None if v is None else json.loads(v) for v in values]
-    return out
+    keys = dict.fromkeys(k for r in recipes for k in r)
+    values = {k: [r.get(k) for r in recipes] for k in keys}
+    return {k: vs for k, vs in values.items() if any(v != vs[0] for v in vs)}
 
 
 def run_scores(run_dir: str | Path) -> dict[str, float]:
