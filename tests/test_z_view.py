@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from dsvae import DSVAE, DSVAEConfig
-from dsvae.model import dynamics_view
+from dsvae.model import dynamics_view, sequence_dynamics_view
 
 
 def scene(square_rgb, background=(0.2, 0.4, 0.6), B=2, T=4, size=16) -> torch.Tensor:
@@ -30,7 +30,41 @@ def test_gray_is_the_channel_mean():
     assert torch.allclose(dynamics_view(x, "gray"), x.mean(1, keepdim=True))
 
 
-@pytest.mark.parametrize("z_view,blind", [("silhouette", True), ("shared", False)])
+def test_silhouette_change_cancels_what_does_not_move():
+    """z_view silhouette-change: each frame's silhouette minus the sequence's mean silhouette, so a
+    shape that stays put over the sequence (a hair style, a hat) is invisible to q(z)."""
+    x = scene((0.9, 0.1, 0.1))
+    hat = x.clone()
+    hat[:, :, :, 12:15, 12:15] = 0.95  # a static blob on every frame
+    view = lambda v: sequence_dynamics_view(v, "silhouette-change")  # noqa: E731
+    d, d_hat = view(x), view(hat)
+    assert d.shape == (2, 4, 1, 16, 16)
+    assert torch.equal(d, d_hat)
+    s = dynamics_view(x.flatten(0, 1), "silhouette").view(2, 4, 1, 16, 16)
+    assert torch.allclose(d, s - s.mean(1, keepdim=True))
+    assert torch.allclose(d.sum(1), torch.zeros(2, 1, 16, 16), atol=1e-6)  # zero mean over time
+
+
+def test_a_still_sequence_gives_z_nothing_with_silhouette_change():
+    torch.manual_seed(0)
+    model = DSVAE(DSVAEConfig.preset("tiny", q_z="factorized", z_view="silhouette-change")).eval()
+    still_a = scene((0.9, 0.1, 0.1))[:, :1].repeat(1, 4, 1, 1, 1)
+    still_b = torch.rand(2, 1, 3, 16, 16).repeat(1, 4, 1, 1, 1)
+    with torch.no_grad():
+        assert torch.equal(model.encode(still_a).z, model.encode(still_b).z)
+
+
+def test_silhouette_change_keeps_what_moves():
+    """The moving square survives: frame t's view is +1 - 1/T on its square, -1/T where it was or will be."""
+    d = sequence_dynamics_view(scene((0.9, 0.1, 0.1)), "silhouette-change")
+    assert d[0, 0, 0, 6, 2].item() == pytest.approx(1 - 1 / 4)  # only frame 0 covers column 2
+    assert d[0, 1, 0, 6, 2].item() == pytest.approx(-1 / 4)
+    assert d[0, 0, 0, 6, 6].item() == pytest.approx(1 - 3 / 4)  # frames 0-2 cover column 6
+
+
+@pytest.mark.parametrize(
+    "z_view,blind", [("silhouette", True), ("silhouette-change", True), ("shared", False)]
+)
 def test_z_is_blind_to_colour_only_with_the_silhouette_view(z_view, blind):
     torch.manual_seed(0)
     model = DSVAE(DSVAEConfig.preset("tiny", q_z="factorized", z_view=z_view)).eval()
@@ -43,7 +77,7 @@ def test_z_is_blind_to_colour_only_with_the_silhouette_view(z_view, blind):
 
 
 @pytest.mark.parametrize("q_z", ["factorized", "full"])
-@pytest.mark.parametrize("z_view", ["silhouette", "gray"])
+@pytest.mark.parametrize("z_view", ["silhouette", "silhouette-change", "gray"])
 def test_gradients_reach_the_dynamics_encoder(q_z, z_view):
     torch.manual_seed(0)
     cfg = DSVAEConfig.preset("tiny", q_z=q_z, z_view=z_view, z_conv_channels=(4, 8))
@@ -74,3 +108,5 @@ def test_bad_view_settings_are_clear():
         DSVAEConfig.preset("tiny", z_view="gray", z_conv_channels=(4, 8, 16))
     with pytest.raises(ValueError, match="needs video frames"):
         DSVAEConfig.preset("speech", z_view="silhouette")
+    with pytest.raises(ValueError, match="needs T >= 2"):
+        DSVAEConfig.preset("tiny", T=1, z_view="silhouette-change")

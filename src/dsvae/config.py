@@ -14,7 +14,7 @@ from pathlib import Path
 
 Q_Z_CHOICES = ("factorized", "full")
 LIKELIHOOD_CHOICES = ("gaussian", "bernoulli")
-Z_VIEW_CHOICES = ("shared", "silhouette", "gray")
+Z_VIEW_CHOICES = ("shared", "silhouette", "silhouette-change", "gray")
 
 
 def _example(default) -> str:
@@ -47,7 +47,9 @@ class DSVAEConfig:
     q_z: str = "full"
     # what the dynamics (z) path sees of a frame. "shared": the frame features v_t that q(f) reads
     # (the paper). "silhouette": its own conv encoder over a one-channel mask of the pixels that differ
-    # from the frame's top-left (background) pixel; "gray": its own conv encoder over the channel mean.
+    # from the frame's top-left (background) pixel; "silhouette-change": that mask minus its mean over
+    # the sequence, so that a shape which stays put (a hair style) cancels and z sees what moves;
+    # "gray": its own conv encoder over the channel mean.
     # A colour-blind view keeps the colours of the character out of z (see README, Sprites).
     z_view: str = "shared"
     z_conv_channels: tuple[int, ...] = ()  # that encoder's conv widths (empty: conv_channels)
@@ -129,6 +131,11 @@ class DSVAEConfig:
         need(self.z_view in Z_VIEW_CHOICES, f"z_view must be one of {Z_VIEW_CHOICES}, got {self.z_view!r}")
         if self.z_view != "shared":
             need(self.frame_dim == 0, "z_view silhouette/gray needs video frames (frame_dim 0)")
+        if self.z_view == "silhouette-change":
+            need(
+                self.T >= 2,
+                f"z_view silhouette-change needs T >= 2 frames (one frame has no change), got T={self.T}",
+            )
         if self.z_conv_channels:
             need(
                 len(self.z_conv_channels) == len(self.conv_strides),

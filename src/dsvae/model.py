@@ -2,6 +2,7 @@
 
     p(x_1:T, z_1:T, f) = p(f) prod_t p(z_t | z_<t) p(x_t | z_t, f)
     q(f | x_1:T)  and  q(z_t | x_t)  (factorized)  or  q(z_1:T | x_1:T, f)  (full)
+    (with a ``z_view`` other than "shared", q(z) reads a one-channel view of the frames instead of x)
 
     ELBO = E_q[sum_t log p(x_t | z_t, f)] - KL(q(f) || p(f)) - sum_t E_q[KL(q(z_t | .) || p(z_t | z_<t))]
 
@@ -120,12 +121,31 @@ def dynamics_view(x: Tensor, view: str) -> Tensor:
     """What a separate dynamics encoder sees of frames (N, C, H, W) in [0, 1]: one channel.
 
     silhouette: 1 where a pixel differs from the frame's top-left (background) pixel by more than
-    4/100 in any channel, else 0; gray: the mean over the channels."""
+    4/100 in any channel, else 0; gray: the mean over the channels. Per frame: the sequence views
+    (silhouette-change) are :func:`sequence_dynamics_view`'s. Raises ValueError for another view."""
     if view == "gray":
         return x.mean(dim=1, keepdim=True)
     if view == "silhouette":
         return ((x - x[:, :, :1, :1]).abs().amax(dim=1, keepdim=True) > 0.04).to(x.dtype)
-    raise ValueError(f"unknown z_view {view!r}")
+    raise ValueError(f"unknown per-frame z_view {view!r}")
+
+
+def sequence_dynamics_view(x: Tensor, view: str) -> Tensor:
+    """What a separate dynamics encoder sees of sequences x (B, T, C, H, W) in [0, 1]: (B, T, 1, H, W).
+
+    silhouette-change: the silhouette of each frame minus the mean silhouette of its sequence, in
+    [-1, 1], summing to 0 over t at every pixel. Whatever keeps its place over the T frames (a hair
+    style on a head that does not move, a body build) cancels; what moves remains. This is the
+    colour-blind silhouette with the sequence's static shape removed: it keeps shape attributes out of
+    z, which the plain silhouette shows (README, the main job). Not from the paper. Other views are
+    per frame (:func:`dynamics_view`). Raises ValueError for an unknown view."""
+    B, T = x.shape[:2]
+    base = "silhouette" if view == "silhouette-change" else view
+    d = dynamics_view(x.reshape(B * T, *x.shape[2:]), base)
+    d = d.view(B, T, *d.shape[1:])
+    if base != view:
+        d = d - d.mean(dim=1, keepdim=True)
+    return d
 
 
 class ConvFrameDecoder(nn.Module):
@@ -257,7 +277,8 @@ class DSVAE(nn.Module):
         frames = x.reshape(B * T, *x.shape[2:])
         if view == "shared":
             return self.frame_encoder(frames).view(B, T, -1)
-        return self.z_frame_encoder(dynamics_view(frames, view)).view(B, T, -1)
+        d = sequence_dynamics_view(x, view)
+        return self.z_frame_encoder(d.reshape(B * T, *d.shape[2:])).view(B, T, -1)
 
     def _z_features(self, x: Tensor, v: Tensor) -> Tensor:
         """The frame features that q(z) reads: v itself, or those of the dynamics view."""
