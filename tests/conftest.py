@@ -1,3 +1,6 @@
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -58,3 +61,26 @@ def tiny_train_config(data: Path, **kw) -> TrainConfig:
     )
     opts.update(kw)
     return TrainConfig(**opts)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.fixture
+def dsvae_process():
+    """Start ``python -m dsvae ARGS`` with pipes, to be interrupted by a test. A shell that starts the
+    suite in the background (nohup, ``cmd &``) leaves SIGINT ignored, and an ignored signal stays
+    ignored across exec: the child gets the default, as in a terminal, so Ctrl-C tests mean the same
+    wherever CI runs them."""
+
+    def start(args: list[str]) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "dsvae", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=_default_sigint,
+        )
+
+    return start

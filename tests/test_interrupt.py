@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -57,15 +56,10 @@ def fsdd_input(tmp_path: Path) -> tuple[list[str], Path]:
     [(video_input, signal.SIGTERM), (video_input, signal.SIGINT), (fsdd_input, signal.SIGTERM)],
     ids=["video-SIGTERM", "video-SIGINT", "fsdd-SIGTERM"],
 )
-def test_a_signal_ends_the_build_with_one_line_and_leaves_nothing(tmp_path, make, signum):
+def test_a_signal_ends_the_build_with_one_line_and_leaves_nothing(tmp_path, make, signum, dsvae_process):
     args, fifo = make(tmp_path)
     out = tmp_path / "data" / "ds"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dsvae", "data", *args, "--out", str(out)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = dsvae_process(["data", *args, "--out", str(out)])
     fd = wait_for_reader(fifo, proc)
     proc.send_signal(signum)
     try:

@@ -376,17 +376,14 @@ def test_dsvae_help_and_every_subcommand_help(capsys):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_an_interrupted_train_says_how_to_resume_and_resumes(tiny_dataset_dir, tmp_path, signum):
+def test_an_interrupted_train_says_how_to_resume_and_resumes(
+    tiny_dataset_dir, tmp_path, signum, dsvae_process
+):
     """Ctrl-C printed a KeyboardInterrupt traceback and no hint; SIGTERM ended it without a word."""
     out = tmp_path / "run"
     args = ["train", "--data", str(tiny_dataset_dir), "--preset", "tiny", "--batch-size", "10"]
     args += ["--device", "cpu", "--precision", "fp32", "--no-pictures", "--out", str(out)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dsvae", *args, "--epochs", "500"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = dsvae_process([*args, "--epochs", "500"])
     deadline = time.monotonic() + 600  # a guard against a hang, not a timing
     while not (out / "checkpoints" / "last" / "state.json").exists() and time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
