@@ -274,9 +274,8 @@ class DSVAE(nn.Module):
     def _frame_features(self, x: Tensor, view: str = "shared") -> Tensor:
         """Per-frame features (B, T, feature) of the frames, or of their dynamics view."""
         B, T = x.shape[:2]
-        frames = x.reshape(B * T, *x.shape[2:])
         if view == "shared":
-            return self.frame_encoder(frames).view(B, T, -1)
+            return self.frame_encoder(x.reshape(B * T, *x.shape[2:])).view(B, T, -1)
         d = sequence_dynamics_view(x, view)
         return self.z_frame_encoder(d.reshape(B * T, *d.shape[2:])).view(B, T, -1)
 
