@@ -33,6 +33,7 @@ import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -43,8 +44,10 @@ from ..progress import progress
 from .base import DatasetError, SequenceDataset, atomic_dataset_dir, write_columns
 from .images import read_rgb8, to_rgb8
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".webm", ".mkv", ".m4v")
-GIF_EXTENSIONS = (".gif",)
+# files with these extensions are videos even when they do not open (then reported as unreadable);
+# every other file is a clip when PyAV or Pillow reads one in it (find_inputs)
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".webm", ".mkv", ".m4v", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts")
+NOT_VIDEO_FORMATS = ("tty", "lavfi")  # FFmpeg demuxers that render text or generate pictures
 FRAME_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 FITS = ("crop", "pad")
 GIF_DEFAULT_MS = 100  # browsers show GIF frames of 0-10 ms for 100 ms
@@ -71,49 +74,130 @@ def _natural_key(name: str) -> list[int | str]:
 
 
 def find_clips(input: str | Path) -> list[Clip]:
-    """The clips under ``input``: the file itself, or (recursively, hidden entries ignored) every
-    video/GIF file and every folder that directly holds frame images (sorted by name)."""
+    """The clips under ``input`` (see :func:`find_inputs`; the files that are no clip are left out)."""
+    return find_inputs(input)[0]
+
+
+def find_inputs(input: str | Path, ignore: Iterable[str | Path] = ()) -> tuple[list[Clip], list[dict]]:
+    """The clips under ``input`` and the files that are none, with the reason.
+
+    ``input`` is a file (a clip, else :class:`DatasetError`) or a folder walked recursively (hidden
+    entries ignored, symlinked folders followed, each real folder once: a link back to a folder
+    already walked, a loop, is listed and not entered again). Each file is taken by what it holds, not
+    by its extension: a still image (Pillow) is a frame of its folder's frame clip, an animated image
+    (GIF, animated WebP or PNG: Pillow) or a file in which PyAV (FFmpeg) finds a video stream (mp4,
+    mov, mkv, webm, avi, MPEG-PS .mpg/.vob, MPEG-TS .ts/.mts/.m2ts, ...) is a clip; anything else
+    (audio, cover art only, text, ...) is returned in the second list as
+    ``{"source": path relative to input, "reason": why it is no clip}``. ``ignore``: files left out
+    of that list (the labels CSV). Raises :class:`DatasetError` when there is no clip at all."""
     root = Path(input)
     if root.is_file():
-        kind = _file_kind(root)
-        if kind is None:
+        kind, reason = probe_file(root)
+        if kind in (None, "image"):
             raise DatasetError(
-                f"{root} is not a video (extensions {', '.join(VIDEO_EXTENSIONS + GIF_EXTENSIONS)}); "
-                "pass a video file, a folder of videos or a folder of frame folders"
+                f"{root} is not a video ({reason or 'a still image'}); pass a video file, an animated "
+                "image, a folder of them or a folder of frame folders"
             )
-        return [Clip(root, root.name, kind)]
+        return [Clip(root, root.name, kind)], []
     if not root.is_dir():
         raise FileNotFoundError(f"--input {root}: no such file or folder")
-    clips = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted((d for d in dirs if not d.startswith(".")), key=_natural_key)
-        files = sorted((f for f in files if not f.startswith(".")), key=_natural_key)
+    ignored = {os.path.realpath(p) for p in ignore}
+    clips, others = [], []
+    seen = {os.path.realpath(root)}
+    for folder, dirs, files in os.walk(root, followlinks=True):
         folder = Path(folder)
         rel = folder.relative_to(root)
-        frames = tuple(folder / f for f in files if f.lower().endswith(FRAME_EXTENSIONS))
+        keep = []
+        for d in sorted((d for d in dirs if not d.startswith(".")), key=_natural_key):
+            real = os.path.realpath(folder / d)
+            if real in seen:
+                others.append(
+                    {
+                        "source": (rel / d).as_posix(),
+                        "reason": f"a link to {real}, a folder already read (a link loop or a second "
+                        "link to it); not read twice",
+                    }
+                )
+                continue
+            seen.add(real)
+            keep.append(d)
+        dirs[:] = keep
+        frames = []
+        for f in sorted((f for f in files if not f.startswith(".")), key=_natural_key):
+            path = folder / f
+            if os.path.realpath(path) in ignored:
+                continue
+            kind, reason = ("image", "") if f.lower().endswith(FRAME_EXTENSIONS) else probe_file(path)
+            if kind == "image":
+                frames.append(path)
+            elif kind is not None:
+                clips.append(Clip(path, (rel / f).as_posix(), kind))
+            else:
+                others.append({"source": (rel / f).as_posix(), "reason": reason})
         if frames:
             source = root.name if rel == Path(".") else rel.as_posix()
-            clips.append(Clip(folder, source, "frames", frames))
-        for f in files:
-            kind = _file_kind(folder / f)
-            if kind is not None:
-                clips.append(Clip(folder / f, (rel / f).as_posix(), kind))
+            clips.append(Clip(folder, source, "frames", tuple(frames)))
     clips.sort(key=lambda c: _natural_key(c.source))
+    others.sort(key=lambda o: _natural_key(o["source"]))
     if not clips:
+        listed = "; ".join(f"{o['source']}: {o['reason']}" for o in others[:5])
         raise DatasetError(
-            f"no clips in {root}: expected video files ({', '.join(VIDEO_EXTENSIONS + GIF_EXTENSIONS)}) "
-            f"or folders of frame images ({', '.join(FRAME_EXTENSIONS)})"
+            f"no clips in {root}: expected videos (any container FFmpeg reads), animated images (GIF, "
+            "WebP) or folders of frame images" + (f"; the files there are none: {listed}" if listed else "")
         )
-    return clips
+    return clips, others
 
 
-def _file_kind(path: Path) -> str | None:
-    ext = path.suffix.lower()
-    if ext in VIDEO_EXTENSIONS:
-        return "video"
-    if ext in GIF_EXTENSIONS:
-        return "gif"
-    return None
+def probe_file(path: Path) -> tuple[str | None, str]:
+    """What ``path`` holds: ``("video" | "gif" | "image", "")`` (a PyAV video, an animated image read
+    by Pillow, a still image) or ``(None, reason)``. A file with a video extension that does not open
+    is still a "video" clip (it is reported as unreadable when decoded, as a damaged video)."""
+    if not path.is_file():
+        return None, "a broken link" if path.is_symlink() else "not a regular file"
+    pil_reason = av_reason = ""
+    try:
+        with Image.open(path) as image:
+            if image.format == "GIF" or getattr(image, "n_frames", 1) > 1:
+                return "gif", ""
+            image_format = image.format if image.format != "MPEG" else None  # raw MPEG-1: a video
+    except Exception as e:  # not an image Pillow knows
+        pil_reason = _reason(e)
+        image_format = None
+    if image_format is not None:
+        return "image", ""
+    try:
+        with _av().open(str(path)) as container:
+            if container.format.name in NOT_VIDEO_FORMATS:
+                av_reason = f"read by FFmpeg as {container.format.name!r}, not a video"
+            else:
+                streams = [s for s in container.streams.video if not _is_cover_art(s)]
+                if streams:
+                    return "video", ""
+                has_audio = bool(container.streams.audio)
+                cover = bool(container.streams.video)
+                av_reason = (
+                    "audio with cover art, no video stream"
+                    if cover
+                    else ("audio only, no video stream" if has_audio else "no video stream")
+                )
+    except ImportError:
+        av_reason = "PyAV is not installed (pip install 'dsvae[video]')"
+    except Exception as e:
+        av_reason = _reason(e)
+    if path.suffix.lower() in VIDEO_EXTENSIONS and "no video stream" not in av_reason:
+        return "video", ""
+    if "no video stream" in av_reason or "not a video" in av_reason:
+        return None, av_reason
+    return None, f"neither a video (FFmpeg: {av_reason}) nor an image (Pillow: {pil_reason})"
+
+
+def _is_cover_art(stream) -> bool:
+    try:
+        import av
+
+        return bool(stream.disposition & av.stream.Disposition.attached_pic)
+    except (ImportError, AttributeError):
+        return False
 
 
 # --- decoding -----------------------------------------------------------------------------------------
@@ -164,10 +248,13 @@ def clip_fps(clip: Clip) -> float | None:
     return fps if fps is not None and math.isfinite(fps) and fps > 0 else None
 
 
-def decode_frames(clip: Clip) -> Iterator[tuple[np.ndarray, float]]:
+def decode_frames(clip: Clip, shown: dict | None = None) -> Iterator[tuple[np.ndarray, float]]:
     """The clip's frames one at a time: (RGB uint8 ``(H, W, 3)``, time in seconds). Every decoded
     frame once, with its own time (a video frame's presentation timestamp, the summed durations of
-    a GIF's frames before it; NaN for frame folders). Decoder failures become :class:`UnreadableClip`."""
+    a GIF's frames before it; NaN for frame folders), as a player shows it (:func:`_video_frames`).
+    ``shown``, if given, is filled with how a video's stored frames were turned into shown ones
+    and what its container declares (see :func:`_video_frames`). Decoder failures and display
+    properties that cannot be applied become :class:`UnreadableClip`."""
     if clip.kind == "frames":
         for f in clip.frame_files:
             try:
@@ -176,12 +263,14 @@ def decode_frames(clip: Clip) -> Iterator[tuple[np.ndarray, float]]:
                 raise UnreadableClip(f"{f.name}: {_reason(e)}") from e
             yield frame, math.nan
         return
-    frames = _gif_frames(clip.path) if clip.kind == "gif" else _video_frames(clip.path)
+    frames = _gif_frames(clip.path) if clip.kind == "gif" else _video_frames(clip.path, shown)
     while True:
         try:
             frame = next(frames)
         except StopIteration:
             return
+        except UnreadableClip:
+            raise
         except Exception as e:
             raise UnreadableClip(_reason(e)) from e
         yield frame
@@ -195,18 +284,80 @@ def _gif_frames(path: Path) -> Iterator[tuple[np.ndarray, float]]:
             ms += _gif_ms(frame)
 
 
-def _video_frames(path: Path) -> Iterator[tuple[np.ndarray, float]]:
+# what a player does with a frame's tags on an ordinary (sRGB, SDR) screen: the colour matrix and
+# range are applied by the conversion to RGB (swscale reads them from the frame); these transfer
+# curves and primaries need tone or gamut mapping, which dsvae does not do, so such clips are refused
+SDR_TRANSFERS = {1: "bt709", 2: "unspecified", 4: "gamma22 (bt470m)", 5: "gamma28 (bt470bg)"}
+SDR_TRANSFERS |= {6: "smpte170m", 7: "smpte240m", 13: "sRGB (iec61966-2-1)", 14: "bt2020-10", 15: "bt2020-12"}
+HDR_TRANSFERS = {8: "linear", 9: "log100", 10: "log316", 11: "xvYCC (iec61966-2-4)", 12: "bt1361e"}
+HDR_TRANSFERS |= {16: "PQ (SMPTE ST 2084, HDR10)", 17: "SMPTE ST 428-1", 18: "HLG (ARIB STD-B67)"}
+SRGB_PRIMARIES = {1: "bt709", 2: "unspecified", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m"}
+WIDE_PRIMARIES = {9: "bt2020", 10: "smpte428 (CIE XYZ)", 11: "DCI-P3 (smpte431)", 12: "Display P3 (smpte432)"}
+RANGES = {0: "unspecified (limited)", 1: "limited (tv)", 2: "full (pc)"}
+MATRICES = {0: "rgb", 1: "bt709", 2: "unspecified", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m"}
+MATRICES |= {9: "bt2020nc", 10: "bt2020c"}
+TO_SDR = (
+    "convert it to SDR bt709 first, e.g. ffmpeg -i IN -vf zscale=t=linear:npl=100,format=gbrpf32le,"
+    "zscale=p=bt709,tonemap=hable,zscale=t=bt709:m=bt709:r=tv,format=yuv420p OUT.mp4"
+)
+
+
+def _display_refusal(frame) -> str | None:
+    """Why the frame cannot be shown as a player shows it on an sRGB screen, or None."""
+    trc, prim = int(frame.color_trc), int(frame.color_primaries)
+    if trc not in SDR_TRANSFERS:
+        name = HDR_TRANSFERS.get(trc, f"code {trc}")
+        return f"transfer curve {name}: an HDR/non-sRGB curve needs tone mapping, not done here; {TO_SDR}"
+    if prim not in SRGB_PRIMARIES:
+        name = WIDE_PRIMARIES.get(prim, f"code {prim}")
+        return f"colour primaries {name}: a wide gamut needs gamut mapping, not done here; {TO_SDR}"
+    return None
+
+
+def _video_frames(path: Path, shown: dict | None = None) -> Iterator[tuple[np.ndarray, float]]:
+    """A video's frames as a player shows them: converted to RGB with the frame's colour matrix and
+    range, stretched to the display aspect (the pixel aspect ratio, ``sample_aspect_ratio``: the
+    short side is stretched, so no stored pixel is lost) and turned as the display matrix says.
+    Transfer curves and primaries other than SDR sRGB-like ones are refused (:class:`UnreadableClip`).
+
+    ``shown`` is filled with ``declared_frames`` (the container's frame count, None when it declares
+    none), ``stored`` and ``shown`` sizes [w, h], ``sample_aspect_ratio`` ("n:d"), ``rotation``
+    (degrees counter-clockwise), ``color_range``, ``color_matrix``, ``transfer`` and ``primaries``."""
+    shown = {} if shown is None else shown
     with _av().open(str(path)) as container:
-        if not container.streams.video:
+        streams = [s for s in container.streams.video if not _is_cover_art(s)]
+        if not streams:
             raise UnreadableClip("no video stream")
-        stream = container.streams.video[0]
+        stream = streams[0]
         stream.thread_type = "AUTO"
         rate = float(stream.average_rate) if stream.average_rate else math.nan
+        shown["declared_frames"] = int(stream.frames) if stream.frames and stream.frames > 0 else None
+        sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+        sar = Fraction(sar) if sar and sar > 0 else Fraction(1)
         for i, frame in enumerate(container.decode(stream)):
+            if i == 0:
+                refusal = _display_refusal(frame)
+                if refusal:
+                    raise UnreadableClip(refusal)
             pixels = frame.to_ndarray(format="rgb24")
+            h, w = pixels.shape[:2]
+            if sar != 1:
+                size = (round(w * sar), h) if sar > 1 else (w, round(h / sar))
+                pixels = np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.LANCZOS))
             turns = round((frame.rotation or 0) / 90) % 4  # counter-clockwise, as players turn it
             if turns:
                 pixels = np.ascontiguousarray(np.rot90(pixels, turns))
+            if i == 0:
+                shown.update(
+                    stored=[w, h],
+                    shown=[pixels.shape[1], pixels.shape[0]],
+                    sample_aspect_ratio=f"{sar.numerator}:{sar.denominator}",
+                    rotation=90 * turns,
+                    color_range=RANGES.get(int(frame.color_range), str(int(frame.color_range))),
+                    color_matrix=MATRICES.get(int(frame.colorspace), str(int(frame.colorspace))),
+                    transfer=SDR_TRANSFERS[int(frame.color_trc)],
+                    primaries=SRGB_PRIMARIES[int(frame.color_primaries)],
+                )
             yield pixels, float(frame.time) if frame.time is not None else i / rate
 
 
@@ -329,12 +480,16 @@ class NpyAppender:
 
 # --- labels -------------------------------------------------------------------------------------------
 def read_labels_csv(
-    path: str | Path, sources: list[str]
+    path: str | Path, sources: list[str], others: dict[str, str] | None = None, missing: str = "error"
 ) -> tuple[dict[str, dict[str, int]], dict[str, list[str]]]:
     """Labels per source from a CSV with a ``file`` column (the path relative to --input, as in the
     ``source`` column; names match in any Unicode normal form, as macOS writes accented names
     decomposed) and one column per label. Returns ``{label: {source: class id}}`` and the value
-    names per label (sorted; class id = position)."""
+    names per label (sorted; class id = position).
+
+    Every source needs a row; a row whose file is not among ``sources`` (``others``: source -> why
+    that file is no clip) raises :class:`DatasetError` naming each, or with ``missing="warn"`` is
+    listed in a warning and left out."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"--labels {path}: no such file")
@@ -360,6 +515,10 @@ def read_labels_csv(
     names = [c for c in columns if c != "file"]
     if not names:
         raise DatasetError(f"{path} has no label column: add columns after 'file' (e.g. 'file,action')")
+    keys = {_name_key(s) for s in sources}
+    unmatched = [row["file"] for key, row in by_source.items() if key not in keys]
+    if unmatched:
+        _labels_not_imported(path, unmatched, others or {}, missing)
     by_source = {s: by_source[_name_key(s)] for s in sources if _name_key(s) in by_source}
     missing = [s for s in sources if s not in by_source]
     if missing:
@@ -378,6 +537,26 @@ def read_labels_csv(
         ids = {v: k for k, v in enumerate(values[name])}
         labels[name] = {s: ids[by_source[s][name]] for s in sources}
     return labels, values
+
+
+LABELS_MISSING = ("error", "warn")
+
+
+def _labels_not_imported(path: Path, files: list[str], others: dict[str, str], missing: str) -> None:
+    """A labels CSV lists ``files`` that are not imported: error, or (``missing="warn"``) a warning."""
+    reasons = {_name_key(k): v for k, v in others.items()}
+    shown = "; ".join(f"{f} ({reasons.get(_name_key(f), 'not found under --input')})" for f in files[:10]) + (
+        f" and {len(files) - 10} more" if len(files) > 10 else ""
+    )
+    n = len(files)
+    text = f"{path} lists {n} file{'s' * (n != 1)} that {'are' if n != 1 else 'is'} not imported: {shown}"
+    if missing == "warn":
+        _warn(f"{text}; their rows are left out (--labels-missing warn)")
+        return
+    raise DatasetError(
+        f"{text}. Fix the 'file' column or the files, or pass --labels-missing warn (labels_missing="
+        "'warn') to import the rest and list these as warnings"
+    )
 
 
 def _name_key(name: str) -> str:
@@ -453,8 +632,10 @@ def import_videos(
     test_fraction: float = 0.1,
     seed: int = 0,
     force: bool = False,
+    labels_missing: str = "error",
+    skip_truncated: bool = False,
 ) -> SequenceDataset:
-    """Import the clips under ``input`` (see :func:`find_clips`) into the dataset folder ``out``.
+    """Import the clips under ``input`` (see :func:`find_inputs`) into the dataset folder ``out``.
 
     Sequences: T frames of ``size x size`` RGB, every ``frame_step``-th decoded frame of the clip
     (or, with ``fps``, of the clip resampled to that fixed rate: :func:`resample`), consecutive
@@ -464,8 +645,14 @@ def import_videos(
     ``start_time`` (its first column). Labels come from ``labels_csv`` (see :func:`read_labels_csv`).
     Unreadable files (and, with ``fps``, frame folders: they have no times) are reported, skipped
     and counted in ``meta["counts"]`` / ``meta["skipped"]``; clips shorter than T sampled frames in
-    ``meta["short"]``. Raises ``ValueError`` for bad options, :class:`DatasetError` when no sequence
-    can be cut (nothing is written) and ``FileExistsError`` for an existing ``out`` without ``force``.
+    ``meta["short"]``; the files that are no clip (with the reason) in ``meta["not_clips"]``. A video
+    decoded to fewer frames than its container declares (a cut download) is warned about and listed
+    in ``meta["truncated"]``; ``skip_truncated`` skips it. How each video's stored frames became
+    the frames shown (pixel aspect, rotation, colour tags) is in ``meta["display"]``. A labels row
+    whose file is not imported (no clip, unreadable, skipped) is an error, or with
+    ``labels_missing="warn"`` a listed warning. Raises ``ValueError`` for bad options,
+    :class:`DatasetError` when no sequence can be cut (nothing is written) and ``FileExistsError``
+    for an existing ``out`` without ``force``.
     """
     stride = T if stride is None else stride
     for name, value in (("size", size), ("T", T), ("stride", stride), ("frame_step", frame_step)):
@@ -477,10 +664,21 @@ def import_videos(
         raise ValueError(f"fit must be one of {FITS}, got {fit!r}")
     if not 0 <= test_fraction < 1:
         raise ValueError(f"test_fraction must lie in [0, 1), got {test_fraction}")
+    if labels_missing not in LABELS_MISSING:
+        raise ValueError(f"labels_missing must be one of {LABELS_MISSING}, got {labels_missing!r}")
     input = Path(input)
-    clips = find_clips(input)
+    clips, not_clips = find_inputs(input, ignore=[labels_csv] if labels_csv else [])
+    for o in not_clips:
+        _warn(f"not read {o['source']}: {o['reason']}")
     labels_by_source, label_values = (
-        read_labels_csv(labels_csv, [c.source for c in clips]) if labels_csv else ({}, {})
+        read_labels_csv(
+            labels_csv,
+            [c.source for c in clips],
+            {o["source"]: o["reason"] for o in not_clips},
+            labels_missing,
+        )
+        if labels_csv
+        else ({}, {})
     )
 
     seq_source: list[str] = []
@@ -489,6 +687,8 @@ def import_videos(
     fps_of: dict[str, float | None] = {}
     skipped: list[dict] = []
     short: list[dict] = []
+    truncated: list[dict] = []
+    display: dict[str, dict] = {}
     decoded = 0
 
     def transform(frame: np.ndarray) -> np.ndarray:
@@ -504,7 +704,8 @@ def import_videos(
             for k, clip in enumerate(clips):
                 bar.set_description(f"file {k + 1}/{len(clips)}")
                 before = writer.count
-                frames = _Counted(decode_frames(clip), bar)
+                shown: dict = {}
+                frames = _Counted(decode_frames(clip, shown), bar)
                 track = _Track(frames if fps is None else resample(frames, fps))
                 try:
                     clip_rate = clip_fps(clip)
@@ -514,6 +715,17 @@ def import_videos(
                         seq_source.append(clip.source)
                         seq_start.append(track.index[first])
                         seq_times.append([track.time[p] for p in positions])
+                    declared = shown.get("declared_frames")
+                    if declared is not None and frames.n < declared - 1:  # one frame: edit lists
+                        cut = {"source": clip.source, "declared_frames": declared, "decoded_frames": frames.n}
+                        truncated.append(cut)
+                        message = (
+                            f"{clip.source} decoded to {frames.n} of the {declared} frames its container "
+                            "declares: the file is cut short (an interrupted download or copy?)"
+                        )
+                        if skip_truncated:
+                            raise UnreadableClip(f"{message}; --skip-truncated")
+                        _warn(f"{message}; its {frames.n} frames are used (--skip-truncated skips it)")
                 except UnreadableClip as e:
                     # the clip goes whole or not at all: drop what it gave before failing
                     writer.truncate(before)
@@ -523,6 +735,8 @@ def import_videos(
                     continue
                 decoded += frames.n
                 fps_of[clip.source] = clip_rate
+                if "stored" in shown:
+                    display[clip.source] = {k: v for k, v in shown.items() if k != "declared_frames"}
                 if frames.n == 0:
                     skipped.append({"source": clip.source, "reason": "no frames"})
                     _warn(f"skipped {clip.source}: no frames")
@@ -534,11 +748,19 @@ def import_videos(
                         f"{clip.source}: {sampled} sampled frames ({frames.n} frames{rate}, frame step "
                         f"{frame_step}) is shorter than T={T}; no sequence taken"
                     )
+        if labels_by_source:
+            labelled = next(iter(labels_by_source.values()))
+            lost = [s["source"] for s in skipped if s["source"] in labelled]
+            if lost:
+                reasons = {s["source"]: s["reason"] for s in skipped}
+                _labels_not_imported(Path(labels_csv), lost, reasons, labels_missing)
         counts = {
             "files": len(clips),
             "used": len(set(seq_source)),
             "skipped": len(skipped),
             "short": len(short),
+            "truncated": len(truncated),
+            "not_clips": len(not_clips),
             "frames": decoded,
             "sequences": writer.count,
         }
@@ -580,6 +802,9 @@ def import_videos(
             "counts": counts,
             "skipped": skipped,
             "short": short,
+            "truncated": truncated,
+            "not_clips": not_clips,
+            "display": display,
         }
         write_columns(
             tmp,
