@@ -169,9 +169,7 @@ def test_stride_frame_step_and_single_file(clips, tmp_path):
 
 def test_labels_from_csv(clips, tmp_path):
     csv = tmp_path / "labels.csv"
-    csv.write_text(
-        "file,action,person\nwalk.mp4,walk,ann\nwave.gif,wave,bob\nlab/run1,run,ann\n"
-    )
+    csv.write_text("file,action,person\nwalk.mp4,walk,ann\nwave.gif,wave,bob\nlab/run1,run,ann\n")
     ds = import_videos(clips, tmp_path / "ds", size=8, T=4, labels_csv=csv)
     assert ds.label_values == {"action": ["run", "walk", "wave"], "person": ["ann", "bob"]}
     assert ds.labels["action"].tolist() == [0] * 2 + [1] * 5 + [2] * 3
@@ -385,3 +383,165 @@ def test_gif_frames_keep_their_own_durations(tmp_path):
     )
     times = [t for _, t in decode_frames(Clip(tmp_path / "v.gif", "v.gif", "gif"))]
     np.testing.assert_allclose(times, [0, 0.1, 0.6, 0.7, 0.8])  # 0 ms is shown for 100 ms, as browsers do
+
+
+# --- every file a player opens, as a player shows it (issue 27) -----------------------------------
+def write_webp(path, frames, ms=100):
+    images = [Image.fromarray(f) for f in frames]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=ms, loop=0, lossless=True)
+
+
+def test_every_container_ffmpeg_reads_and_animated_webp_are_clips(tmp_path, capsys):
+    root = tmp_path / "clips"
+    root.mkdir()
+    write_mp4(root / "walk.mp4", moving_square(20))
+    ffmpeg("-i", str(root / "walk.mp4"), "-c:v", "mpeg2video", "-f", "mpegts", str(root / "avchd.MTS"))
+    ffmpeg("-i", str(root / "walk.mp4"), "-c:v", "mpeg2video", "-f", "mpeg", str(root / "disc.mpg"))
+    ffmpeg("-i", str(root / "walk.mp4"), "-c:v", "libx264", "-f", "matroska", str(root / "noext"))
+    write_webp(root / "wave.webp", moving_square(12, color=(0, 200, 255)))
+    (root / "notes.txt").write_text("shot on tuesday\n")
+    ffmpeg("-f", "lavfi", "-i", "sine=duration=1", str(root / "voice.m4a"))
+    csv = tmp_path / "labels.csv"
+    csv.write_text("file,action\nwalk.mp4,walk\navchd.MTS,walk\ndisc.mpg,walk\nnoext,walk\nwave.webp,wave\n")
+    ds = import_videos(root, tmp_path / "ds", size=8, T=4, labels_csv=csv)
+    err = capsys.readouterr().err
+    assert sorted(set(ds.info["source"].tolist())) == [
+        "avchd.MTS",
+        "disc.mpg",
+        "noext",
+        "walk.mp4",
+        "wave.webp",
+    ]
+    assert ds.meta["counts"]["files"] == 5 and ds.meta["counts"]["used"] == 5
+    assert (ds.info["source"] == "wave.webp").sum() == 3
+    assert ds.label_values["action"] == ["walk", "wave"]
+    not_clips = {o["source"]: o["reason"] for o in ds.meta["not_clips"]}
+    assert set(not_clips) == {"notes.txt", "voice.m4a"} and "audio only" in not_clips["voice.m4a"]
+    assert "not read notes.txt" in err and "not read voice.m4a: audio only" in err
+
+
+def test_labels_rows_of_files_not_imported_are_errors_or_listed_warnings(clips, tmp_path, capsys):
+    (clips / "notes.txt").write_text("hello\n")
+    csv = tmp_path / "labels.csv"
+    rows = "file,action\nwalk.mp4,walk\nwave.gif,wave\nlab/run1,run\n"
+    csv.write_text(rows + "gone.mp4,x\nnotes.txt,y\n")
+    with pytest.raises(DatasetError, match=r"lists 2 files that are not imported: gone.mp4 \(not found"):
+        import_videos(clips, tmp_path / "ds", size=8, T=4, labels_csv=csv)
+    assert not (tmp_path / "ds").exists()
+    ds = import_videos(clips, tmp_path / "ds", size=8, T=4, labels_csv=csv, labels_missing="warn")
+    assert "notes.txt (neither a video" in capsys.readouterr().err
+    assert sorted(set(ds.info["source"].tolist())) == ["lab/run1", "walk.mp4", "wave.gif"]
+    # a labelled clip found but unreadable is not imported either
+    (clips / "bad.mp4").write_bytes(b"junk" * 100)
+    csv.write_text(rows + "bad.mp4,x\n")
+    with pytest.raises(DatasetError, match=r"1 file that is not imported: bad.mp4 \(InvalidDataError"):
+        import_videos(clips, tmp_path / "ds2", size=8, T=4, labels_csv=csv)
+    assert not (tmp_path / "ds2").exists()
+    args = ["data", "video", "--input", str(clips), "--out", str(tmp_path / "ds3"), "--size", "8", "--T", "4"]
+    assert main(args + ["--labels", str(csv)]) == 2
+    assert main(args + ["--labels", str(csv), "--labels-missing", "warn"]) == 0
+
+
+def test_symlinked_folders_are_followed_once_and_a_loop_ends_the_walk(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    write_gif(elsewhere / "wave.gif", moving_square(8))
+    root = tmp_path / "clips"
+    root.mkdir()
+    write_mp4(root / "walk.mp4", moving_square(8))
+    (root / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (root / "zlinked_again").symlink_to(elsewhere, target_is_directory=True)
+    (elsewhere / "loop").symlink_to(root, target_is_directory=True)
+    csv = tmp_path / "labels.csv"
+    csv.write_text("file,action\nwalk.mp4,walk\nlinked/wave.gif,wave\n")
+    ds = import_videos(root, tmp_path / "ds", size=8, T=4, labels_csv=csv)
+    assert sorted(set(ds.info["source"].tolist())) == ["linked/wave.gif", "walk.mp4"]
+    reasons = {o["source"]: o["reason"] for o in ds.meta["not_clips"]}
+    assert set(reasons) == {"linked/loop", "zlinked_again"}
+    assert all("already read" in r for r in reasons.values())
+
+
+def disc_frames(n: int, w: int, h: int, sar: float) -> np.ndarray:
+    """(n, h, w, 3): a white disc that is round when each pixel is shown ``sar`` times as wide as high."""
+    y, x = np.mgrid[0:h, 0:w]
+    r = h / 3
+    inside = ((x - w / 2) * sar) ** 2 + (y - h / 2) ** 2 <= r**2
+    frames = np.zeros((n, h, w, 3), np.uint8)
+    frames[:, inside] = 255
+    return frames
+
+
+def disc_extent(frame: np.ndarray) -> tuple[int, int]:
+    bright = frame.mean(-1) > 128
+    return int(bright.any(0).sum()), int(bright.any(1).sum())  # width, height
+
+
+@pytest.mark.parametrize("fit", ["crop", "pad"])
+def test_pixel_aspect_is_applied_before_crop_or_pad(tmp_path, fit):
+    stored = tmp_path / "stored.mp4"
+    write_mp4(stored, disc_frames(8, 176, 144, 64 / 45))  # PAL 16:9 shape: 64:45 pixels
+    ffmpeg("-i", str(stored), "-vf", "setsar=64/45", "-c:v", "libx264", str(tmp_path / "pal.mp4"))
+    ds = import_videos(tmp_path / "pal.mp4", tmp_path / "ds", size=32, T=4, fit=fit)
+    w, h = disc_extent(ds.frames[0, 0])
+    assert abs(w - h) <= 1, (w, h)  # round on screen, round here
+    shown = ds.meta["display"]["pal.mp4"]
+    assert shown["sample_aspect_ratio"] == "64:45" and shown["stored"] == [176, 144]
+    assert shown["shown"] == [250, 144] and shown["rotation"] == 0
+
+
+def test_colour_matrix_and_range_are_applied_and_recorded(tmp_path):
+    frames = moving_square(8, color=(200, 60, 30))
+    write_mp4(tmp_path / "rgb.mp4", frames)
+    full = [
+        "-vf",
+        "scale=out_color_matrix=bt709:out_range=full",
+        "-colorspace",
+        "bt709",
+        "-color_range",
+        "pc",
+    ]
+    ffmpeg("-i", str(tmp_path / "rgb.mp4"), *full, "-c:v", "libx264", str(tmp_path / "full.mp4"))
+    got = [f for f, _ in decode_frames(Clip(tmp_path / "full.mp4", "full.mp4", "video"))]
+    square = got[0][H // 2 - 2 : H // 2 + 2, 2:6].reshape(-1, 3).mean(0)
+    np.testing.assert_allclose(square, [200, 60, 30], atol=8)
+    shown: dict = {}
+    list(decode_frames(Clip(tmp_path / "full.mp4", "full.mp4", "video"), shown))
+    assert shown["color_range"] == "full (pc)" and shown["color_matrix"] == "bt709"
+
+
+@pytest.mark.parametrize(
+    "params,reason",
+    [
+        ("transfer=smpte2084:colorprim=bt2020:colormatrix=bt2020nc", "transfer curve PQ"),
+        ("transfer=arib-std-b67:colorprim=bt2020:colormatrix=bt2020nc", "transfer curve HLG"),
+        ("transfer=bt709:colorprim=bt2020:colormatrix=bt2020nc", "colour primaries bt2020"),
+    ],
+)
+def test_hdr_or_wide_gamut_clips_are_refused_with_the_reason(clips, tmp_path, params, reason, capsys):
+    ffmpeg("-i", str(clips / "walk.mp4"), "-c:v", "libx264", "-x264-params", params, str(clips / "hdr.mp4"))
+    ds = import_videos(clips, tmp_path / "ds", size=8, T=4)
+    assert "hdr.mp4" not in ds.info["source"].tolist()
+    (skipped,) = ds.meta["skipped"]
+    assert skipped["source"] == "hdr.mp4" and reason in skipped["reason"] and "tonemap" in skipped["reason"]
+    assert f"skipped hdr.mp4: {reason}" in capsys.readouterr().err
+
+
+def test_a_truncated_download_is_reported_per_clip_and_can_be_skipped(clips, tmp_path, capsys):
+    whole = tmp_path / "whole.mp4"
+    write_mp4(whole, moving_square(64), fps=16)
+    ffmpeg("-i", str(whole), "-c", "copy", "-movflags", "+faststart", str(tmp_path / "fast.mp4"))
+    import av
+
+    with av.open(str(tmp_path / "fast.mp4")) as container:  # cut where packet 38 of 64 starts
+        starts = sorted(p.pos for p in container.demux(video=0) if p.pos is not None and p.size)
+    data = (tmp_path / "fast.mp4").read_bytes()
+    (clips / "cut.mp4").write_bytes(data[: starts[38]])
+    ds = import_videos(clips, tmp_path / "ds", size=8, T=4)
+    (cut,) = ds.meta["truncated"]
+    assert cut["source"] == "cut.mp4" and cut["declared_frames"] == 64 and cut["decoded_frames"] < 50
+    assert f"cut.mp4 decoded to {cut['decoded_frames']} of the 64 frames" in capsys.readouterr().err
+    assert "cut.mp4" in ds.info["source"].tolist() and ds.meta["counts"]["truncated"] == 1
+    ds = import_videos(clips, tmp_path / "ds", size=8, T=4, force=True, skip_truncated=True)
+    assert "cut.mp4" not in ds.info["source"].tolist()
+    assert [s["source"] for s in ds.meta["skipped"]] == ["cut.mp4"]
+    assert ds.meta["truncated"][0]["source"] == "cut.mp4"

@@ -68,7 +68,8 @@ def _add_data_video(data_sub) -> None:
         "--input",
         required=True,
         metavar="PATH",
-        help="a video (mp4, avi, mov, webm, mkv, gif), a folder of them, or of frame folders",
+        help="a video (any container FFmpeg reads: mp4, mov, mkv, webm, avi, mpg, mts, ...) or animated "
+        "image (GIF, WebP), a folder of them (symlinked folders followed), or of frame folders",
     )
     p.add_argument(
         "--out", required=True, metavar="DIR", help="dataset folder to write (then: dsvae train --data DIR)"
@@ -106,6 +107,19 @@ def _add_data_video(data_sub) -> None:
         help="labels: a 'file' column (paths relative to --input), then one column per label",
     )
     p.add_argument(
+        "--labels-missing",
+        choices=("error", "warn"),
+        default="error",
+        help="a --labels row whose file is not imported (not found, no clip, unreadable): an error "
+        "(default), or warn: list it and import the rest",
+    )
+    p.add_argument(
+        "--skip-truncated",
+        action="store_true",
+        help="skip videos that decode to fewer frames than their container declares (cut short); "
+        "default: use their frames, with a warning",
+    )
+    p.add_argument(
         "--test-fraction",
         type=float,
         default=0.1,
@@ -132,12 +146,15 @@ def _cmd_data_video(args) -> int:
         test_fraction=args.test_fraction,
         seed=args.seed,
         force=args.force,
+        labels_missing=args.labels_missing,
+        skip_truncated=args.skip_truncated,
     )
     c = ds.meta["counts"]
     print(
         f"{c['sequences']} sequences ({c['train']} train, {c['test']} test) of {ds.T} frames "
-        f"{args.size}x{args.size} from {c['used']} of {c['files']} files ({c['skipped']} skipped, "
-        f"{c['short']} shorter than T); labels: {ds.num_classes or 'none'}; dataset: {args.out}"
+        f"{args.size}x{args.size} from {c['used']} of {c['files']} clips ({c['skipped']} skipped, "
+        f"{c['short']} shorter than T, {c['truncated']} cut short; {c['not_clips']} other files not "
+        f"read, listed in meta.json); labels: {ds.num_classes or 'none'}; dataset: {args.out}"
     )
     return 0
 
@@ -448,83 +465,49 @@ def _parse_override(text: str) -> tuple[str, object]:
     return key, parse(value)
 
 
+def _train_option_type(name: str, kind):
+    if name == "betas":
+        return lambda text: tuple(float(v) for v in text.split(","))
+    return {int: int, float: float, str: str}[kind]
+
+
 def _add_train(sub) -> None:
+    import dataclasses
+    import typing
+
     from .train import TrainConfig
 
-    d = TrainConfig()
-    p = sub.add_parser("train", help="train a DSVAE; writes a run folder")
-    p.add_argument(
-        "--data",
-        default=None,
-        help="synthetic (default), synthetic-shifted, sprites, fsdd, or a dataset folder; with --resume: "
-        "the run's data in a new place (checked against the run's checksums, recorded in RUN/train.json)",
+    p = sub.add_parser(
+        "train",
+        help="train a DSVAE from a recipe and/or options; writes a run folder",
+        description="Train a DSVAE into a run folder. --recipe NAME|FILE sets every option (dsvae "
+        "recipes lists them); any option given here overrides the recipe's. Without a recipe the "
+        "defaults below apply.",
     )
+    p.add_argument("--recipe", default=None, help="a shipped recipe (dsvae recipes) or a recipe file (TOML)")
+    hints = typing.get_type_hints(TrainConfig)
+    for f in dataclasses.fields(TrainConfig):
+        if f.name == "model_overrides":
+            _add_overrides(
+                p, "override a DSVAEConfig field, e.g. --set z_dim=8 (repeatable; over the recipe's)"
+            )
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        meta = dict(f.metadata)
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        text = meta.pop("help") + (f" (default {_shown_default(default)})" if default is not None else "")
+        if hints[f.name] in (bool, bool | None):
+            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=text)
+        else:
+            kind = _train_option_type(f.name, hints[f.name])
+            p.add_argument(flag, dest=f.name, type=kind, default=None, help=text, **meta)
+    p.add_argument("--out", default=None, help="run folder (default runs/<recipe or data>-<time>)")
     p.add_argument(
-        "--preset", default=d.preset, help="model preset: paper, cpu (default), sprites, tiny, speech"
-    )
-    _add_overrides(p, "override a DSVAEConfig field, e.g. --set z_dim=8 (repeatable)")
-    p.add_argument(
-        "--epochs",
-        type=int,
-        default=None,
-        help=f"epochs in all (default {d.epochs}; with --resume: as the run recorded)",
-    )
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="global batch (default 25)")
-    p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate (default 2e-4)")
-    p.add_argument(
-        "--kl-warmup-steps",
-        type=int,
-        default=d.kl_warmup_steps,
-        help="linear warm-up of the KL weight over this many steps (default 0: the plain ELBO)",
-    )
-    p.add_argument(
-        "--lr-decay-steps",
-        type=int,
-        default=d.lr_decay_steps,
-        help="decay the learning rate to 0 (half cosine) over the last N steps (default 0: constant)",
-    )
-    p.add_argument(
-        "--grad-clip",
-        type=float,
-        default=d.grad_clip,
-        help="clip the global gradient norm to this value (default 0: no clipping)",
-    )
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--data-seed", type=int, default=d.data_seed, help="seed of generated data (synthetic)")
-    p.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default=d.precision,
-        help="bf16 autocast or fp32; auto (default) uses bf16 where the hardware has it",
-    )
-    p.add_argument("--device", default=d.device, help="auto (default), cpu, cuda, cuda:1, ...")
-    p.add_argument(
-        "--channels-last",
-        dest="channels_last",
+        "--resume",
         action="store_true",
-        default=None,
-        help="channels_last convolutions (default: on CUDA only)",
+        help="continue the run in --out from its last checkpoint (only its length and machine may change)",
     )
-    p.add_argument("--no-channels-last", dest="channels_last", action="store_false")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model")
-    p.add_argument("--log-every", type=int, default=d.log_every)
-    p.add_argument(
-        "--checkpoint-every",
-        type=int,
-        default=d.checkpoint_every,
-        help="also checkpoint every N steps inside an epoch (default: at epoch ends only)",
-    )
-    p.add_argument("--max-steps", type=int, default=d.max_steps, help="stop (checkpointed) after N steps")
-    p.add_argument(
-        "--max-minutes",
-        type=float,
-        default=d.max_minutes,
-        help="stop (checkpointed) after this many minutes of wall time; continue with --resume",
-    )
-    p.add_argument("--no-pictures", dest="pictures", action="store_false")
-    p.add_argument("--out", default=None, help="run folder (default runs/<data>-<preset>-<time>)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--force", action="store_true", help="train into a non-empty --out anyway")
+    p.add_argument("--force", action="store_true", help="train into a non-empty --out anyway (starts over)")
     p.set_defaults(
         func=_interruptible(
             _cmd_train,
@@ -534,43 +517,51 @@ def _add_train(sub) -> None:
     )
 
 
+def _shown_default(value) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
 def _cmd_train(args) -> int:
+    import dataclasses
     import time
     from pathlib import Path
 
-    from .train import TrainConfig, TrainingDiverged, train
+    from .recipes import load_recipe
+    from .train import TrainConfig, TrainingDiverged, resumed_config, train
 
     if args.resume and not args.out:
         raise ValueError("--resume needs --out RUN (the run folder to continue)")
-    if args.resume and args.data is not None:
-        _relocate(args.out, args.data)
-    data = args.data if args.data is not None else TrainConfig.data
-    tc = TrainConfig(
-        data=data,
-        preset=args.preset,
-        model_overrides=dict(args.overrides),
-        epochs=args.epochs if args.epochs is not None else (0 if args.resume else TrainConfig.epochs),
-        batch_size=args.batch_size,
-        lr=args.lr,
-        kl_warmup_steps=args.kl_warmup_steps,
-        lr_decay_steps=args.lr_decay_steps,
-        grad_clip=args.grad_clip,
-        seed=args.seed,
-        data_seed=args.data_seed,
-        precision=args.precision,
-        device=args.device,
-        channels_last=args.channels_last,
-        compile=args.compile,
-        log_every=args.log_every,
-        checkpoint_every=args.checkpoint_every,
-        max_steps=args.max_steps,
-        max_minutes=args.max_minutes,
-        pictures=args.pictures,
-    )
-    name = Path(data).name or "data"
-    out = Path(args.out or f"runs/{name}-{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
+    names = [f.name for f in dataclasses.fields(TrainConfig) if f.name != "model_overrides"]
+    given = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+    overrides = dict(args.overrides)
+    recipe = load_recipe(args.recipe) if args.recipe else None
+    if args.resume:
+        if args.data is not None:
+            _relocate(args.out, args.data)
+        asked = dict(given)
+        if recipe is not None:
+            asked = {**recipe.train, **given, "model_overrides": {**recipe.model, **overrides}}
+        elif overrides:
+            asked["model_overrides"] = overrides
+        if "model_overrides" in asked:
+            asked["model_overrides"] = _recorded_overrides(args.out, asked["model_overrides"])
+        tc, applied = resumed_config(args.out, asked)
+        for line in applied:
+            print(f"dsvae train: resuming with {line}", file=sys.stderr)
+    elif recipe is not None:
+        tc = recipe.train_config(given, overrides)
+    else:
+        tc = TrainConfig(**given, model_overrides=overrides)
+    stem = recipe.name if recipe is not None else f"{Path(tc.data).name or 'data'}-{tc.preset}"
+    out = Path(args.out or f"runs/{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
-        result = train(tc, out, resume=args.resume, force=args.force)
+        result = train(
+            tc, out, resume=args.resume, force=args.force, recipe=recipe.record() if recipe else None
+        )
     except TrainingDiverged as e:
         print(f"dsvae train: stopped: {e}", file=sys.stderr)
         return 3
@@ -587,6 +578,14 @@ def _cmd_train(args) -> int:
             f"({result.wall_s:.0f} s); resume with --resume --out {out}"
         )
     return 0
+
+
+def _recorded_overrides(run: str, overrides: dict) -> dict:
+    """The model overrides of a resumed run as its config.json resolved them, with ``overrides`` on
+    top: a --set that repeats the recorded model is no change, one that differs is (and is refused)."""
+    from .run import read_train_options
+
+    return {**read_train_options(run).get("model_overrides", {}), **overrides}
 
 
 def _add_judge(sub) -> None:
@@ -866,10 +865,49 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _add_recipes(sub) -> None:
+    p = sub.add_parser("recipes", help="the shipped recipes: what each is for, its time and scores measured")
+    p.add_argument("name", nargs="?", default=None, help="print this recipe's file (to copy and edit)")
+    p.add_argument(
+        "--results",
+        default=None,
+        metavar="FILE",
+        help="also list the figures of this results file (written by dsvae compare --record FILE)",
+    )
+    p.set_defaults(func=_cmd_recipes)
+
+
+def _cmd_recipes(args) -> int:
+    from .evaluate.compare import read_results, results_lines
+    from .recipes import RESULTS_FILE, load_recipe, recipe_names
+
+    if args.name:
+        print(load_recipe(args.name).text, end="")
+        return 0
+    results = read_results(RESULTS_FILE)
+    if args.results:
+        for name, entries in read_results(args.results).items():
+            results.setdefault(name, []).extend(entries)
+    for name in recipe_names():
+        recipe = load_recipe(name)
+        print(f"{name:<12} {recipe.about}")
+        print(
+            f"{'':<12} dsvae train --recipe {name} --out runs/{name}"
+            + (" --data FOLDER" if not recipe.train.get("data") else "")
+        )
+        lines = results_lines(results.get(name, []), recipe.sha256)
+        for line in lines or ["not measured yet"]:
+            print(f"{'':<12}   {line}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dsvae", description="Disentangled Sequential Autoencoder: data, training, evaluation."
     )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"dsvae {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_data(sub)
     _add_train(sub)
@@ -879,6 +917,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_viz(sub)
     _add_report(sub)
     _add_compare(sub)
+    _add_recipes(sub)
     return parser
 
 
