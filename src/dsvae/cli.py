@@ -370,6 +370,13 @@ def _print_speech_dataset(ds, out) -> None:
     n_train = int((ds.split == 0).sum())
     skipped = ds.meta.get("counts", {}).get("skipped", 0)
     unreadable = f" ({skipped} unreadable, skipped: see meta.json)" if skipped else ""
+    kinds = ds.meta.get("file_kinds")
+    if kinds:
+
+        def text(k):
+            return ", ".join(f"{n} {ext}" for ext, n in k.items()) or "none"
+
+        print(f"files found: {text(kinds['found'])}; used: {text(kinds['used'])}")
     print(
         f"{len(ds)} segments ({n_train} train, {len(ds) - n_train} test) of {ds.T} frames x "
         f"{ds.frame_shape[0]} mel bins from {ds.meta['recordings']} recordings{unreadable}, "
@@ -387,7 +394,10 @@ def _add_data_fsdd(data_sub) -> None:
     )
     p.add_argument("--out", required=True, help="dataset folder to write (train with dsvae train --data OUT)")
     p.add_argument(
-        "--pattern", default="*.wav", help="only recordings whose file name matches (default *.wav)"
+        "--pattern",
+        default="*",
+        help="only recordings whose file name matches, in any letter case (default *: every file in a "
+        "format soundfile reads: .wav, .WAV, .flac, .ogg, ...)",
     )
     _add_speech_options(p)
     p.set_defaults(func=_cmd_data_fsdd)

@@ -7,6 +7,7 @@ One tensor layout everywhere: a batch of sequences is ``(B, T, C, H, W)`` for vi
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import typing
 from dataclasses import dataclass
@@ -166,13 +167,18 @@ class DSVAEConfig:
     # --- presets and (de)serialisation ------------------------------------------------------------
     @classmethod
     def preset(cls, name: str, **overrides) -> DSVAEConfig:
-        """A named preset, optionally with some fields replaced: ``preset("cpu", z_dim=16)``."""
+        """A named preset, optionally with some fields replaced: ``preset("cpu", z_dim=16)``.
+
+        Raises ValueError for an unknown preset or field (with the closest field names)."""
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
         fields = dict(PRESETS[name])
-        unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown DSVAEConfig fields {sorted(unknown)}")
+        known = [f.name for f in dataclasses.fields(cls)]
+        for key in overrides:
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=3)
+                hint = f"did you mean {' or '.join(close)}?" if close else f"the fields: {', '.join(known)}"
+                raise ValueError(f"unknown DSVAEConfig field {key!r} (--set {key}=...): {hint}")
         fields.update(overrides)
         return cls(**fields)
 

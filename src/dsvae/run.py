@@ -18,7 +18,7 @@ from .model import DSVAE
 
 LOG_COLUMNS = ("epoch", "split", "loss", "recon", "kl_f", "kl_z", "seq_per_s", "wall_s")
 # what `dsvae train` writes before its first checkpoint, and what training and later commands add
-RUN_SETUP = ("config.json", "train.json", "env.json", "log.csv", "tensorboard", "checkpoints")
+RUN_SETUP = ("config.json", "train.json", "recipe.toml", "env.json", "log.csv", "tensorboard", "checkpoints")
 RUN_OUTPUTS = (
     "log.csv",
     "tensorboard",
@@ -28,6 +28,7 @@ RUN_OUTPUTS = (
     "metrics.json",
     "metrics.md",
     "report.html",
+    "recipe.toml",
 )
 
 

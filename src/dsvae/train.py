@@ -28,9 +28,9 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from ._io import atomic_dir, atomic_write_text, recover_dir
-from .config import DSVAEConfig
+from .config import PRESETS, DSVAEConfig
 from .data import SequenceDataset, open_dataset
-from .device import autocast, default_channels_last, resolve_device, resolve_precision
+from .device import PRECISIONS, autocast, cpu_info, default_channels_last, resolve_device, resolve_precision
 from .elbo import elbo_terms
 from .model import DSVAE
 from .progress import progress
@@ -50,30 +50,58 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
+def _option(default, help: str, **argparse_kw):
+    """A TrainConfig field whose ``dsvae train`` option (``--field-name``) is generated from it: the
+    help text and any argparse settings (choices, metavar) live here, written once."""
+    if isinstance(default, (dict, list, tuple)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help, **argparse_kw})
+    return field(default=default, metadata={"help": help, **argparse_kw})
+
+
 @dataclass
 class TrainConfig:
-    data: str = "synthetic"
-    preset: str = "cpu"
-    model_overrides: dict = field(default_factory=dict)  # DSVAEConfig fields, e.g. {"z_dim": 8}
-    epochs: int = 10
-    batch_size: int = 25  # the global batch; under DDP each of the W processes takes batch_size / W
-    lr: float = 2e-4
-    betas: tuple[float, float] = (0.9, 0.999)
-    kl_warmup_steps: int = 0  # linear warm-up of the KL weight from 0 to 1 (0: the plain ELBO)
-    lr_decay_steps: int = 0  # the last N steps of the schedule decay the learning rate to 0 (cosine)
-    grad_clip: float = 0.0  # clip the global gradient norm to this (0: no clipping)
-    seed: int = 0
-    data_seed: int = 0
-    precision: str = "auto"  # auto: bf16 autocast where the hardware has it (CUDA, CPU with AMX/AVX512-BF16)
-    device: str = "auto"
-    channels_last: bool | None = None  # None: default_channels_last (measured per preset, see bench)
-    compile: bool = False
-    log_every: int = 10  # steps between host synchronisations (progress bar, NaN check)
-    checkpoint_every: int = 0  # steps between mid-epoch checkpoints (0: only at the end of each epoch)
-    max_steps: int = 0  # stop after this many steps in all (0: run the epochs), checkpointed
-    max_minutes: float = 0.0  # stop after this much wall time of this invocation (0: none), checkpointed
-    pictures: bool = True
-    progress: bool = True
+    """Every training option of a run: what ``dsvae train`` and a recipe set, recorded in
+    RUN/train.json. The command line's options are generated from these fields (cli.py)."""
+
+    data: str = _option(
+        "synthetic",
+        "synthetic, synthetic-shifted, sprites, fsdd, or a dataset folder (dsvae data ...); with "
+        "--resume: the run's data in a new place (checked against the run's checksums)",
+    )
+    preset: str = _option("cpu", "model preset: paper, cpu, sprites, tiny, speech (dsvae.config.PRESETS)")
+    model_overrides: dict = _option({}, "DSVAEConfig fields over the preset, e.g. {'z_dim': 8}")
+    epochs: int = _option(10, "epochs in all")
+    batch_size: int = _option(25, "the global batch; under DDP each of the W processes takes batch_size / W")
+    lr: float = _option(2e-4, "Adam learning rate")
+    betas: tuple[float, float] = _option((0.9, 0.999), "Adam betas, as B1,B2", metavar="B1,B2")
+    kl_warmup_steps: int = _option(
+        0, "linear warm-up of the KL weight from 0 to 1 over this many steps (0: the plain ELBO)"
+    )
+    lr_decay_steps: int = _option(
+        0, "decay the learning rate to 0 (half cosine) over the last N steps (0: constant)"
+    )
+    grad_clip: float = _option(0.0, "clip the global gradient norm to this value (0: no clipping)")
+    seed: int = _option(0, "seed of the model's initialisation, the batches and the sampled latents")
+    data_seed: int = _option(0, "seed of generated data (synthetic)")
+    precision: str = _option(
+        "auto", "bf16 autocast or fp32; auto uses bf16 where the hardware has it", choices=PRECISIONS
+    )
+    device: str = _option("auto", "auto, cpu, cuda, cuda:1, ...")
+    channels_last: bool | None = _option(
+        None, "channels_last convolutions (default: where measured faster, dsvae.device)"
+    )
+    compile: bool = _option(False, "torch.compile the model")
+    log_every: int = _option(10, "steps between host synchronisations (progress bar, NaN check)")
+    checkpoint_every: int = _option(
+        0, "also checkpoint every N steps inside an epoch (0: at epoch ends only)"
+    )
+    max_steps: int = _option(0, "stop (checkpointed) after this many steps in all (0: run the epochs)")
+    max_minutes: float = _option(
+        0.0,
+        "stop (checkpointed) after this many minutes of this invocation (0: none); continue with --resume",
+    )
+    pictures: bool = _option(True, "draw the pictures of a finished run (RUN/pictures)")
+    progress: bool = _option(True, "show progress bars")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -92,11 +120,88 @@ class TrainResult:
     epochs: int = 0  # the epochs the run is for: finished when epochs_done reaches them
 
 
+# what a resumed run may change: its length and the machine it runs on; everything else would make
+# it another run than the one it continues
+MAY_CHANGE_ON_RESUME = (
+    "epochs",
+    "max_steps",
+    "max_minutes",
+    "device",
+    "progress",
+    "pictures",
+    "log_every",
+    "checkpoint_every",
+)
+# train.json entries beside the TrainConfig fields: where the data is, and the recipe of the run
+RUN_RECORD_EXTRA = (*DATA_LOCATION, "recipe")
+
+
+def resumed_config(run_dir: str | Path, changes: dict) -> tuple[TrainConfig, list[str]]:
+    """The TrainConfig a run recorded in RUN/train.json, with ``changes`` (TrainConfig fields) applied
+    where a resumed run may change them (:data:`MAY_CHANGE_ON_RESUME`). Returns the config and one
+    line per option changed ("epochs: 16 -> 20").
+
+    Raises ValueError naming every other option of ``changes`` whose value differs from the recorded
+    one (with that value): continuing a run with another learning rate, batch or model would silently
+    train something else. ``data`` is not compared (a moved data folder is relocated and checked by
+    its checksums, :func:`dsvae.run.relocate_data`)."""
+    saved = {k: v for k, v in read_train_options(run_dir).items() if k not in RUN_RECORD_EXTRA}
+    recorded = TrainConfig(**{**saved, "betas": tuple(saved.get("betas", TrainConfig().betas))})
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    applied, refused = [], []
+    for key, value in changes.items():
+        if key not in fields:
+            raise ValueError(f"unknown training option {key!r}")
+        old = getattr(recorded, key)
+        if key == "data" or _same(value, old):
+            continue
+        if key in MAY_CHANGE_ON_RESUME:
+            setattr(recorded, key, value)
+            applied.append(f"{key}: {_shown(old)} -> {_shown(value)}")
+        else:
+            flag = "--set" if key == "model_overrides" else "--" + key.replace("_", "-")
+            refused.append(f"{flag} {_shown(value)} (the run recorded {_shown(old)})")
+    if refused:
+        raise ValueError(
+            f"{run_dir} was trained with other options, and a resumed run continues with the ones it "
+            "recorded: " + "; ".join(refused) + ". Drop them to continue the run as it was, or train a "
+            "new run into another --out (or start this one over with --force). Only "
+            + ", ".join(f"--{k.replace('_', '-')}" for k in MAY_CHANGE_ON_RESUME)
+            + " may change on --resume."
+        )
+    return recorded, applied
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return list(a) == list(b)
+    return a == b
+
+
+def _shown(value) -> str:
+    if isinstance(value, dict):
+        return ",".join(f"{k}={_shown(v)}" for k, v in value.items()) or "{}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
 # --- set-up helpers ----------------------------------------------------------------------------------
 
 
 def model_config_for(dataset: SequenceDataset, preset: str, overrides: dict) -> DSVAEConfig:
-    """The preset, fitted to the dataset's frames and T, with the user's overrides on top."""
+    """The preset, fitted to the dataset's frames and T, with the user's overrides on top.
+
+    Raises ValueError for a preset of the other kind of frames (a video preset on vector frames or
+    the speech preset on video), naming the presets that fit, and for overrides that contradict the
+    data's frames."""
+    if preset in PRESETS and bool(PRESETS[preset].get("frame_dim")) != (dataset.kind != "video"):
+        fits = [n for n, p in PRESETS.items() if bool(p.get("frame_dim")) == (dataset.kind != "video")]
+        kind = "video frames" if dataset.kind == "video" else f"vector frames ({dataset.frame_shape[0]} wide)"
+        raise ValueError(
+            f"preset {preset!r} is for {'vector' if PRESETS[preset].get('frame_dim') else 'video'} frames "
+            f"and the data holds {kind}: use --preset {' or '.join(fits)}"
+        )
     shape = dict(T=dataset.T)
     if dataset.kind == "video":
         c, h, _ = dataset.frame_shape
@@ -487,11 +592,19 @@ def lock_run_dir(run_dir: Path, locks: list[int]) -> None:
     locks.append(fd)
 
 
-def train(tc: TrainConfig, run_dir: str | Path, resume: bool = False, force: bool = False) -> TrainResult:
+def train(
+    tc: TrainConfig,
+    run_dir: str | Path,
+    resume: bool = False,
+    force: bool = False,
+    recipe: dict | None = None,
+) -> TrainResult:
     """Train a DSVAE as ``tc`` says into the run folder ``run_dir`` (config.json, train.json, env.json,
     log.csv, checkpoints/last, model/, pictures/): a new run, ``resume`` one from its last checkpoint
-    (bit-exact), or ``force`` over an old one. Under torchrun, DistributedDataParallel. Returns a
-    :class:`TrainResult`.
+    (bit-exact; of ``tc`` only the fields of :data:`MAY_CHANGE_ON_RESUME` are used, see
+    :func:`resumed_config`), or ``force`` over an old one. ``recipe`` (:meth:`dsvae.recipes.Recipe.record`:
+    name, sha256, source, text) is recorded in RUN/train.json and RUN/recipe.toml. Under torchrun,
+    DistributedDataParallel. Returns a :class:`TrainResult`.
 
     Raises FileExistsError for a folder that holds a run (without resume/force), RunBusyError while
     another process trains into it, FileNotFoundError / CheckpointError for a run that cannot be
@@ -499,13 +612,15 @@ def train(tc: TrainConfig, run_dir: str | Path, resume: bool = False, force: boo
     last good checkpoint is kept)."""
     locks: list[int] = []
     try:
-        return _train(tc, Path(run_dir), resume, force, locks)
+        return _train(tc, Path(run_dir), resume, force, locks, recipe)
     finally:
         for fd in locks:
             os.close(fd)  # releases the lock
 
 
-def _train(tc: TrainConfig, run_dir: Path, resume: bool, force: bool, locks: list[int]) -> TrainResult:
+def _train(
+    tc: TrainConfig, run_dir: Path, resume: bool, force: bool, locks: list[int], recipe: dict | None
+) -> TrainResult:
     t_start = time.perf_counter()
 
     # distributed set-up: torchrun sets WORLD_SIZE, RANK, LOCAL_RANK
@@ -538,22 +653,12 @@ def _train(tc: TrainConfig, run_dir: Path, resume: bool, force: bool, locks: lis
             lock_run_dir(run_dir, locks)
     location = data_location(tc.data)  # where the data is; a resumed run keeps what it recorded
     if resume:
-        saved = read_train_options(run_dir)
-        location = {k: saved.pop(k) for k in DATA_LOCATION if k in saved}
-        # a resumed run continues the recorded run; only the length and the machine may change
-        keep = {
-            "epochs",
-            "max_steps",
-            "max_minutes",
-            "device",
-            "progress",
-            "pictures",
-            "log_every",
-            "checkpoint_every",
-        }
+        recorded = read_train_options(run_dir)
+        location = {k: v for k, v in recorded.items() if k in DATA_LOCATION}
+        recipe = recorded.get("recipe")  # a resumed run keeps the recipe it was started from
         # epochs 0: as recorded (the command line left --epochs out)
-        saved.update({k: v for k, v in tc.to_dict().items() if k in keep and not (k == "epochs" and not v)})
-        tc = TrainConfig(**{**saved, "betas": tuple(saved["betas"])})
+        changes = {k: getattr(tc, k) for k in MAY_CHANGE_ON_RESUME if not (k == "epochs" and not tc.epochs)}
+        tc, _ = resumed_config(run_dir, changes)
 
     seed_everything(tc.seed + rank)
     # a resumed run reopens its data where it recorded it (not from this directory), checked
@@ -586,9 +691,21 @@ def _train(tc: TrainConfig, run_dir: Path, resume: bool, force: bool, locks: lis
         if not locks:
             lock_run_dir(run_dir, locks)
         cfg.save(run_dir / "config.json")
-        atomic_write_text(run_dir / "train.json", json.dumps({**tc.to_dict(), **location}, indent=2))
+        record = {**tc.to_dict(), **location}
+        if recipe is not None:
+            record["recipe"] = {k: recipe[k] for k in ("name", "sha256", "source")}
+            if "text" in recipe:
+                atomic_write_text(run_dir / "recipe.toml", recipe["text"])
+        atomic_write_text(run_dir / "train.json", json.dumps(record, indent=2))
         env = environment(tc.seed)
-        env.update(precision=precision, device=str(device), world_size=world)
+        env.update(
+            precision=precision,
+            memory_format="channels_last" if channels_last and cfg.is_video else "contiguous",
+            device=str(device),
+            world_size=world,
+            # the kernel kind decides the bits of a run: runs compare bit for bit only on one kind
+            cpu=cpu_info().to_dict(),
+        )
         # checked whenever the run's data is reopened (run.check_run_data)
         env["data_checksums"] = run_data_checksums(dataset, location.get("data_path"))
         atomic_write_text(run_dir / "env.json", json.dumps(env, indent=2, default=str))

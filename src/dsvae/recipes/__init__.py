@@ -1,0 +1,160 @@
+"""Recipes: a run's data, model preset and overrides, and every training option, in one small TOML file.
+
+A recipe file holds :class:`~dsvae.train.TrainConfig` fields at its top level (``data``, ``preset``,
+``epochs``, ``lr``, ...), DSVAEConfig fields over the preset in a ``[model]`` table, and a one-line
+``about``. The recipes shipped here are listed by ``dsvae recipes``; a user's own file works the same
+way (``dsvae train --recipe my.toml``). Options given on the command line override the recipe's, and
+the run folder records the recipe's name, sha256 and text (RUN/train.json, RUN/recipe.toml).
+
+What each shipped recipe measured (time and scores per CPU kind or GPU) is in ``results.json``
+beside the recipes, written by ``dsvae compare RUN... --record FILE`` from scored run folders.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import sys
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import DSVAEConfig
+from ..train import TrainConfig
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+RECIPE_DIR = Path(__file__).resolve().parent
+RESULTS_FILE = RECIPE_DIR / "results.json"
+# TrainConfig fields a recipe does not set: how a command runs, not what it trains
+NOT_IN_RECIPES = {"model_overrides", "max_steps", "max_minutes", "progress"}
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be read or used; the message names the file and what to change."""
+
+
+@dataclass
+class Recipe:
+    """One recipe: ``train`` holds TrainConfig fields, ``model`` DSVAEConfig fields over the preset."""
+
+    name: str
+    source: str  # "dsvae:NAME" for a shipped recipe, else the file's path
+    text: str
+    about: str = ""
+    train: dict = field(default_factory=dict)
+    model: dict = field(default_factory=dict)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+    def record(self) -> dict:
+        """What a run folder records of the recipe (``dsvae.train.train(recipe=...)``)."""
+        return {"name": self.name, "sha256": self.sha256, "source": self.source, "text": self.text}
+
+    def train_config(self, options: dict | None = None, model_overrides: dict | None = None) -> TrainConfig:
+        """The recipe's TrainConfig with ``options`` (TrainConfig fields, e.g. the command line's)
+        over it and ``model_overrides`` over its ``[model]`` table.
+
+        Raises RecipeError when the recipe names no data and none is given."""
+        values = {**self.train, **(options or {})}
+        values["model_overrides"] = {**self.model, **(model_overrides or {})}
+        if not values.get("data"):
+            raise RecipeError(
+                f"recipe {self.name!r} trains on data you give: add --data FOLDER (build one from "
+                "your clips with `dsvae data video --input CLIPS --out data/my_clips`)"
+            )
+        if "betas" in values:
+            values["betas"] = tuple(values["betas"])
+        return TrainConfig(**values)
+
+
+def recipe_names() -> list[str]:
+    """The shipped recipes, in the order ``dsvae recipes`` lists them."""
+    order = ["quickstart", "sprites", "paper", "paper-fast", "fsdd", "video"]
+    found = sorted(p.stem for p in RECIPE_DIR.glob("*.toml"))
+    return [n for n in order if n in found] + [n for n in found if n not in order]
+
+
+def load_recipe(name_or_path: str | Path) -> Recipe:
+    """A shipped recipe by name (``quickstart``) or a recipe file (``my.toml``).
+
+    Raises RecipeError for an unknown name (with the closest names), a file that is not valid TOML
+    (with the line), unknown keys (with the closest field names) or values of the wrong kind."""
+    text_name = str(name_or_path)
+    path = Path(text_name)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise RecipeError(f"recipe file {path} not found")
+        name, source = path.stem, str(path.resolve())
+    else:
+        names = recipe_names()
+        if text_name not in names:
+            close = difflib.get_close_matches(text_name, names, n=2)
+            hint = f"; did you mean {' or '.join(close)}?" if close else ""
+            raise RecipeError(
+                f"no recipe named {text_name!r}{hint or '.'} The recipes: {', '.join(names)} "
+                "(dsvae recipes); or give a recipe file (my.toml)"
+            )
+        path, name, source = RECIPE_DIR / f"{text_name}.toml", text_name, f"dsvae:{text_name}"
+    try:
+        text = path.read_text()
+        doc = tomllib.loads(text)
+    except UnicodeDecodeError as e:
+        raise RecipeError(f"recipe {path} is not a text file: {e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise RecipeError(f"recipe {path} is not valid TOML: {e}") from None
+    about = doc.pop("about", "")
+    model = doc.pop("model", {})
+    if not isinstance(model, dict):
+        raise RecipeError(f"recipe {path}: [model] must be a table of DSVAEConfig fields")
+    _check_keys(path, doc, TrainConfig, NOT_IN_RECIPES, "training option")
+    _check_keys(path, model, DSVAEConfig, set(), "model field ([model])")
+    recipe = Recipe(name=name, source=source, text=text, about=str(about), train=doc, model=model)
+    try:
+        recipe_values_check(recipe)
+    except (TypeError, ValueError) as e:
+        raise RecipeError(f"recipe {path}: {e}") from None
+    return recipe
+
+
+def _check_keys(path: Path, values: dict, cls, excluded: set, what: str) -> None:
+    known = [f.name for f in dataclasses.fields(cls) if f.name not in excluded]
+    for key in values:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(known)}"
+            raise RecipeError(f"recipe {path}: unknown {what} {key!r}{hint}")
+
+
+def recipe_values_check(recipe: Recipe) -> None:
+    """Every training option of the kind TrainConfig declares (numbers for numbers, text for text);
+    the model fields are checked by building the DSVAEConfig of the preset. Raises ValueError."""
+    hints = typing.get_type_hints(TrainConfig)
+    for key, value in recipe.train.items():
+        kind = hints[key]
+        ok = {
+            int: isinstance(value, int) and not isinstance(value, bool),
+            float: isinstance(value, (int, float)) and not isinstance(value, bool),
+            str: isinstance(value, str),
+            bool: isinstance(value, bool),
+        }.get(kind, True)
+        if key == "betas":
+            ok = (
+                isinstance(value, list)
+                and len(value) == 2
+                and all(isinstance(b, (int, float)) for b in value)
+            )
+        if key == "channels_last":
+            ok = isinstance(value, bool)
+        if not ok:
+            raise ValueError(f"{key} = {value!r} is not of the kind {getattr(kind, '__name__', kind)}")
+    DSVAEConfig.preset(recipe.train.get("preset", TrainConfig.preset), **recipe.model)
+
+
+__all__ = ["RECIPE_DIR", "RESULTS_FILE", "Recipe", "RecipeError", "load_recipe", "recipe_names"]
