@@ -405,3 +405,47 @@ def test_a_judge_given_for_a_speech_run_is_reported_unused(speech_run, tmp_path)
     with pytest.warns(UserWarning, match="without a judge; the --judge/--judge2 given are not used"):
         m = evaluate_run(speech_run, judge_dir=tmp_path / "some-judge")
     assert m["kind"] == "speech"
+
+
+# --- every audio file soundfile reads, in any letter case (issue 27) -------------------------------
+def test_build_fsdd_reads_wav_in_any_case_and_every_soundfile_format(tmp_path, capsys):
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    (ann, pitch_a), (bob, pitch_b) = list(SPEAKERS.items())[:2]
+    for digit in (0, 1):
+        for i in (3, 5, 6):
+            sf.write(folder / f"{digit}_{ann}_{i}.wav", voice(0.4, pitch_a, digit), 8000)
+            sf.write(folder / f"{digit}_{bob}_{i}.WAV", voice(0.4, pitch_b, digit), 8000)
+            sf.write(folder / f"{digit}_carol_{i}.flac", voice(0.4, 150, digit), 8000, format="FLAC")
+    sf.write(folder / "1_carol_7.ogg", voice(0.4, 150, 1), 8000, format="OGG")
+    (folder / "README.md").write_text("recordings\n")
+    ds = build_fsdd(folder, tmp_path / "fsdd")
+    assert ds.label_values["speaker"] == sorted([ann, bob, "carol"])
+    assert ds.meta["counts"]["files"] == 19 and ds.meta["counts"]["used"] == 19
+    assert ds.meta["file_kinds"]["used"] == {".WAV": 6, ".flac": 6, ".wav": 6, ".ogg": 1}
+    assert (
+        main(["data", "fsdd", "--root", str(folder), "--out", str(tmp_path / "cli"), "--pattern", "*.wav"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "files found: 6 .WAV, 6 .wav; used: 6 .WAV, 6 .wav" in out  # --pattern matches in any case
+    flac_only = tmp_path / "flac"
+    flac_only.mkdir()
+    for f in folder.glob("*.flac"):
+        f.rename(flac_only / f.name)
+    assert len(build_fsdd(flac_only, tmp_path / "f").label_values["digit"]) == 2
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "README.md").write_text("x")
+    with pytest.raises(DatasetError, match=r"no recordings in .* the files there: 1 \.md"):
+        build_fsdd(tmp_path / "docs", tmp_path / "x")
+
+
+def test_one_recording_in_two_formats_is_read_once(tmp_path):
+    folder = write_fsdd_folder(tmp_path / "recordings", indices=(3, 5), digits=(0,))
+    first = sorted(folder.glob("*.wav"))[0]
+    sf.write(first.with_suffix(".flac"), voice(0.4, 200, 0), 8000, format="FLAC")
+    ds = build_fsdd(folder, tmp_path / "fsdd")
+    assert ds.meta["counts"]["files"] == len(list(folder.glob("*.wav")))
+    n = len(list(folder.glob("*.wav")))
+    assert ds.meta["file_kinds"]["found"] == {".wav": n, ".flac": 1}
+    assert sum(ds.meta["file_kinds"]["used"].values()) == n  # the first by name, the other its fallback

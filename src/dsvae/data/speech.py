@@ -45,9 +45,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 from tqdm import tqdm
@@ -56,7 +57,10 @@ from ..progress import progress
 from .base import SPLITS, DatasetError, SequenceDataset, atomic_dataset_dir, write_columns
 
 FSDD_URL = "https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/heads/master.zip"
-FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
+FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.([A-Za-z0-9]+)$")
+# extensions of the formats libsndfile reads, beside its format names (soundfile.available_formats())
+AUDIO_EXTENSION_ALIASES = (".aif", ".aifc", ".snd", ".iff", ".mat", ".mpc", ".oga", ".opus", ".sf", ".sph")
+AUDIO_EXTENSION_ALIASES += (".wave", ".m1a", ".mpga")
 FSDD_TEST_INDICES = range(0, 5)  # the dataset's own split: 0-4 test, 5-49 train
 DEFAULT_T = 20
 DEFAULT_SEGMENT_HOP = 10
@@ -233,7 +237,8 @@ def write_speech_dataset(
     A recording that cannot be read (:func:`decode_audio` raises :class:`DatasetError`) is read from
     its ``fallback`` if it has one, else reported, skipped and listed in ``meta["skipped"]``
     (``meta["counts"]``: files, used, skipped; ``meta["fallbacks"]``: files read in place of
-    another). Raises :class:`DatasetError` when no recording, or no training recording, is left."""
+    another; ``meta["file_kinds"]``: files per extension found and used). Raises :class:`DatasetError`
+    when no recording, or no training recording, is left."""
     if T < 1 or segment_hop < 1:
         raise ValueError(f"T and segment_hop must be positive, got T={T}, segment_hop={segment_hop}")
     if not recordings:
@@ -261,6 +266,8 @@ def write_speech_dataset(
         used.append(r)
         feats.append(features.log_mel(to_mono(audio, sr, features.sr)))
     counts = {"files": len(recordings), "used": len(used), "skipped": len(skipped)}
+    every = [f.source for r in recordings for f in _with_fallbacks(r)]
+    kinds = {"found": file_kinds(every), "used": file_kinds([r.source for r in used])}
     if skipped:
         tqdm.write(
             f"warning: {len(skipped)} of {len(recordings)} files skipped (unreadable)", file=sys.stderr
@@ -317,6 +324,7 @@ def write_speech_dataset(
             "segments": {"T": T, "hop": segment_hop, "pad": "end, with the recording's lowest value"},
             "recordings": len(recordings),
             "counts": counts,
+            "file_kinds": kinds,  # files per extension: found (fallbacks too) and read
             "skipped": skipped,
             "fallbacks": fallbacks,
             "norm": {"mean": mean.tolist(), "std": std.tolist()},  # of the training segments
@@ -340,6 +348,12 @@ def _read_with_fallback(r: Recording) -> tuple[Recording, np.ndarray, int, list[
             failed.append((candidate.source, str(e)))
             candidate = candidate.fallback
     raise DatasetError("; ".join(reason for _, reason in failed))
+
+
+def _with_fallbacks(r: Recording | None) -> Iterator[Recording]:
+    while r is not None:
+        yield r
+        r = r.fallback
 
 
 def to_mono(audio: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
@@ -393,28 +407,65 @@ def download(url: str, dest: Path) -> Path:
     return dest
 
 
+def audio_extensions() -> frozenset[str]:
+    """Lower-case extensions (".wav", ".flac", ".ogg", ".mp3", ...) of every format this soundfile's
+    libsndfile reads (header-less RAW left out: it needs its layout given)."""
+    formats = {f".{name.lower()}" for name in _soundfile().available_formats()} - {".raw"}
+    return frozenset(formats | set(AUDIO_EXTENSION_ALIASES))
+
+
+def is_audio_name(name: str) -> bool:
+    """Whether a file name ends in the extension of a format soundfile reads, in any letter case."""
+    return PurePosixPath(name).suffix.lower() in audio_extensions()
+
+
+def _matches(name: str, pattern: str) -> bool:
+    """fnmatch in any letter case: "*.wav" matches X.WAV, as on the file systems of Windows and macOS."""
+    return fnmatch.fnmatchcase(name.lower(), pattern.lower())
+
+
 def _fsdd_recording(name: str, read: Callable[[], tuple[np.ndarray, int]]) -> Recording:
     m = FSDD_NAME.match(name)
     if not m:
         raise DatasetError(
-            f"{name} is not an FSDD recording ({{digit}}_{{speaker}}_{{index}}.wav); point --root at "
-            "FSDD's recordings/ folder, or narrow --pattern"
+            f"{name} is not an FSDD recording ({{digit}}_{{speaker}}_{{index}}.wav, or another audio "
+            "extension); point --root at FSDD's recordings/ folder, or narrow --pattern"
         )
     digit, speaker, index = m.group(1), m.group(2), int(m.group(3))
     split = SPLITS["test"] if index in FSDD_TEST_INDICES else SPLITS["train"]
-    return Recording(name, name[: -len(".wav")], split, {"speaker": speaker, "digit": digit}, {}, read)
+    utterance = name[: -len(m.group(4)) - 1]
+    return Recording(name, utterance, split, {"speaker": speaker, "digit": digit}, {}, read)
+
+
+def _one_per_utterance(recordings: list[Recording]) -> list[Recording]:
+    """The same recording in two files (0_ann_3.wav and 0_ann_3.flac): the first (by name) is read,
+    the others are its fallbacks (read if it fails, listed in meta["fallbacks"])."""
+    first: dict[str, Recording] = {}
+    for r in recordings:
+        if r.utterance not in first:
+            first[r.utterance] = r
+        else:
+            last = first[r.utterance]
+            while last.fallback is not None:
+                last = last.fallback
+            last.fallback = r
+    return list(first.values())
 
 
 def fsdd_recordings(
     root: str | Path | None = None,
     *,
-    pattern: str = "*.wav",
+    pattern: str = "*",
     cache_dir: str | Path | None = None,
     url: str = FSDD_URL,
 ) -> list[Recording]:
-    """FSDD's recordings whose file names match ``pattern``: from ``root`` (the recordings/ folder or
-    a clone of the repository), or else from the repository archive at ``url``, downloaded once
-    into ``cache_dir`` (default :func:`default_cache_dir`) and read without unpacking."""
+    """FSDD's recordings whose file names match ``pattern`` (in any letter case): every file with
+    the extension of a format soundfile reads (:func:`audio_extensions`: .wav, .WAV, .flac, .ogg,
+    ...), from ``root`` (the recordings/ folder or a clone of the repository), or else from the
+    repository archive at ``url``, downloaded once into ``cache_dir`` (default
+    :func:`default_cache_dir`) and read without unpacking. One recording in two formats is read
+    once (the others are its fallbacks). Raises :class:`DatasetError` for an audio file not named
+    as FSDD names them, and when nothing matches."""
     if root is not None:
         root = Path(root)
         folder = root / "recordings" if (root / "recordings").is_dir() else root
@@ -423,10 +474,17 @@ def fsdd_recordings(
                 f"no FSDD folder at {root}; pass the recordings/ folder of a clone of "
                 "https://github.com/Jakobovski/free-spoken-digit-dataset, or no --root to download it"
             )
-        files = sorted(
-            p for p in folder.iterdir() if p.suffix.lower() == ".wav" and fnmatch.fnmatch(p.name, pattern)
+        files = sorted(p for p in folder.iterdir() if is_audio_name(p.name) and _matches(p.name, pattern))
+        if not files:
+            kinds = Counter(p.suffix or "(none)" for p in folder.iterdir() if p.is_file())
+            raise DatasetError(
+                f"no recordings in {folder} matching {pattern!r} with an audio extension soundfile reads "
+                f"({', '.join(sorted(audio_extensions()))}); the files there: "
+                f"{_kinds_text(kinds) or 'none'}"
+            )
+        return _one_per_utterance(
+            [_fsdd_recording(p.name, functools.partial(decode_audio, p, str(p))) for p in files]
         )
-        return [_fsdd_recording(p.name, functools.partial(decode_audio, p, str(p))) for p in files]
 
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     archive = download(url, cache / f"fsdd-{Path(urllib.parse.urlparse(url).path).name}")
@@ -440,14 +498,27 @@ def fsdd_recordings(
             if (
                 len(parts) >= 2
                 and parts[-2] == "recordings"
-                and fnmatch.fnmatch(name, pattern)
-                and name.endswith(".wav")
+                and _matches(name, pattern)
+                and is_audio_name(name)
             ):
                 data = zf.read(member)
                 recordings.append(_fsdd_recording(name, functools.partial(decode_audio, data, member)))
     if not recordings:
-        raise DatasetError(f"{archive} holds no recordings/*.wav matching {pattern!r}; is it FSDD's archive?")
-    return recordings
+        raise DatasetError(
+            f"{archive} holds no recordings/ audio files matching {pattern!r}; is it FSDD's archive?"
+        )
+    return _one_per_utterance(recordings)
+
+
+def _kinds_text(kinds: Counter) -> str:
+    """{".wav": 3, ".WAV": 2} -> "3 .wav, 2 .WAV"."""
+    return ", ".join(f"{n} {k}" for k, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def file_kinds(sources: Sequence[str]) -> dict[str, int]:
+    """How many files of each extension (as written: .WAV and .wav apart), most first."""
+    kinds = Counter(PurePosixPath(s).suffix or "(none)" for s in sources)
+    return dict(sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def build_fsdd(
@@ -455,7 +526,7 @@ def build_fsdd(
     out: str | Path,
     force: bool = False,
     *,
-    pattern: str = "*.wav",
+    pattern: str = "*",
     features: SpeechFeatures | None = None,
     T: int = DEFAULT_T,
     segment_hop: int = DEFAULT_SEGMENT_HOP,
