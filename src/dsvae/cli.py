@@ -535,23 +535,20 @@ def _shown_default(value) -> str:
     return str(value)
 
 
-def _cmd_train(args) -> int:
+def train_config_from_args(args):
+    """The TrainConfig and recipe (or None) that ``dsvae train ARGS`` trains: the recipe's options,
+    with the options given on the command line over them; on --resume, the run's recorded options
+    with the changes a resumed run may take (others refused, :func:`dsvae.train.resumed_config`)."""
     import dataclasses
-    import time
-    from pathlib import Path
 
     from .recipes import load_recipe
-    from .train import TrainConfig, TrainingDiverged, resumed_config, train
+    from .train import TrainConfig, resumed_config
 
-    if args.resume and not args.out:
-        raise ValueError("--resume needs --out RUN (the run folder to continue)")
     names = [f.name for f in dataclasses.fields(TrainConfig) if f.name != "model_overrides"]
     given = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     overrides = dict(args.overrides)
     recipe = load_recipe(args.recipe) if args.recipe else None
     if args.resume:
-        if args.data is not None:
-            _relocate(args.out, args.data)
         asked = dict(given)
         if recipe is not None:
             asked = {**recipe.train, **given, "model_overrides": {**recipe.model, **overrides}}
@@ -562,10 +559,23 @@ def _cmd_train(args) -> int:
         tc, applied = resumed_config(args.out, asked)
         for line in applied:
             print(f"dsvae train: resuming with {line}", file=sys.stderr)
-    elif recipe is not None:
-        tc = recipe.train_config(given, overrides)
-    else:
-        tc = TrainConfig(**given, model_overrides=overrides)
+        return tc, recipe
+    if recipe is not None:
+        return recipe.train_config(given, overrides), recipe
+    return TrainConfig(**given, model_overrides=overrides), None
+
+
+def _cmd_train(args) -> int:
+    import time
+    from pathlib import Path
+
+    from .train import TrainingDiverged, train
+
+    if args.resume and not args.out:
+        raise ValueError("--resume needs --out RUN (the run folder to continue)")
+    if args.resume and args.data is not None:
+        _relocate(args.out, args.data)
+    tc, recipe = train_config_from_args(args)
     stem = recipe.name if recipe is not None else f"{Path(tc.data).name or 'data'}-{tc.preset}"
     out = Path(args.out or f"runs/{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
@@ -667,7 +677,10 @@ def _add_eval(sub) -> None:
     p = sub.add_parser("eval", help="score a run: judge protocols, reconstruction, ELBO -> RUN/metrics.*")
     p.add_argument("run", help="run folder written by dsvae train")
     p.add_argument(
-        "--judge", default=None, help="judge folder (dsvae judge train); not needed for unlabelled data"
+        "--judge",
+        default="auto",
+        help="judge folder (dsvae judge train); auto (default): the judge shipped for the data (Sprites, "
+        "the embedded data), else none; none: no judge",
     )
     p.add_argument("--seeds", type=int, default=5, help="seeds of the sampled latents and pairs (default 5)")
     _add_run_data(p)
@@ -706,7 +719,7 @@ def _cmd_eval(args) -> int:
     _relocate(args.run, args.data)
     metrics = evaluate_run(
         args.run,
-        args.judge,
+        None if args.judge == "none" else args.judge,
         seeds=args.seeds,
         batch_size=args.batch_size,
         device=args.device,
@@ -834,6 +847,13 @@ def _add_compare(sub) -> None:
     p.add_argument("runs", nargs="+", help="run folders scored by dsvae eval (e.g. the seeds of one recipe)")
     p.add_argument("--out", default=None, help="also write OUT/compare.md and OUT/compare.json")
     p.add_argument("--boot", type=int, default=10000, help="bootstrap resamples (default 10000)")
+    p.add_argument(
+        "--record",
+        default=None,
+        metavar="FILE",
+        help="add the runs' time and scores to a results file (runs of one recipe on one kind of machine), "
+        "which dsvae recipes --results FILE lists",
+    )
     p.set_defaults(func=_cmd_compare)
 
 
@@ -851,6 +871,12 @@ def _cmd_compare(args) -> int:
             file=sys.stderr,
         )
     text = compare_table(result)
+    if args.record:
+        from .evaluate.compare import record_results, results_entry
+
+        entry = results_entry(result)
+        record_results(args.record, entry)
+        print(f"recorded {entry['recipe']} on {entry['kind']} ({entry['runs']} runs) in {args.record}")
     if args.out:
         out = Path(args.out)
         atomic_write_text(out / "compare.md", text)
@@ -932,6 +958,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    # a warning is a line for the user, not a source location
+    warnings.formatwarning = lambda message, *_args, **_kw: f"dsvae: warning: {message}\n"
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import torch
 
-from ._io import atomic_write_text, recover_dir
+from ._io import DamagedFileError, atomic_write_text, recover_dir
+from .checkpoint import describe_last_checkpoint, last_good_checkpoint
 from .data import BUILT, DEFAULT_DATA_ROOT, GENERATED, DatasetError, SequenceDataset, open_dataset
 from .data.base import data_checksums
 from .model import DSVAE
@@ -33,17 +34,105 @@ RUN_OUTPUTS = (
 
 
 def model_dir(run_dir: str | Path) -> Path:
-    """The final model of a run, else its last checkpoint; a clear error when it has neither."""
+    """The final model of a run, else its last checkpoint (with a warning that names the step: a run
+    stopped early or still training); a clear error when it has neither."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"no run folder at {run_dir}")
     for candidate in (run_dir / "model", recover_dir(run_dir / "checkpoints" / "last")):
         if (candidate / "model.safetensors").exists():
+            if candidate.name != "model":
+                p = model_provenance(run_dir)
+                warnings.warn(
+                    f"{run_dir} has not finished training (epoch {p['epoch']} of {p['epochs']}, step "
+                    f"{p['step']}): using its last checkpoint; finish it with dsvae train --resume "
+                    f"--out {run_dir}",
+                    stacklevel=2,
+                )
             return candidate
+    if (run_dir / "train.json").exists():
+        raise FileNotFoundError(
+            f"{run_dir} is a run without a checkpoint yet: it is still in its first epoch, or it "
+            f"stopped before its first checkpoint. Wait for the first epoch to end, or start it again "
+            f"with dsvae train --resume --out {run_dir}."
+        )
     raise FileNotFoundError(
-        f"{run_dir} holds no model: neither model/ nor checkpoints/last/ with model.safetensors. "
-        "Is it a dsvae run folder? Train one with `dsvae train --out DIR`."
+        f"{run_dir} holds no model: neither model/ nor checkpoints/last/ with model.safetensors, and "
+        "no train.json. Is it a dsvae run folder? Train one with `dsvae train --out DIR`."
     )
+
+
+def model_provenance(run_dir: str | Path) -> dict:
+    """Which model of the run later stages read: ``{"source": "model" | "checkpoints/last",
+    "finished": bool, "epoch", "step", "epochs"}`` (epoch and step of the last checkpoint, None where
+    the run folder does not say; epochs: what the run is for, from RUN/train.json)."""
+    run_dir = Path(run_dir)
+    finished = (run_dir / "model" / "model.safetensors").exists()
+    state, epochs = {}, None
+    try:
+        doc = json.loads((run_dir / "checkpoints" / "last" / "state.json").read_text())
+        state = doc.get("state", {}) if isinstance(doc, dict) else {}
+    except (OSError, ValueError):
+        pass
+    try:
+        epochs = read_train_options(run_dir).get("epochs")
+    except (OSError, ValueError):
+        pass
+    return {
+        "source": "model" if finished else "checkpoints/last",
+        "finished": finished,
+        "epoch": state.get("epoch"),
+        "step": state.get("step"),
+        "epochs": epochs,
+    }
+
+
+def _judge_key(metrics: dict) -> str:
+    judge = metrics.get("judge") or {}
+    return f"judge-{judge['sha256'][:12]}" if judge.get("sha256") else "no-judge"
+
+
+def write_metrics(run_dir: str | Path, metrics: dict, markdown: str) -> None:
+    """RUN/metrics.json and RUN/metrics.md, atomically, after :func:`keep_earlier_metrics`."""
+    run_dir = Path(run_dir)
+    keep_earlier_metrics(run_dir, metrics)
+    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    atomic_write_text(run_dir / "metrics.md", markdown)
+
+
+def keep_earlier_metrics(run_dir: str | Path, metrics: dict) -> Path | None:
+    """Before ``metrics`` replace RUN/metrics.json: scores of the run by another judge (or without
+    one) are moved to RUN/metrics-judge-<sha256[:12]>.json (or metrics-no-judge.json), with their
+    markdown, so that no result is lost; scores by the same judge are replaced. Either way a warning
+    says what happened. Returns the kept file, if any."""
+    run_dir = Path(run_dir)
+    path = run_dir / "metrics.json"
+    if not path.exists():
+        return None
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        old = None
+    if not isinstance(old, dict):
+        old = {}
+    old_key, new_key = _judge_key(old), _judge_key(metrics)
+    if old_key == new_key:
+        warnings.warn(
+            f"replaced the earlier scores in {path} ({old_key.replace('-', ' ')}, {old.get('seeds', '?')} "
+            "seeds) by the new ones of the same judge",
+            stacklevel=3,
+        )
+        return None
+    kept = run_dir / f"metrics-{old_key}.json"
+    os.replace(path, kept)
+    if (run_dir / "metrics.md").exists():
+        os.replace(run_dir / "metrics.md", run_dir / f"metrics-{old_key}.md")
+    warnings.warn(
+        f"{path} held scores by another judge ({old_key.replace('-', ' ')}): kept as {kept.name}; "
+        f"metrics.json now holds those of {new_key.replace('-', ' ')}",
+        stacklevel=3,
+    )
+    return kept
 
 
 def is_failed_start(run_dir: str | Path) -> bool:
@@ -62,7 +151,26 @@ def is_failed_start(run_dir: str | Path) -> bool:
 
 
 def load_model(run_dir: str | Path, map_location: str | torch.device = "cpu") -> DSVAE:
-    model = DSVAE.load(model_dir(run_dir), map_location=map_location)
+    """The run's model (:func:`model_dir`) in eval mode, its files checked against the checksums
+    recorded at save time. Raises :class:`~dsvae._io.DamagedFileError` (a ValueError) naming the
+    damaged file and what the run has left: its last good checkpoint and how to use it."""
+    folder = model_dir(run_dir)
+    try:
+        model = DSVAE.load(folder, map_location=map_location)
+    except DamagedFileError as e:
+        good = last_good_checkpoint(run_dir)
+        if good is None or good[0] == folder:
+            left = (
+                f"{describe_last_checkpoint(run_dir)}: restore the run folder from a copy or train it again"
+            )
+        else:
+            left = (
+                f"the run's last good checkpoint is {good[0]} (step {good[1]}); make it the model with "
+                f"python -c \"from dsvae import DSVAE; DSVAE.load('{good[0]}').save('{folder}')\" (the "
+                f"last checkpoint of a finished run holds its final weights), or continue training "
+                f"from it: dsvae train --resume --out {run_dir}"
+            )
+        raise DamagedFileError(f"{e}; {left}") from e
     model.eval()
     return model
 

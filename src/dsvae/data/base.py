@@ -47,6 +47,56 @@ class DatasetError(ValueError):
     """Data that is not what the dataset interface expects; the message says what is."""
 
 
+# what a folder that is not a dsvae dataset may hold instead, and the command that builds one from it
+_SOURCES = (
+    (
+        {".mp4", ".avi", ".mov", ".mkv", ".webm", ".mts", ".m2ts", ".mpg", ".mpeg", ".gif", ".webp", ".m4v"},
+        "video clips",
+        "dsvae data video --input {path} --out data/{name}",
+    ),
+    (
+        {".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3", ".sph"},
+        "audio recordings",
+        "dsvae data fsdd --root {path} --out data/{name} (spoken digits; dsvae data timit for TIMIT)",
+    ),
+    ({".npy", ".npz"}, "arrays", "dsvae data import-arrays --input {path} --out data/{name}"),
+    (
+        {".png"},
+        "images",
+        "dsvae data sprites --sheets {path} (LPC sheets) or dsvae data video --input {path}",
+    ),
+)
+
+
+def _not_a_dataset(path: Path) -> str:
+    """Why ``path`` (a folder without meta.json) is no dataset, and the command that makes one: a
+    folder of clips, recordings or arrays is named as such; one with the files of a dataset but no
+    meta.json is a build that did not finish."""
+    suffixes: dict[str, int] = {}
+    for i, p in enumerate(path.rglob("*")):
+        if i >= 5000:  # enough to tell what the folder holds
+            break
+        if p.is_file():
+            suffixes[p.suffix.lower()] = suffixes.get(p.suffix.lower(), 0) + 1
+    if (path / "frames.npy").exists() or not suffixes:
+        return (
+            f"{path} is not a complete dsvae dataset (no meta.json): an interrupted build? Build it again "
+            "(dsvae data ...)."
+        )
+    for exts, what, command in _SOURCES:
+        n = sum(suffixes.get(e, 0) for e in exts)
+        if n:
+            name = path.resolve().name or "mydata"
+            return (
+                f"{path} holds {what} ({n} files), not a dsvae dataset (no meta.json). Build a dataset "
+                f"from it first: {command.format(path=path, name=name)}, then pass that folder as --data."
+            )
+    return (
+        f"{path} is not a dsvae dataset (no meta.json). Build one with dsvae data ... (dsvae data --help "
+        "lists the sources: video, sprites, fsdd, timit, import-arrays, import-sprites)."
+    )
+
+
 class SequenceDataset:
     def __init__(
         self,
@@ -319,10 +369,7 @@ class SequenceDataset:
         if not path.is_dir():
             raise FileNotFoundError(f"no dataset folder at {path}")
         if not meta_path.exists():
-            raise DatasetError(
-                f"{path} is not a complete dsvae dataset (no meta.json): an interrupted build? "
-                "Build it again."
-            )
+            raise DatasetError(_not_a_dataset(path))
         meta = json.loads(meta_path.read_text())
         if meta.get("format") != FORMAT:
             raise DatasetError(f"{meta_path} is not a {FORMAT} metadata file")

@@ -140,6 +140,14 @@ def compare_runs(run_dirs: Sequence[str | Path], n_boot: int = 10000, seed: int 
     holds what the runs' recipes differ in besides the seed (:func:`recipe_differences`)."""
     if not run_dirs:
         raise ValueError("compare needs at least one run folder")
+    judges = {str(r): run_judge(r) for r in run_dirs}
+    if len(set(judges.values())) > 1:
+        raise ValueError(
+            "the runs were scored by different judges, so their scores do not pool: "
+            + "; ".join(f"{r}: {j or 'no judge'}" for r, j in judges.items())
+            + ". Score them all with one judge (dsvae eval RUN, the shipped judge by default, or "
+            "--judge DIR for every run)"
+        )
     per_run = [run_scores(r) for r in run_dirs]
     keys = list(dict.fromkeys(k for scores in per_run for k in scores))
     out: dict = {
@@ -160,6 +168,131 @@ def compare_runs(run_dirs: Sequence[str | Path], n_boot: int = 10000, seed: int 
             "ci95": list(bootstrap_ci(present, n_boot=n_boot, seed=seed)),
         }
     return out
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def run_judge(run_dir: str | Path) -> str | None:
+    """sha256 of the judge that scored the run (RUN/metrics.json), None when it was scored without
+    one. Raises FileNotFoundError for a run not scored yet."""
+    path = Path(run_dir) / "metrics.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: score the run first (dsvae eval {run_dir})")
+    return (_read_json(path).get("judge") or {}).get("sha256")
+
+
+def run_kind(run_dir: str | Path) -> str:
+    """The kind of machine whose kernels trained the run, from RUN/env.json: the GPU's name, or the
+    CPU's instruction set (AMX, AVX-512 BF16, AVX2, and whether it was capped) and the precision.
+    Runs of one recipe are bit-identical only on one kind."""
+    env = _read_json(Path(run_dir) / "env.json")
+    precision = env.get("precision", "?")
+    if str(env.get("device", "")).startswith("cuda"):
+        return f"{env.get('cuda') or 'CUDA GPU'}, {precision}"
+    cpu = env.get("cpu") or {}
+    capped = " (capped)" if cpu.get("capped_by") else ""
+    return f"CPU {cpu.get('isa', '?')}{capped}, {precision}"
+
+
+def results_entry(result: dict) -> dict:
+    """The entry of ``dsvae recipes``' results file for the runs of :func:`compare_runs`: the recipe
+    (name, sha256), the kind of machine (:func:`run_kind`), the CPU model, the judge, and for every
+    headline score and the training minutes the mean, std and 95% interval over the runs.
+
+    Raises ValueError unless every run was trained from the same recipe file on the same kind."""
+    runs = result["runs"]
+    recipes = {json.dumps(read_train_options(r).get("recipe"), sort_keys=True) for r in runs}
+    kinds = {run_kind(r) for r in runs}
+    if len(recipes) != 1 or json.loads(next(iter(recipes))) is None:
+        raise ValueError(
+            "--record needs runs trained from one recipe (dsvae train --recipe NAME), the same file "
+            f"for every run; these runs name {len(recipes)} different recipes (or none)"
+        )
+    if len(kinds) != 1:
+        raise ValueError(f"--record needs runs of one kind of machine; these ran on {sorted(kinds)}")
+    recipe = json.loads(next(iter(recipes)))
+    env = _read_json(Path(runs[0]) / "env.json")
+    keys = [*HEADLINE, "motion_scores.h_yx", "motion_scores.h_y"]
+    return {
+        "recipe": recipe["name"],
+        "sha256": recipe["sha256"],
+        "kind": next(iter(kinds)),
+        "machine": env.get("cuda") or (env.get("cpu") or {}).get("model"),
+        "threads": env.get("torch_threads"),
+        "dsvae": env.get("dsvae"),
+        "judge": run_judge(runs[0]),
+        "runs": len(runs),
+        "scores": {
+            k: {n: result["scores"][k][n] for n in ("mean", "std", "ci95", "per_run")}
+            for k in keys
+            if k in result["scores"]
+        },
+    }
+
+
+def record_results(path: str | Path, entry: dict) -> None:
+    """Add ``entry`` (:func:`results_entry`) to the results file at ``path``, replacing the entry of
+    the same recipe version and kind; written atomically."""
+    from .._io import atomic_write_text
+
+    doc = read_results(path)
+    entries = [
+        e
+        for e in doc.get(entry["recipe"], [])
+        if (e.get("sha256"), e.get("kind")) != (entry["sha256"], entry["kind"])
+    ]
+    doc[entry["recipe"]] = [*entries, entry]
+    atomic_write_text(path, json.dumps(doc, indent=1) + "\n")
+
+
+def read_results(path: str | Path) -> dict:
+    """``{recipe name: [entry, ...]}`` of a results file (:func:`record_results`); a missing file is
+    empty. Raises ValueError for a file that is not one."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    try:
+        doc = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path} is not a dsvae results file (JSON): {e}") from None
+    if not isinstance(doc, dict) or not all(isinstance(v, list) for v in doc.values()):
+        raise ValueError(f"{path} is not a dsvae results file: expected {{recipe: [entries]}}")
+    return doc
+
+
+# the scores `dsvae recipes` shows per entry, when measured
+RESULT_LINE = {
+    "train_minutes": ("train", " min"),
+    "motion_scores.acc": ("Acc", "%"),
+    "paper_protocol.attributes_mean": ("attributes", "%"),
+    "swap.attributes_mean": ("swap attrs", "%"),
+    "swap.motion": ("swap motion", "%"),
+    "speaker_eer.f": ("speaker EER f", "%"),
+    "speaker_eer.z": ("speaker EER z", "%"),
+}
+
+
+def results_lines(entries: list[dict], sha256: str | None = None) -> list[str]:
+    """One line per results entry: kind, machine, runs, then mean [95% interval] of the scores of
+    :data:`RESULT_LINE`; entries of another version of the recipe (``sha256``) are marked."""
+    lines = []
+    for e in entries:
+        parts = []
+        for key, (name, unit) in RESULT_LINE.items():
+            s = e.get("scores", {}).get(key)
+            if s:
+                scale = 100 if unit == "%" and key != "train_minutes" and abs(s["mean"]) <= 1 else 1
+                lo, hi = (scale * v for v in s["ci95"])
+                parts.append(f"{name} {scale * s['mean']:.1f}{unit} [{lo:.1f}-{hi:.1f}]")
+        old = " (an earlier version of the recipe)" if sha256 and e.get("sha256") != sha256 else ""
+        lines.append(f"{e.get('kind')} ({e.get('machine')}), {e.get('runs')} runs{old}: " + ", ".join(parts))
+    return lines
 
 
 def _num(v: float | None) -> str:
@@ -213,6 +346,12 @@ def compare_table(result: dict) -> str:
 
 __all__ = [
     "HEADLINE",
+    "read_results",
+    "record_results",
+    "results_entry",
+    "results_lines",
+    "run_judge",
+    "run_kind",
     "bootstrap_ci",
     "compare_runs",
     "compare_table",

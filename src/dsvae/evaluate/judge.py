@@ -209,6 +209,45 @@ def read_judge_metrics(directory: str | Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+# The judges shipped with dsvae (src/dsvae/judges/NAME/: judge.json, model.safetensors, metrics.json),
+# trained by `dsvae judge train` on the training split of each benchmark (commands in docs/evaluation.md).
+# Everyone who scores a run of these data with the default judge scores it with the same weights,
+# so scores are comparable between users; each file is checked against its sha256 when it is loaded.
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "judges"
+SHIPPED_JUDGES = {
+    "sprites": "SPRITES_SHA",
+    "synthetic": "SYNTHETIC_SHA",
+}
+# the dataset names (meta.json "name") each shipped judge scores
+SHIPPED_FOR = {"sprites": "sprites", "synthetic": "synthetic", "synthetic-shifted": "synthetic"}
+
+
+class ShippedJudgeError(ValueError):
+    """A shipped judge whose files are missing or altered (reinstall dsvae)."""
+
+
+def shipped_judge_dir(dataset: SequenceDataset) -> Path | None:
+    """The folder of the shipped judge for ``dataset`` (by its meta.json name: Sprites, the embedded
+    procedural data), checked against its sha256; None for other data (train a judge with ``dsvae
+    judge train``). Raises ShippedJudgeError when the shipped files are missing or altered."""
+    name = SHIPPED_FOR.get(str(dataset.meta.get("name", "")))
+    if name is None:
+        return None
+    directory = SHIPPED_DIR / name
+    if not (directory / "model.safetensors").exists():
+        raise ShippedJudgeError(
+            f"the shipped {name} judge is missing ({directory}): reinstall dsvae (pip install -e .), or "
+            "pass a judge of your own with --judge DIR (dsvae judge train)"
+        )
+    got = judge_sha256(directory)
+    if got != SHIPPED_JUDGES[name]:
+        raise ShippedJudgeError(
+            f"the shipped {name} judge {directory / 'model.safetensors'} has sha256 {got}, not the "
+            f"{SHIPPED_JUDGES[name]} it shipped with: it was altered or damaged. Reinstall dsvae."
+        )
+    return directory
+
+
 @torch.no_grad()
 def judge_accuracy(
     judge: Judge,
@@ -302,6 +341,9 @@ def train_judge(
 
 
 __all__ = [
+    "SHIPPED_JUDGES",
+    "ShippedJudgeError",
+    "shipped_judge_dir",
     "Judge",
     "JudgeConfig",
     "JudgeMismatchError",

@@ -17,7 +17,6 @@ RUN/metrics.md.
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from collections.abc import Sequence
@@ -26,17 +25,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._io import atomic_write_text
 from ..data.base import SequenceDataset
 from ..device import autocast, resolve_device, resolve_precision
 from ..elbo import elbo_terms
 from ..model import DSVAE
 from ..progress import progress
-from ..run import load_model, open_run_dataset
+from ..run import load_model, model_provenance, open_run_dataset, write_metrics
 from .codes import encode_means, latent_scores
 from .dci import REGRESSORS
 from .factors import assignment_score, dataset_factor_kinds, home_latent, swap_following
-from .judge import Judge, judge_accuracy, judge_sha256, read_judge_metrics
+from .judge import Judge, judge_accuracy, judge_sha256, read_judge_metrics, shipped_judge_dir
 from .markdown import latent_tables, pct, table
 from .metrics import MOTION_SCORES, accuracy, class_balanced_subset, mean_std, motion_scores
 from .verification import identity_eer
@@ -47,7 +45,7 @@ MOTION = "motion"  # the label the dynamic latent z should carry; every other la
 
 def evaluate_run(
     run_dir: str | Path,
-    judge_dir: str | Path | None = None,
+    judge_dir: str | Path | None = "auto",
     seeds: int = 5,
     batch_size: int = 128,
     device: str = "auto",
@@ -59,7 +57,11 @@ def evaluate_run(
     max_train: int = 1000,
 ) -> dict:
     """Every protocol that applies to the run's data; writes RUN/metrics.json and RUN/metrics.md and
-    returns the metrics. ``precision`` (auto: bf16 where the hardware has it) is that of generating
+    returns the metrics. ``judge_dir``: a judge folder, "auto" (the judge shipped for the data's
+    benchmark, :func:`~dsvae.evaluate.judge.shipped_judge_dir`, else none) or None (no judge).
+    Earlier scores of the run by another judge are kept beside (:func:`keep_earlier_metrics`); a run
+    that has not finished is scored at its last checkpoint, and metrics.json says which step.
+    ``precision`` (auto: bf16 where the hardware has it) is that of generating
     and judging the videos of protocols 1-3; reconstruction and ELBO are computed in fp32. A vector
     (speech) run is handed to ``dsvae.evaluate.speech``.
 
@@ -78,7 +80,7 @@ def evaluate_run(
     if not model.config.is_video:  # speech: scored by speaker verification instead of a judge
         from .speech import evaluate_speech_run
 
-        if judge_dir is not None or judge2_dir is not None:
+        if judge_dir not in (None, "auto") or judge2_dir is not None:
             warnings.warn(
                 f"{run_dir} is a run on vector frames (speech): it is scored by speaker verification, "
                 "DCI and probes, without a judge; the --judge/--judge2 given are not used",
@@ -96,6 +98,8 @@ def evaluate_run(
     dataset = open_run_dataset(run_dir)
     test = dataset.subset("test")
     _check_model_fits(model, test)
+    if judge_dir == "auto":  # the shipped judge of the data's benchmark, where there is one
+        judge_dir = shipped_judge_dir(dataset) if test.labels else None
     judge = _open_judge(judge_dir, test, device)
     judge2 = _open_judge(judge2_dir, test, device) if judge2_dir is not None else None
     if judge2 is not None and judge is None:
@@ -109,6 +113,7 @@ def evaluate_run(
             "test_sequences": len(test),
             "labels": test.num_classes,
         },
+        "model": model_provenance(run_dir),
         "judge": None,
         "seeds": seeds,
         "precision": precision,
@@ -152,8 +157,7 @@ def evaluate_run(
             model, dataset, test, codes, kinds, ceilings, regressors, max_train, batch_size, device, notes
         )
 
-    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    atomic_write_text(run_dir / "metrics.md", metrics_table(metrics))
+    write_metrics(run_dir, metrics, metrics_table(metrics))
     return metrics
 
 

@@ -13,7 +13,6 @@ speaker's f, and turns both spectrograms into sound by Griffin-Lim.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._io import atomic_file, atomic_write_text
+from .._io import atomic_file
 from ..data.base import SequenceDataset
 from ..data.speech import SpeechFeatures, write_wav
 from ..model import DSVAE
-from ..run import load_model, open_run_dataset
+from ..run import load_model, model_provenance, open_run_dataset, write_metrics
 from .codes import encode_means, latent_scores
 from .dci import REGRESSORS
 from .factors import dataset_factor_kinds
@@ -149,6 +148,7 @@ def evaluate_speech_run(
 
     metrics = {
         "run": str(run_dir),
+        "model": model_provenance(run_dir),
         "kind": "speech",
         "dataset": {
             "name": ds.meta.get("name", "?"),
@@ -170,8 +170,7 @@ def evaluate_speech_run(
         "paper_timit_eer": PAPER_TIMIT_EER,
         "notes": notes,
     }
-    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    atomic_write_text(run_dir / "metrics.md", speech_metrics_table(metrics))
+    write_metrics(run_dir, metrics, speech_metrics_table(metrics))
     return metrics
 
 

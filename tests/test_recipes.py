@@ -1,0 +1,226 @@
+"""Recipes: shipped and users' files, the command line over them, what a run folder records of them,
+and what --resume accepts; the diagnoses of dsvae train that name the fix."""
+
+import json
+import shlex
+import sys
+
+import numpy as np
+import pytest
+from conftest import tiny_train_config
+
+from dsvae.cli import build_parser, main, train_config_from_args
+from dsvae.config import DSVAEConfig
+from dsvae.data import SequenceDataset
+from dsvae.recipes import RecipeError, load_recipe, recipe_names
+from dsvae.train import TrainConfig, check_view_fits, model_config_for, train
+
+# the main job's command before recipes (README of the previous version): the recipe must train it
+MAIN_JOB_FLAGS = (
+    "train --epochs 16 --lr 3e-3 --lr-decay-steps 195 --set likelihood=bernoulli "
+    "--set z_view=silhouette-change --set z_conv_channels=8,16,32,64 --out runs/quickstart"
+)
+SPRITES_FLAGS = (
+    "train --data sprites --preset sprites --epochs 16 --batch-size 50 --lr 1e-3 "
+    "--kl-warmup-steps 2000 --lr-decay-steps 720 --seed 0 --out runs/sprites-full-s0"
+)
+
+
+def resolve(cmd: str):
+    return train_config_from_args(build_parser().parse_args(shlex.split(cmd)))
+
+
+def test_every_shipped_recipe_loads_and_builds_its_model():
+    names = recipe_names()
+    assert {"quickstart", "sprites", "paper", "paper-fast", "fsdd", "video"} <= set(names)
+    for name in names:
+        recipe = load_recipe(name)
+        assert recipe.about and recipe.source == f"dsvae:{name}"
+        tc = recipe.train_config({"data": recipe.train.get("data") or "my_clips"})
+        DSVAEConfig.preset(tc.preset, **tc.model_overrides)
+
+
+@pytest.mark.parametrize("flags, recipe", [(MAIN_JOB_FLAGS, "quickstart"), (SPRITES_FLAGS, "sprites")])
+def test_recipe_trains_exactly_what_the_flag_command_trained(flags, recipe):
+    old, _ = resolve(flags)
+    new, r = resolve(f"train --recipe {recipe} --out runs/x")
+    assert r.name == recipe
+    assert new == old
+
+
+def test_paper_recipe_is_the_seed_schedule():
+    tc, _ = resolve("train --recipe paper")
+    assert (tc.preset, tc.lr, tc.betas, tc.batch_size, tc.epochs) == ("paper", 2e-4, (0.9, 0.999), 25, 200)
+    assert tc.kl_warmup_steps == 0 and tc.lr_decay_steps == 0 and tc.model_overrides == {}
+
+
+def test_command_line_options_override_the_recipe():
+    tc, _ = resolve("train --recipe quickstart --epochs 3 --lr 1e-3 --set z_dim=4 --set likelihood=gaussian")
+    assert (tc.epochs, tc.lr) == (3, 1e-3)
+    assert tc.model_overrides["z_dim"] == 4 and tc.model_overrides["likelihood"] == "gaussian"
+    assert tc.model_overrides["z_view"] == "silhouette-change"  # the rest of the recipe stays
+    assert tc.lr_decay_steps == 195
+
+
+def test_bare_train_keeps_the_documented_defaults():
+    tc, recipe = resolve("train")
+    assert recipe is None and tc == TrainConfig()
+
+
+def test_video_recipe_needs_data():
+    with pytest.raises(RecipeError, match="--data FOLDER"):
+        resolve("train --recipe video")
+    tc, _ = resolve("train --recipe video --data data/my_clips")
+    assert tc.data == "data/my_clips" and tc.model_overrides == {}
+
+
+def test_bad_recipes_are_named(tmp_path):
+    with pytest.raises(RecipeError, match="did you mean quickstart"):
+        load_recipe("quikstart")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('data = "synthetic"\nepoch = 3\n')
+    with pytest.raises(RecipeError, match="unknown training option 'epoch'.*did you mean epochs"):
+        load_recipe(bad)
+    bad.write_text('epochs = "many"\n')
+    with pytest.raises(RecipeError, match="epochs"):
+        load_recipe(bad)
+    bad.write_text("[model]\nz_dimm = 3\n")
+    with pytest.raises(RecipeError, match="did you mean z_dim"):
+        load_recipe(bad)
+    bad.write_text("epochs = [\n")
+    with pytest.raises(RecipeError, match="not valid TOML"):
+        load_recipe(bad)
+    with pytest.raises(RecipeError, match="not found"):
+        load_recipe(tmp_path / "missing.toml")
+
+
+def test_a_users_recipe_file_is_recorded_in_the_run(tmp_path, tiny_dataset_dir, capsys):
+    recipe = tmp_path / "mine.toml"
+    recipe.write_text(
+        f'about = "a test"\ndata = "{tiny_dataset_dir}"\npreset = "tiny"\nepochs = 1\nbatch_size = 10\n'
+        'precision = "fp32"\ndevice = "cpu"\npictures = false\n[model]\nz_dim = 3\n'
+    )
+    run = tmp_path / "run"
+    assert main(["train", "--recipe", str(recipe), "--no-progress", "--out", str(run)]) == 0
+    opts = json.loads((run / "train.json").read_text())
+    assert opts["recipe"]["name"] == "mine" and opts["recipe"]["source"] == str(recipe.resolve())
+    assert opts["recipe"]["sha256"] == load_recipe(recipe).sha256
+    assert (run / "recipe.toml").read_text() == recipe.read_text()
+    assert json.loads((run / "config.json").read_text())["z_dim"] == 3
+    env = json.loads((run / "env.json").read_text())
+    assert env["cpu"]["isa"] in ("AMX", "AVX-512 BF16", "AVX-512", "AVX2", "other")
+    assert env["precision"] == "fp32" and env["memory_format"] in ("contiguous", "channels_last")
+
+
+@pytest.fixture
+def short_run(tmp_path, tiny_dataset_dir):
+    run = tmp_path / "run"
+    train(tiny_train_config(tiny_dataset_dir, epochs=1, model_overrides={"z_dim": 3}), run)
+    return run
+
+
+def test_resume_refuses_options_that_differ_and_names_each(short_run, capsys):
+    code = main(
+        [
+            "train",
+            "--resume",
+            "--out",
+            str(short_run),
+            "--lr",
+            "0.01",
+            "--batch-size",
+            "20",
+            "--set",
+            "z_dim=5",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "--lr 0.01 (the run recorded 0.001)" in err
+    assert "--batch-size 20 (the run recorded 10)" in err
+    assert "--set z_dim=5 (the run recorded z_dim=3)" in err
+
+
+def test_resume_takes_a_longer_run_and_says_so(short_run, capsys):
+    # options equal to the recorded ones are no change; --epochs may change
+    args = [
+        "train",
+        "--resume",
+        "--out",
+        str(short_run),
+        "--epochs",
+        "2",
+        "--lr",
+        "0.001",
+        "--set",
+        "z_dim=3",
+    ]
+    assert main([*args, "--no-progress"]) == 0
+    out = capsys.readouterr()
+    assert "resuming with epochs: 1 -> 2" in out.err and "done: 2 epochs" in out.out
+
+
+def test_unknown_model_field_gets_the_closest_names(capsys):
+    assert main(["train", "--set", "z_dimm=8", "--max-steps", "1", "--out", "/nonexistent/x"]) == 2
+    assert "did you mean z_dim" in capsys.readouterr().err
+
+
+def test_presets_of_the_other_frame_kind_are_refused(tiny_dataset_dir):
+    video = SequenceDataset.open(tiny_dataset_dir)
+    with pytest.raises(ValueError, match="preset 'speech' is for vector frames.*--preset paper or cpu"):
+        model_config_for(video, "speech", {})
+    vectors = SequenceDataset.from_arrays(
+        np.zeros((20, 20, 64), np.float32), labels={}, label_values={}, info={}, meta={"name": "v"}
+    )
+    with pytest.raises(ValueError, match="preset 'cpu' is for video frames.*--preset speech"):
+        model_config_for(vectors, "cpu", {})
+
+
+def test_a_folder_of_clips_is_named_with_the_command_that_imports_it(tmp_path, capsys):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    (clips / "a.mp4").write_bytes(b"\0" * 10)
+    (clips / "b.MOV").write_bytes(b"\0" * 10)
+    assert main(["train", "--data", str(clips), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "holds video clips (2 files)" in err and f"dsvae data video --input {clips}" in err
+
+
+def test_silhouette_views_refuse_data_without_a_uniform_background(tiny_dataset_dir):
+    squares = SequenceDataset.open(tiny_dataset_dir)  # black background
+    cfg = DSVAEConfig.preset("tiny", z_view="silhouette-change", frame_size=16, T=4)
+    assert check_view_fits(cfg, squares) > 0.99
+    rng = np.random.default_rng(0)
+    footage = SequenceDataset.from_arrays(
+        rng.integers(0, 256, (40, 4, 16, 16, 3), dtype=np.uint8),
+        labels={},
+        label_values={},
+        info={},
+        meta={"name": "camera"},
+        test_fraction=0.25,
+    )
+    with pytest.raises(ValueError, match="only .*% of the frames' border pixels.*z_view=shared"):
+        check_view_fits(cfg, footage)
+    assert check_view_fits(cfg.replace(z_view="shared"), footage) == 1.0
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    from dsvae import __version__
+
+    assert capsys.readouterr().out.strip() == f"dsvae {__version__}"
+
+
+def test_recipes_command_lists_every_recipe_with_its_command(capsys):
+    assert main(["recipes"]) == 0
+    out = capsys.readouterr().out
+    for name in recipe_names():
+        assert f"dsvae train --recipe {name}" in out
+    assert main(["recipes", "quickstart"]) == 0
+    assert 'z_view = "silhouette-change"' in capsys.readouterr().out
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-q"]))
