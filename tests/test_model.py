@@ -167,7 +167,11 @@ def test_save_load_round_trip(tmp_path):
     model(batch(model.config))  # moves the BatchNorm running statistics
     model.eval()
     model.save(tmp_path / "m")
-    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "model.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
+        "checksums.json",
+        "config.json",
+        "model.safetensors",
+    ]
     loaded = DSVAE.load(tmp_path / "m")
     loaded.eval()
     assert loaded.config == model.config

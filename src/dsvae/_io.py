@@ -1,8 +1,13 @@
-"""Atomic writes: a reader (or a resumed run) sees the old content or the new, never a mix."""
+"""Atomic writes: a reader (or a resumed run) sees the old content or the new, never a mix, also
+after a power loss (files and folders are flushed to disk, fsync, before and after the rename);
+checksums of saved files (``checksums.json``), checked on load."""
 
 from __future__ import annotations
 
+import errno
 import glob
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -11,9 +16,21 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+# errors of a disk that is full or cannot be written: every command reports them in one line
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+CHECKSUMS = "checksums.json"
+
+
+class DamagedFileError(ValueError):
+    """A saved file that cannot be used: changed since it was saved (its sha256 differs from the
+    one recorded), truncated, unreadable, or not matching its companion file; the message names it."""
+
 
 def atomic_file(path: str | Path, write: Callable[[Path], object]) -> Path:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it over ``path``."""
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, flush it to disk, rename it over
+    ``path`` and flush the folder. A failed write leaves ``path`` as it was and no temporary file; an
+    ``OSError`` that names no file (a full disk while writing) is raised again naming ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -21,11 +38,105 @@ def atomic_file(path: str | Path, write: Callable[[Path], object]) -> Path:
     try:
         write(Path(tmp))
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the result is an ordinary file
+        fsync_file(tmp)
         os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise named(e, path) from e
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def named(e: OSError, path: str | Path) -> OSError:
+    """``e``, or the same error naming ``path`` when it names no file."""
+    if e.filename is not None or e.errno is None:
+        return e
+    return type(e)(e.errno, e.strerror or os.strerror(e.errno), str(path))
+
+
+def fsync_file(path: str | Path) -> None:
+    """Flush a written file's data to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: str | Path) -> None:
+    """Flush a folder's entries (a rename into it) to the disk; a no-op where folders cannot be
+    opened (Windows)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as e:  # some file systems refuse fsync on folders
+        if e.errno not in (errno.EINVAL, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
+def write_file(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` (not atomic: for files inside an :class:`atomic_dir` or
+    :func:`atomic_file`), naming ``path`` in the ``OSError`` of a full disk."""
+    try:
+        _write(Path(path), data)
+    except OSError as e:
+        raise named(e, path) from e
+    return Path(path)
+
+
+def _write(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_checksums(folder: str | Path, names: list[str]) -> Path:
+    """Record the sha256 of ``folder/name`` for each name in ``folder/checksums.json`` (atomically)."""
+    folder = Path(folder)
+    doc = {"sha256": {name: sha256_file(folder / name) for name in names}}
+    return atomic_write_text(folder / CHECKSUMS, json.dumps(doc, indent=2) + "\n")
+
+
+def verify_checksums(folder: str | Path, names: list[str] | None = None) -> bool:
+    """Check the files recorded in ``folder/checksums.json`` (or only ``names`` of them) against
+    their sha256. Returns False when the folder records none (saved by an earlier dsvae).
+
+    Raises :class:`DamagedFileError` naming the first file that is missing or differs."""
+    folder = Path(folder)
+    path = folder / CHECKSUMS
+    if not path.exists():
+        return False
+    try:
+        recorded = json.loads(path.read_text())["sha256"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise DamagedFileError(f"{path} is unreadable ({type(e).__name__}: {e})") from e
+    for name, sha in recorded.items():
+        if names is not None and name not in names:
+            continue
+        file = folder / name
+        if not file.exists():
+            raise DamagedFileError(f"{file} is missing (recorded in {path})")
+        if sha256_file(file) != sha:
+            raise DamagedFileError(
+                f"{file} is damaged: its sha256 differs from the one recorded when it was saved "
+                f"({path}; a hard shutdown or a bad copy changes a file like this)"
+            )
+    return True
 
 
 def _umask() -> int:
@@ -68,12 +179,23 @@ class atomic_dir:
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc_type is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
+            if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+                raise named(exc, self.out) from exc  # a full disk: say where
             return False
+        try:
+            for folder, _, files in os.walk(self.tmp):
+                for name in files:
+                    fsync_file(os.path.join(folder, name))
+                fsync_dir(folder)
+        except OSError as e:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise named(e, self.out) from e
         old = self.out.parent / f".{self.out.name}.old"
         if self.out.exists():
             shutil.rmtree(old, ignore_errors=True)
             os.replace(self.out, old)
         os.replace(self.tmp, self.out)
+        fsync_dir(self.out.parent)
         shutil.rmtree(old, ignore_errors=True)
         return False
 
@@ -123,3 +245,11 @@ def recover_dir(out: str | Path) -> Path:
     if not out.exists() and old.exists():
         os.replace(old, out)
     return out
+
+
+def one_line(e: Exception, last: bool = False) -> str:
+    """An exception as one line: its type and first line (or, ``last``, its first size mismatch)."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    if last:
+        lines = [line for line in lines if "size mismatch" in line][:1] or lines
+    return f"{type(e).__name__}: {lines[0] if lines else ''}"

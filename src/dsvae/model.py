@@ -22,7 +22,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._io import atomic_file, atomic_write_text
+from ._io import (
+    DamagedFileError,
+    atomic_write_bytes,
+    atomic_write_text,
+    one_line,
+    verify_checksums,
+    write_checksums,
+)
 from .config import DSVAEConfig
 
 
@@ -407,20 +414,26 @@ class DSVAE(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def save(self, directory: str | Path) -> Path:
-        """A folder with config.json and model.safetensors; each file is replaced atomically."""
-        from safetensors.torch import save_file
+        """A folder with config.json, model.safetensors and checksums.json (the sha256 of both, checked
+        by :meth:`load`); each file is replaced atomically and flushed to disk. Raises ``OSError``
+        naming the file that could not be written (a full or read-only disk)."""
+        from safetensors.torch import save
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        atomic_file(
-            directory / "model.safetensors", lambda p: save_file(state, str(p), metadata={"format": "pt"})
-        )
+        atomic_write_bytes(directory / "model.safetensors", save(state, metadata={"format": "pt"}))
         atomic_write_text(directory / "config.json", json.dumps(self.config.to_dict(), indent=2) + "\n")
+        write_checksums(directory, ["config.json", "model.safetensors"])
         return directory
 
     @classmethod
     def load(cls, directory: str | Path, map_location: str | torch.device = "cpu") -> DSVAE:
+        """A folder written by :meth:`save` -> the model. Raises FileNotFoundError for a missing file
+        and :class:`~dsvae._io.DamagedFileError` (a ValueError) naming the file that differs from
+        the sha256 recorded at save time, is unreadable (truncated, not JSON / safetensors) or does
+        not fit its companion (a config.json whose sizes are not those of the weights)."""
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
         directory = Path(directory)
@@ -430,6 +443,25 @@ class DSVAE(nn.Module):
                     f"{directory / name} not found: a saved DSVAE folder holds config.json "
                     "and model.safetensors (written by model.save)"
                 )
-        model = cls(DSVAEConfig.load(directory / "config.json"))
-        model.load_state_dict(load_file(str(directory / "model.safetensors"), device=str(map_location)))
+        config_path, weights_path = directory / "config.json", directory / "model.safetensors"
+        verify_checksums(directory, ["config.json", "model.safetensors"])
+        try:
+            config = DSVAEConfig.load(config_path)
+        except (OSError, ValueError, TypeError) as e:
+            raise DamagedFileError(f"{config_path} is unreadable: {one_line(e)}") from e
+        try:
+            state = load_file(str(weights_path), device=str(map_location))
+        except (OSError, SafetensorError, ValueError) as e:
+            raise DamagedFileError(
+                f"{weights_path} is unreadable (truncated or damaged?): {one_line(e)}"
+            ) from e
+        model = cls(config)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as e:
+            raise DamagedFileError(
+                f"{config_path} does not match {weights_path} ({one_line(e, last=True)}); the config "
+                "was edited or the files come from two models: restore the config.json saved with "
+                "these weights"
+            ) from e
         return model.to(map_location)

@@ -27,7 +27,16 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from ._io import atomic_dir, atomic_write_text, recover_dir
+from ._io import (
+    DamagedFileError,
+    atomic_dir,
+    atomic_write_text,
+    one_line,
+    recover_dir,
+    verify_checksums,
+    write_file,
+)
+from .checkpoint import record_checkpoint
 from .config import PRESETS, DSVAEConfig
 from .data import SequenceDataset, open_dataset
 from .device import PRECISIONS, autocast, cpu_info, default_channels_last, resolve_device, resolve_precision
@@ -217,6 +226,35 @@ def model_config_for(dataset: SequenceDataset, preset: str, overrides: dict) -> 
     return cfg
 
 
+def check_view_fits(cfg: DSVAEConfig, dataset: SequenceDataset, n: int = 64, need: float = 0.8) -> float:
+    """Check the assumption of the silhouette views of z (``z_view`` silhouette, silhouette-change):
+    each frame's top-left pixel is the colour of a uniform background (model.dynamics_view). Over
+    ``n`` training sequences, the share of the frames' border pixels within the view's tolerance
+    (4/100 in every channel) of the top-left pixel; returns it (1.0 when the view is another).
+
+    Raises ValueError when the share is under ``need`` (camera footage, a textured or moving
+    background): the mask would mark the background as the character, and z would train on noise."""
+    if not cfg.z_view.startswith("silhouette"):
+        return 1.0
+    train = dataset.subset("train")
+    if len(train) == 0:
+        return 1.0
+    pos = np.unique(np.linspace(0, len(train) - 1, min(n, len(train))).astype(int))
+    x = train.normalize(train.get_batch(pos)).float().flatten(0, 1)  # (N*T, C, H, W) in [0, 1]
+    corner = x[:, :, :1, :1]
+    border = torch.cat([x[:, :, 0], x[:, :, -1], x[:, :, :, 0], x[:, :, :, -1]], dim=2)  # (N*T, C, 4W)
+    share = float(((border - corner[..., 0]).abs().amax(dim=1) <= 0.04).float().mean())
+    if share < need:
+        raise ValueError(
+            f"z_view {cfg.z_view} takes each frame's top-left pixel as a uniform background's colour, "
+            f"but in this data only {100 * share:.0f}% of the frames' border pixels have that colour "
+            f"(a uniform background gives nearly 100%; {100 * need:.0f}% needed): the silhouette would "
+            "mark the background, not the character. For camera footage use --set z_view=shared (the "
+            "paper's encoder) or --set z_view=gray."
+        )
+    return share
+
+
 def environment(seed: int) -> dict:
     try:
         rev = (
@@ -350,7 +388,7 @@ def save_checkpoint(
     plus the training state, with nothing that needs pickle to load: state.safetensors (every tensor:
     optimizer moments and steps, RNG states) and state.json (epoch, steps, optimizer settings, the
     rest of the RNG states, and where each tensor goes)."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     state = {
         "optimizer": opt.state_dict(),
@@ -364,9 +402,10 @@ def save_checkpoint(
     last = run_dir / "checkpoints" / "last"
     with atomic_dir(last, force=True) as tmp:
         model.save(tmp)
-        save_file(tensors, str(tmp / "state.safetensors"))
+        write_file(tmp / "state.safetensors", save(tensors))
         doc = {"format": STATE_FORMAT, "format_version": STATE_VERSION, "state": plain}
-        (tmp / "state.json").write_text(json.dumps(doc, indent=1) + "\n")
+        write_file(tmp / "state.json", (json.dumps(doc, indent=1) + "\n").encode())
+        record_checkpoint(tmp)  # the sha256 of every file, checked by load_checkpoint
     return last
 
 
@@ -393,6 +432,13 @@ def load_checkpoint(run_dir: Path, model: DSVAE, opt: torch.optim.Optimizer, dev
             )
         raise FileNotFoundError(f"cannot resume: {last}/state.json not found (no checkpoint yet?)")
     try:
+        verify_checksums(last)
+    except DamagedFileError as e:
+        raise CheckpointError(
+            f"cannot resume: {e}. It is the run's only checkpoint, so {run_dir} has no good one left: "
+            "restore the run folder from a copy, or start again with --force"
+        ) from e
+    try:
         doc = json.loads((last / "state.json").read_text())
         if doc.get("format") != STATE_FORMAT or doc.get("format_version") != STATE_VERSION:
             raise CheckpointError(
@@ -410,7 +456,7 @@ def load_checkpoint(run_dir: Path, model: DSVAE, opt: torch.optim.Optimizer, dev
             raise
         raise CheckpointError(
             f"cannot resume from {last}: the checkpoint is damaged or does not fit this model "
-            f"({type(e).__name__}: {e}); start again with --force"
+            f"({one_line(e, last=True)}); start again with --force"
         ) from e
     return state
 
@@ -672,6 +718,7 @@ def _train(
     if len(test_ds) == 0:
         test_ds = train_ds.subset(np.arange(min(len(train_ds), 256)))
     cfg = model_config_for(dataset, tc.preset, tc.model_overrides)
+    check_view_fits(cfg, dataset)
 
     model = DSVAE(cfg).to(device)
     channels_last = (
