@@ -969,7 +969,47 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, FileExistsError) as e:
         print(f"dsvae {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        from ._io import DISK_FULL, NOT_WRITABLE
+
+        if e.errno not in DISK_FULL + NOT_WRITABLE:
+            raise
+        print(f"dsvae {args.command}: error: {_write_error(args, e, argv)}", file=sys.stderr)
+        return 2
     return int(result or 0)
+
+
+def _write_error(args, e: OSError, argv: list[str] | None) -> str:
+    """A full (ENOSPC, EDQUOT) or read-only (EROFS, EACCES, EPERM) disk in one line: what could not
+    be written, where, what is intact and the command that continues once it can be written."""
+    import os
+    import shlex
+    from pathlib import Path
+
+    from ._io import DISK_FULL
+
+    file = Path(e.filename) if e.filename else None
+    full = e.errno in DISK_FULL
+    why = "the disk is full" if full else "the folder is read-only or not writable by you"
+    what = f"cannot write {file}" if file else "cannot write"
+    where = file.parent if file else Path(getattr(args, "out", None) or ".")
+    again = "dsvae " + shlex.join(sys.argv[1:] if argv is None else argv)
+    if args.command == "train" and getattr(args, "out", None):
+        from .checkpoint import describe_last_checkpoint, last_good_checkpoint
+
+        run = args.out
+        intact = f"{describe_last_checkpoint(run)}; nothing partial is left (checkpoints are replaced whole)"
+        if last_good_checkpoint(run) is not None:
+            again = f"dsvae train --resume --out {shlex.quote(str(run))}"
+    else:
+        out = getattr(args, "out", None)
+        intact = "nothing partial is left" + (f"; {out} is as it was" if out else "")
+    fix = (
+        f"free space on the disk of {where} (or write elsewhere with another --out)"
+        if full
+        else f"make {where} writable (or write elsewhere with another --out)"
+    )
+    return f"{what}: {why} ({os.strerror(e.errno)}); {intact}. {fix[0].upper()}{fix[1:]}, then: {again}"
 
 
 if __name__ == "__main__":

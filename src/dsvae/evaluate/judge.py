@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._io import atomic_dir
+from .._io import DamagedFileError, atomic_dir, one_line, write_file
 from ..data.base import SequenceDataset
 from ..device import autocast, resolve_device, resolve_precision
 from ..progress import progress
@@ -167,20 +167,25 @@ class Judge(nn.Module):
             )
 
     def save(self, directory: str | Path, metrics: dict, force: bool = False) -> Path:
-        """Write the judge folder (judge.json, model.safetensors, metrics.json) atomically."""
-        from safetensors.torch import save_file
+        """Write the judge folder (judge.json, model.safetensors, metrics.json with the weights'
+        sha256, checked by :meth:`load`) atomically, flushed to disk. Raises ``OSError`` naming the
+        file that could not be written (a full or read-only disk); nothing partial is left."""
+        from safetensors.torch import save
 
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
         with atomic_dir(directory, force=force) as tmp:
-            save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
-            (tmp / "judge.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+            write_file(tmp / "model.safetensors", save(state, metadata={"format": "pt"}))
+            write_file(tmp / "judge.json", (json.dumps(self.config.to_dict(), indent=2) + "\n").encode())
             metrics = {**metrics, "sha256": judge_sha256(tmp)}
-            (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+            write_file(tmp / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
         return Path(directory)
 
     @classmethod
     def load(cls, directory: str | Path, map_location: str | torch.device = "cpu") -> Judge:
-        """A judge folder -> the judge in eval mode."""
+        """A judge folder -> the judge in eval mode. Raises FileNotFoundError for a missing file and
+        :class:`~dsvae._io.DamagedFileError` (a ValueError) naming the file whose sha256 differs from
+        the one recorded in metrics.json, or that is unreadable or does not fit judge.json."""
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
         directory = Path(directory)
@@ -190,8 +195,31 @@ class Judge(nn.Module):
                     f"{directory / name} not found: a judge folder holds judge.json and model.safetensors; "
                     "train one with `dsvae judge train --data DATA --out DIR`"
                 )
-        judge = cls(JudgeConfig.from_dict(json.loads((directory / "judge.json").read_text())))
-        judge.load_state_dict(load_file(str(directory / "model.safetensors"), device=str(map_location)))
+        weights, config = directory / "model.safetensors", directory / "judge.json"
+        retrain = "train it again with `dsvae judge train --data DATA --out DIR --force`"
+        try:
+            recorded = json.loads((directory / "metrics.json").read_text()).get("sha256")
+        except (OSError, ValueError, AttributeError):
+            recorded = None  # no record to check against
+        if recorded and judge_sha256(directory) != recorded:
+            raise DamagedFileError(
+                f"{weights} is damaged: its sha256 differs from the one recorded in "
+                f"{directory / 'metrics.json'} when it was saved; restore the judge folder or {retrain}"
+            )
+        try:
+            judge = cls(JudgeConfig.from_dict(json.loads(config.read_text())))
+        except (OSError, ValueError, TypeError) as e:
+            raise DamagedFileError(f"{config} is unreadable ({one_line(e)}); {retrain}") from e
+        try:
+            state = load_file(str(weights), device=str(map_location))
+        except (OSError, SafetensorError, ValueError) as e:
+            raise DamagedFileError(f"{weights} is unreadable ({one_line(e)}); {retrain}") from e
+        try:
+            judge.load_state_dict(state)
+        except RuntimeError as e:
+            raise DamagedFileError(
+                f"{config} does not match {weights} ({one_line(e, last=True)}); {retrain}"
+            ) from e
         return judge.to(map_location).eval()
 
 
