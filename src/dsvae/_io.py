@@ -146,7 +146,7 @@ def _umask() -> int:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    return atomic_file(path, lambda p: p.write_bytes(data))
+    return atomic_file(path, lambda p: _write(p, data))
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
@@ -176,11 +176,21 @@ class atomic_dir:
         os.chmod(self.tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; a dataset folder is shared like any other
         return self.tmp
 
+    def _final(self, filename) -> str:
+        """A file in the work folder -> its name in ``out``; no file -> ``out``."""
+        if filename is None:
+            return str(self.out)
+        name = os.fsdecode(filename)
+        tmp = str(self.tmp)
+        return str(self.out) + name[len(tmp) :] if name == tmp or name.startswith(tmp + os.sep) else name
+
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc_type is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
-            if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
-                raise named(exc, self.out) from exc  # a full disk: say where
+            if isinstance(exc, OSError) and exc.errno is not None:
+                target = self._final(exc.filename)
+                if target != exc.filename:  # a full disk: say where, as the file will be named
+                    raise type(exc)(exc.errno, exc.strerror or os.strerror(exc.errno), target) from exc
             return False
         try:
             for folder, _, files in os.walk(self.tmp):

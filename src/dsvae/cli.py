@@ -992,7 +992,7 @@ def _write_error(args, e: OSError, argv: list[str] | None) -> str:
     full = e.errno in DISK_FULL
     why = "the disk is full" if full else "the folder is read-only or not writable by you"
     what = f"cannot write {file}" if file else "cannot write"
-    where = file.parent if file else Path(getattr(args, "out", None) or ".")
+    where = (file if file.is_dir() else file.parent) if file else Path(getattr(args, "out", None) or ".")
     again = "dsvae " + shlex.join(sys.argv[1:] if argv is None else argv)
     if args.command == "train" and getattr(args, "out", None):
         from .checkpoint import describe_last_checkpoint, last_good_checkpoint
