@@ -1,6 +1,6 @@
 """Build time, peak memory and open time of the Sprites benchmark.
 
-    python benchmarks/bench_sprites_build.py [--sheets ../shared/lpc-sprites] [--out DIR]
+    python benchmarks/bench_sprites_build.py [--sheets path/to/Sprites] [--out DIR]
 
 The build runs in a child process, so the peak resident memory reported (getrusage maxrss of the
 children) is the build's own, Python and its imports included. Without --out the dataset goes to a

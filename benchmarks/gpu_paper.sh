@@ -4,8 +4,8 @@
 # 0.9/0.999, batch 25, the plain ELBO) for as long as the budget allows, then score and draw it.
 # One summary line per stage, prefixed "[gpu_paper]"; every result lands under $OUT.
 #
-# On a lent GPU (device tool), from the repository root, with the sheets carried in build/lpc-sprites:
-#   mkdir -p build && cp -r ../shared/lpc-sprites build/      # 0.5 MB, ignored by git
+# On a GPU machine, from the repository root, with the sheets carried in build/lpc-sprites:
+#   mkdir -p build && cp -r path/to/Sprites build/lpc-sprites     # 0.5 MB, ignored by git
 #   run: bash benchmarks/gpu_paper.sh      (carry: ["build/lpc-sprites"], timeout_s 600)
 # On a CPU, the same stages with the tiny preset and a judge trained before (JUDGE=DIR skips the
 # judge stage; on 2 cores a Sprites judge epoch takes minutes):

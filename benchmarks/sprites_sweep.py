@@ -24,7 +24,7 @@ from pathlib import Path
 
 from seed_table import figures, per_attribute  # beside this file
 
-# the calibration model of SPEC.md / issue 8: DCGAN-style 4x4 stride-2 convs 32-64-128-256,
+# the plain model of the paper: DCGAN-style 4x4 stride-2 convs 32-64-128-256,
 # f 256, z 32, hidden 256, full q, summed squared error, Adam 1e-3, batch 50
 # (the `sprites` preset is exactly that model: the cpu preset with f_dim 256 and z_dim 32)
 BASE = ["--preset", "sprites", "--lr", "1e-3", "--batch-size", "50"]

@@ -18,6 +18,7 @@ from test_judge import SIZE, T, render_toy, toy_dataset
 
 KEYS = {
     "run",
+    "model",
     "dataset",
     "judge",
     "seeds",

@@ -7,8 +7,8 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import tiny_train_config
 
+from conftest import tiny_train_config
 from dsvae.cli import build_parser, main, train_config_from_args
 from dsvae.config import DSVAEConfig
 from dsvae.data import SequenceDataset

@@ -549,7 +549,8 @@ def train_config_from_args(args):
     overrides = dict(args.overrides)
     recipe = load_recipe(args.recipe) if args.recipe else None
     if args.resume:
-        asked = dict(given)
+        # the limits are this command's: a resumed run runs its epochs unless given new ones
+        asked = {"max_steps": 0, "max_minutes": 0.0, **given}
         if recipe is not None:
             asked = {**recipe.train, **given, "model_overrides": {**recipe.model, **overrides}}
         elif overrides:

@@ -211,7 +211,7 @@ class DSVAEConfig:
 # The presets. Parameter counts and FLOPs per sequence (forward + backward, counted with
 # torch.utils.flop_counter by `dsvae bench`) are listed in the README.
 PRESETS: dict[str, dict] = {
-    # exactly the numbers of the paper (SPEC.md): ~178 M parameters, ~225 GFLOP per sequence
+    # exactly the numbers of the paper (Li & Mandt 2018, appendix): ~178 M parameters, ~225 GFLOP per sequence
     "paper": dict(),
     # the CPU default: DCGAN-style 4x4 stride-2 convs, trains on 2 cores in minutes. The widths are
     # half of DCGAN's 32-64-128-256: a quarter of the FLOPs, so that fp32 on an AVX2-only CPU (no

@@ -29,8 +29,8 @@ def open_dataset(spec: str | Path, seed: int = 0) -> SequenceDataset:
         path = DEFAULT_DATA_ROOT / spec
         if not (path / "meta.json").exists():
             how = {
-                "sprites": "dsvae data sprites --sheets ../shared/lpc-sprites --out data/sprites",
-                "fsdd": "dsvae data fsdd --root ../shared/fsdd/recordings --out data/fsdd",
+                "sprites": "dsvae data sprites --out data/sprites (downloads the sheets; or --sheets DIR)",
+                "fsdd": "dsvae data fsdd --out data/fsdd (downloads the recordings; or --root DIR)",
             }[spec]
             raise DatasetError(
                 f"the {spec} dataset is not built at {path}; build it first:\n  {how}\n"

@@ -1,6 +1,6 @@
 """The Sprites benchmark of Li & Mandt (ICML 2018), built bit-exactly from the LPC layer sheets.
 
-The construction (``../shared/lpc-sprites/README.md``, after the generator scripts of the public
+The construction (the Sprites repository's README, after the generator scripts of the public
 repository YingzhenLi/Sprites):
 
 - 1296 characters ``s = 216 body + 36 bottom + 6 top + hair`` (6 values per attribute). A character's

@@ -218,7 +218,9 @@ def results_entry(result: dict) -> dict:
         raise ValueError(f"--record needs runs of one kind of machine; these ran on {sorted(kinds)}")
     recipe = json.loads(next(iter(recipes)))
     env = _read_json(Path(runs[0]) / "env.json")
+    # the headline, the rest of the motion head's scores, and what the linear probes read from f and z
     keys = [*HEADLINE, "motion_scores.h_yx", "motion_scores.h_y"]
+    keys += [k for k in result["scores"] if k.startswith("latents.probes.") and k.endswith(".linear")]
     return {
         "recipe": recipe["name"],
         "sha256": recipe["sha256"],

@@ -31,7 +31,8 @@ from .factors import dataset_factor_kinds
 from .markdown import latent_tables
 from .verification import cosine_pair_scores, eer
 
-# SPEC.md: TIMIT speaker verification EER with f (lower is better) / with z (higher is better)
+# TIMIT speaker verification EER with f (lower is better) / with z (higher is better): Li & Mandt
+# 2018, table 3, and the successors' papers
 PAPER_TIMIT_EER = {
     "DSVAE": {"f": 0.0564, "z": 0.1920},
     "C-DSVAE": {"f": 0.0403, "z": 0.3181},
