@@ -243,7 +243,7 @@ def read_judge_metrics(directory: str | Path) -> dict:
 # so scores are comparable between users; each file is checked against its sha256 when it is loaded.
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "judges"
 SHIPPED_JUDGES = {
-    "sprites": "SPRITES_SHA",
+    "sprites": "7582e88daf711219b66576e0cdd79a02ea08ead59a5971361cc483a441158e78",
     "synthetic": "SYNTHETIC_SHA",
 }
 # the dataset names (meta.json "name") each shipped judge scores
