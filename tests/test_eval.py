@@ -228,3 +228,36 @@ def test_bad_runs_are_refused(tmp_path, toy_judge):
     Judge(JudgeConfig.for_dataset(ds)).save(other, {})
     with pytest.raises(JudgeMismatchError, match="class names differ"):
         evaluate_run(run, other)
+
+
+def test_a_dynamic_label_of_any_name_is_scored_as_motion(tmp_path, capsys):
+    """`dsvae eval --dynamic action`: the paper protocol scores the dynamic label as the motion,
+    whatever its name, and only the static labels as attributes."""
+    rng = np.random.default_rng(0)
+    color, action = rng.integers(0, 3, 32), rng.integers(0, 2, 32)
+    ds = type(toy_dataset()).from_arrays(
+        render_toy(color, action),
+        {"color": color, "action": action},
+        {"color": ["red", "green", "blue"], "action": ["right", "left"]},
+        test_fraction=0.5,
+    )
+    Judge(JudgeConfig.for_dataset(ds)).save(tmp_path / "judge", {})
+    run = make_run(tmp_path, ds)
+    args = ["eval", str(run), "--judge", str(tmp_path / "judge"), "--seeds", "1", "--dci", "linear"]
+    # without a word from the data or the user, a label not named motion is static (by name)
+    assert main(args) == 0
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["factor_kinds"]["action"] == {"kind": "static", "rule": "name"}
+    assert set(m["paper_protocol"]) == {"attributes", "attributes_mean"} and m["motion_scores"] is None
+    assert set(m["paper_protocol"]["attributes"]) == {"color", "action"}
+    capsys.readouterr()
+    assert main([*args, "--dynamic", "action"]) == 0
+    out = capsys.readouterr().out
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["factor_kinds"]["action"] == {"kind": "dynamic", "rule": "given"}
+    assert set(m["paper_protocol"]) == {"attributes", "attributes_mean", "motion"}
+    assert set(m["paper_protocol"]["attributes"]) == {"color"}
+    assert set(m["swap"]) == {"attributes", "attributes_mean", "motion"}
+    assert m["motion_scores"]["classes"] == 2 and m["factors"]["home"] == {"color": "f", "action": "z"}
+    assert any("dynamic label 'action'" in note for note in m["notes"])
+    assert "| z fixed (posterior mean), f ~ N(0, I) | action |" in out and "action of b" in out

@@ -38,7 +38,7 @@ from ..data.base import SequenceDataset
 
 STATIC, DYNAMIC = "static", "dynamic"
 IDENTITY_COLUMNS = ("character", "speaker")  # in order of preference
-MOTION = "motion"
+MOTION = "motion"  # the dynamic label of the paper's data; rule 4 takes a label of this name as dynamic
 
 
 def factor_kinds(
@@ -137,6 +137,17 @@ def assignment_score(matrix: np.ndarray, home: Sequence[str]) -> float:
     return float(diff.mean()) if len(diff) else float("nan")
 
 
+def motion_label(kinds: Mapping[str, str]) -> str | None:
+    """The label the paper's protocol scores as the motion (what the dynamic latent z should carry)
+    among ``kinds`` (label -> "static" | "dynamic", :func:`factor_kinds`): the dynamic label, whatever
+    its name (``--dynamic action`` makes "action" the motion); where several are dynamic, the one named
+    "motion", else the first. None when no label is dynamic."""
+    dynamic = [k for k, kind in kinds.items() if kind == DYNAMIC]
+    if not dynamic:
+        return None
+    return MOTION if MOTION in dynamic else dynamic[0]
+
+
 def home_latent(kind: str) -> str:
     """The latent a factor of ``kind`` should follow: f for static, z for dynamic."""
     return "f" if kind == STATIC else "z"
@@ -144,11 +155,13 @@ def home_latent(kind: str) -> str:
 
 __all__ = [
     "DYNAMIC",
+    "MOTION",
     "STATIC",
     "assignment_score",
     "constant_within_groups",
     "dataset_factor_kinds",
     "factor_kinds",
     "home_latent",
+    "motion_label",
     "swap_following",
 ]

@@ -1,8 +1,9 @@
 """`dsvae eval`: score a trained run the way the field does, on its test sequences.
 
 1. The paper's protocol (Li & Mandt 2018): f fixed to the posterior mean, z_1:T drawn from the learned
-   prior -> the judge's accuracy on every attribute (every label but "motion"); z_1:T fixed to the
-   posterior mean, f ~ N(0, I) -> the judge's motion accuracy.
+   prior -> the judge's accuracy on every attribute (every static label); z_1:T fixed to the
+   posterior mean, f ~ N(0, I) -> the judge's accuracy on the motion (the dynamic label, whatever its
+   name: :func:`~dsvae.evaluate.factors.motion_label` of the data's static/dynamic kinds).
 2. The later standard, on the motion head over those fixed-z videos: Acc, IS, H(y|x), H(y) on a
    class-balanced test set (every motion equally often: subsampled to the smallest class).
 3. The swap check: decode (f of a, z of b) for seeded random test pairs -> the judge should read a's
@@ -33,14 +34,21 @@ from ..progress import progress
 from ..run import load_model, model_provenance, open_run_dataset, write_metrics
 from .codes import encode_means, latent_scores
 from .dci import REGRESSORS
-from .factors import assignment_score, dataset_factor_kinds, home_latent, swap_following
+from .factors import (
+    MOTION,
+    STATIC,
+    assignment_score,
+    dataset_factor_kinds,
+    home_latent,
+    motion_label,
+    swap_following,
+)
 from .judge import Judge, judge_accuracy, judge_sha256, read_judge_metrics, shipped_judge_dir
 from .markdown import latent_tables, pct, table
 from .metrics import MOTION_SCORES, accuracy, class_balanced_subset, mean_std, motion_scores
 from .verification import identity_eer
 
 ELBO_TERMS = ("loss", "recon", "kl_f", "kl_z")
-MOTION = "motion"  # the label the dynamic latent z should carry; every other label is an attribute
 
 
 def evaluate_run(
@@ -256,10 +264,22 @@ def _judge_protocols(
 ) -> dict:
     """Protocols 1-3 and the per-factor matrices for every seed, then their mean and standard
     deviation; with ``judge2``, how often the two judges agree on the generated videos."""
-    attributes = [k for k in test.labels if k != MOTION]
-    has_motion = MOTION in test.labels
+    motion = motion_label(kinds)  # the dynamic label, scored as the motion whatever its name
+    attributes = [k for k in test.labels if kinds[k] == STATIC]
+    has_motion = motion is not None
     if not has_motion:
-        notes.append(f"the dataset has no {MOTION!r} label: no motion accuracy, motion scores or swap motion")
+        notes.append(
+            f"the dataset has no dynamic label (no {MOTION!r} label, none declared or given with --dynamic): "
+            "no motion accuracy, motion scores or swap motion"
+        )
+    elif motion != MOTION:
+        notes.append(f"the motion of protocols 1-3 is the dynamic label {motion!r}")
+    others = [k for k in test.labels if k not in attributes and k != motion]
+    if others:
+        notes.append(
+            f"the dynamic labels {', '.join(map(repr, others))} are scored per factor only (protocols 1-3 "
+            f"score {motion!r} as the motion)"
+        )
     if not attributes:
         notes.append("the dataset has no attribute labels: no attribute accuracies")
     y = {k: test.label_array(k) for k in test.labels}
@@ -302,10 +322,10 @@ def _judge_protocols(
                 attributes=swap_attr, attributes_mean=float(np.mean(list(swap_attr.values())))
             )
         if has_motion:
-            result["paper_protocol"]["motion"] = accuracy(p["fixed_z"][MOTION], y[MOTION])
-            result["swap"]["motion"] = accuracy(p["swap"][MOTION], y[MOTION][partner])
-            balanced = class_balanced_subset(y[MOTION], seed)
-            result["motion_scores"] = motion_scores(p["fixed_z"][MOTION][balanced], y[MOTION][balanced])
+            result["paper_protocol"]["motion"] = accuracy(p["fixed_z"][motion], y[motion])
+            result["swap"]["motion"] = accuracy(p["swap"][motion], y[motion][partner])
+            balanced = class_balanced_subset(y[motion], seed)
+            result["motion_scores"] = motion_scores(p["fixed_z"][motion][balanced], y[motion][balanced])
         result["factors"] = _factor_scores(p, y, partner, kinds)
         if judge2 is not None:
             result["agreement"] = {
@@ -332,7 +352,7 @@ def _judge_protocols(
     if judge2 is not None:
         out["agreement"] = _mean_std_tree([r["agreement"] for r in per_seed])
     if has_motion:
-        counts = np.bincount(y[MOTION], minlength=len(test.label_values[MOTION]))
+        counts = np.bincount(y[motion], minlength=len(test.label_values[motion]))
         present = counts[counts > 0]
         out["motion_scores"] = {
             "classes": int(len(present)),
@@ -448,6 +468,7 @@ def metrics_table(m: dict) -> str:
             f"Judge: {m['judge']['dir']} (sha256 {m['judge']['sha256']}); on real test data: {real}."
         )
     lines += [f"Note: {note}." for note in m["notes"]]
+    motion = motion_label({k: v["kind"] for k, v in (m.get("factor_kinds") or {}).items()}) or MOTION
     if pp := m["paper_protocol"]:
         fixed_f, fixed_z = (
             "f fixed (posterior mean), z ~ learned prior",
@@ -457,7 +478,7 @@ def metrics_table(m: dict) -> str:
         if "attributes_mean" in pp:
             rows.append((fixed_f, "attributes (mean)", _pct(pp["attributes_mean"])))
         if "motion" in pp:
-            rows.append((fixed_z, MOTION, _pct(pp["motion"])))
+            rows.append((fixed_z, motion, _pct(pp["motion"])))
         lines += table("1. Paper protocol", ("videos", "judged", "accuracy"), rows)
     if ms := m["motion_scores"]:
         k = ms["classes"]
@@ -471,7 +492,7 @@ def metrics_table(m: dict) -> str:
         if "attributes_mean" in sw:
             rows.append(("attributes of a (mean)", _pct(sw["attributes_mean"])))
         if "motion" in sw:
-            rows.append((f"{MOTION} of b", _pct(sw["motion"])))
+            rows.append((f"{motion} of b", _pct(sw["motion"])))
         lines += table("3. Swap: decode (f of a, z of b)", ("judged", "accuracy"), rows)
     r = m["reconstruction"]
     lines += table(
