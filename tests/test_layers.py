@@ -1,5 +1,6 @@
 """Layers import downwards only: nothing imports the command line, no two modules import each other,
-and evaluation, pictures and the benchmark import nothing from the training loop."""
+and evaluation, pictures and the benchmark import nothing from the training loop. Imports inside
+functions (lazy imports) count as much as those at the top of a module: ast.walk visits every node."""
 
 import ast
 from pathlib import Path
@@ -7,27 +8,61 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
-def import_graph() -> dict[str, set[str]]:
+def imports_of(source: str, mod: str, is_package: bool = False) -> list[tuple[str, str | None]]:
+    """(module, name or None) of every import in ``source``, the module ``mod``, wherever it sits
+    (top level, function, method, branch): ``from .x import y`` -> (pkg.x, y)."""
+    package = mod if is_package else mod.rsplit(".", 1)[0]
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            found += [(target, a.name) for a in node.names]
+        elif isinstance(node, ast.Import):
+            found += [(a.name, None) for a in node.names]
+    return found
+
+
+def module_files() -> dict[str, Path]:
     files = {}
     for p in (SRC / "dsvae").rglob("*.py"):
         name = ".".join(p.relative_to(SRC).with_suffix("").parts)
         files[name.removesuffix(".__init__")] = p
+    return files
+
+
+def imported_names() -> dict[str, list[tuple[str, str | None]]]:
+    return {
+        mod: imports_of(path.read_text(), mod, path.name == "__init__.py")
+        for mod, path in module_files().items()
+    }
+
+
+def import_graph() -> dict[str, set[str]]:
+    files = module_files()
     graph: dict[str, set[str]] = {m: set() for m in files}
-    for mod, path in files.items():
-        package = mod if path.name == "__init__.py" else mod.rsplit(".", 1)[0]
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level:
-                base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
-                target = ".".join(base + ([node.module] if node.module else []))
-                names = [target] + [f"{target}.{a.name}" for a in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                names = [node.module or ""]
-            elif isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            else:
-                continue
+    for mod, found in imported_names().items():
+        for target, name in found:
+            # `from . import x` and `from .pkg import sub` import the submodule pkg.sub
+            names = [target] + ([f"{target}.{name}"] if name else [])
             graph[mod] |= {n for n in names if n in files and n != mod}
     return graph
+
+
+def test_lazy_imports_count():
+    source = (
+        "import os\n"
+        "def f():\n    from .train import train\n"
+        "class C:\n    def m(self):\n        if True:\n            import dsvae.viz\n"
+        "async def g():\n    from ..run import load_model\n"
+    )
+    found = imports_of(source, "dsvae.evaluate.x")
+    assert ("dsvae.evaluate.train", "train") in found and ("dsvae.viz", None) in found
+    assert ("dsvae.run", "load_model") in found
+    assert "dsvae.train" in import_graph()["dsvae.cli"]  # cli imports the loop inside _cmd_train only
 
 
 def test_nothing_imports_the_command_line():
@@ -46,3 +81,18 @@ def test_evaluation_pictures_and_bench_do_not_lean_on_training():
     for mod, deps in graph.items():
         if mod.startswith(("dsvae.evaluate", "dsvae.viz", "dsvae.bench", "dsvae.report", "dsvae.device")):
             assert "dsvae.train" not in deps, mod
+
+
+def test_no_stage_calls_a_later_one():
+    """Training does not draw, pictures do not fit metrics (they draw metrics.json's), and the report
+    lays out what exists without drawing."""
+    graph, names = import_graph(), imported_names()
+    assert "dsvae.viz" not in graph["dsvae.train"]
+    assert not any(m.startswith("dsvae.evaluate") for m in graph["dsvae.train"])
+    fitting = {"latent_scores", "dci", "probe_table"}
+    assert [(t, n) for t, n in names["dsvae.viz"] if t.startswith("dsvae.evaluate") and n in fitting] == []
+    assert (
+        not {"dsvae.evaluate.dci", "dsvae.evaluate.probes", "dsvae.evaluate.protocols"} & graph["dsvae.viz"]
+    )
+    drawing = [(t, n) for t, n in names["dsvae.report"] if t == "dsvae.viz" and n and n[0].islower()]
+    assert drawing == [], "report draws nothing: it imports viz's picture names only"

@@ -12,12 +12,14 @@ import pytest
 from conftest import tiny_train_config
 from dsvae.cli import main as cli_main
 from dsvae.data import SequenceDataset
+from dsvae.evaluate.protocols import evaluate_run
 from dsvae.report import build_report, markdown_to_html, missing_pictures
 from dsvae.train import train
-from dsvae.viz import PICTURES
+from dsvae.viz import PICTURES, visualize_run, write_run_train_pictures
 
 # what the page embeds: the curves, the latent map and the traversals of the labelled squares (colour,
-# motion; no metrics.json with factor scores), every animation, and the swap matrix frame by frame
+# motion; metrics.json of an eval without a judge: no factor scores), every animation, and the swap
+# matrix frame by frame
 SHOWN_ORDER = [
     "curves.png",
     "latent_map.png",
@@ -51,13 +53,19 @@ Data: squares, 20 test sequences; seeds: 2 (mean ± std).
 def run_dir(tiny_dataset_dir, tmp_path_factory):
     run = tmp_path_factory.mktemp("report") / "run"
     train(tiny_train_config(tiny_dataset_dir), run)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        evaluate_run(run, None, seeds=1, regressors=("linear",))  # `dsvae eval RUN`: the latent scores
     (run / "metrics.md").write_text(METRICS_MD)
     return run
 
 
 @pytest.fixture(scope="module")
 def page(run_dir) -> Path:
-    assert missing_pictures(run_dir)  # trained without pictures: the report draws them
+    assert missing_pictures(run_dir)  # trained without pictures: the report names them, draws none
+    text = build_report(run_dir).read_text()
+    assert f"run dsvae viz {run_dir}" in text and not (run_dir / "pictures").exists()
+    visualize_run(run_dir)  # `dsvae viz RUN`
     return build_report(run_dir)
 
 
@@ -132,12 +140,19 @@ def test_the_browser_check_sees_a_broken_image(page, tmp_path):
     assert total == len(SHOWN_ORDER) + 1 and ok == len(SHOWN_ORDER)
 
 
-def test_existing_pictures_are_kept_and_missing_ones_drawn(run_dir, page):
+def test_existing_pictures_are_kept_and_missing_ones_named(run_dir, page, capsys):
     pictures = run_dir / "pictures"
     (pictures / "swap_matrix.gif").unlink()
     assert missing_pictures(run_dir) == ["swap_matrix.gif"]
-    build_report(run_dir)
-    assert (pictures / "swap_matrix.gif").exists()
+    before = {p.name: p.stat().st_mtime_ns for p in pictures.iterdir()}
+    text = build_report(run_dir).read_text()
+    assert f"no swap_matrix.gif in {pictures}: run dsvae viz {run_dir}" in text
+    assert before == {p.name: p.stat().st_mtime_ns for p in pictures.iterdir()}  # report draws nothing
+    assert cli_main(["report", str(run_dir)]) == 0
+    err = capsys.readouterr().err
+    assert f"dsvae report: no swap_matrix.gif in {pictures}: run dsvae viz {run_dir}" in err
+    visualize_run(run_dir)
+    assert (pictures / "swap_matrix.gif").exists() and not missing_pictures(run_dir)
     before = {p.name: p.stat().st_mtime_ns for p in pictures.iterdir()}
     build_report(run_dir)
     assert before == {p.name: p.stat().st_mtime_ns for p in pictures.iterdir()}
@@ -153,7 +168,8 @@ def test_metrics_json_alone_becomes_a_table(run_dir, tmp_path):
     text = build_report(run).read_text()
     assert '<td class="key">reconstruction.psnr</td><td>21.5</td>' in text
     (run / "metrics.json").unlink()
-    assert "No metrics yet" in build_report(run).read_text()
+    text = build_report(run).read_text()
+    assert "No metrics yet" in text and f"no metrics (metrics.json): run dsvae eval {run}" in text
 
 
 def test_markdown_tables_headings_and_escapes():
@@ -164,7 +180,7 @@ def test_markdown_tables_headings_and_escapes():
 
 
 def test_cli_report(run_dir, tmp_path, capsys):
-    assert cli_main(["report", str(run_dir), "--device", "cpu"]) == 0
+    assert cli_main(["report", str(run_dir)]) == 0
     assert capsys.readouterr().out.strip() == str(run_dir / "report.html")
     assert cli_main(["report", str(tmp_path)]) == 2
     assert "a run folder?" in capsys.readouterr().err
@@ -176,14 +192,18 @@ def test_speech_run_page_shows_spectrograms_and_sounds(tmp_path):
         tmp_path / "data"
     )
     run = tmp_path / "run"
-    speech = dict(epochs=1, lr=2e-4, pictures=True, model_overrides={"mlp_hidden": [8]})
+    small = dict(mlp_hidden=[8], feature_dim=16, f_dim=8, z_dim=4, hidden_dim=16, factorized_hidden=16)
+    speech = dict(epochs=1, lr=2e-4, preset="speech", model_overrides=small)
     train(tiny_train_config(tmp_path / "data", **speech), run)
-    assert missing_pictures(run) == ["curves.png"]  # training drew the spectrogram recon and swap
-    (run / "pictures" / "voice").mkdir()
-    (run / "pictures" / "voice" / "converted.wav").write_bytes(b"RIFF")
+    write_run_train_pictures(run)  # what `dsvae train` draws after training
+    assert missing_pictures(run) == ["curves.png"]  # the spectrogram recon and swap are drawn
+    assert f"no curves.png in {run / 'pictures'}: run dsvae viz {run}" in build_report(run).read_text()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # no voice conversion for data without recordings
-        text = build_report(run).read_text()
+        visualize_run(run)
+    (run / "pictures" / "voice").mkdir(exist_ok=True)
+    (run / "pictures" / "voice" / "converted.wav").write_bytes(b"RIFF")
+    text = build_report(run).read_text()
     ids = re.findall(r'<(?:img|audio) id="([^"]+)"', text)
     assert ids == ["pic-curves-png", "pic-recon-png", "pic-swap-png", "pic-voice-converted-wav"]
     assert '<audio id="pic-voice-converted-wav" controls src="data:audio/wav;base64,UklGRg=="' in text

@@ -1,5 +1,7 @@
+import json
 import sys
 import types
+import warnings
 
 import numpy as np
 import pytest
@@ -19,7 +21,42 @@ LOG_HEADER = "epoch,split,loss,recon,kl_f,kl_z,seq_per_s,wall_s\n"
 
 
 def tiny_train(data, out, **kw):
-    return train(tiny_train_config(data, **{"pictures": True, **kw}), out)
+    """Train as `dsvae train` does: the library's train(), then the pictures of viz (the loop draws
+    none)."""
+    result = train(tiny_train_config(data, **kw), out)
+    assert not (out / "pictures").exists()
+    viz.write_run_train_pictures(out)
+    return result
+
+
+def evaluate(run):
+    """`dsvae eval RUN` without a judge: metrics.json with the latent scores the latent map draws."""
+    from dsvae.evaluate.protocols import evaluate_run
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return evaluate_run(run, None, seeds=1, regressors=("linear",))
+
+
+def write_latent_metrics(run):
+    """metrics.json holding what `dsvae eval` computes of a labelled run's latents (codes.latent_scores
+    on posterior means), for data that no protocol of eval takes (vectors without utterances)."""
+    from dsvae.evaluate.codes import encode_means, latent_scores
+    from dsvae.evaluate.factors import dataset_factor_kinds
+    from dsvae.run import load_model, open_run_dataset
+
+    model, ds = load_model(run), open_run_dataset(run)
+    codes, labels = {}, {}
+    for name in ("train", "test"):
+        part = ds.subset(name)
+        f, z = encode_means(model, part)
+        codes[name] = {"f": f, "z": z.mean(axis=1)}
+        labels[name] = {k: part.label_array(k) for k in part.labels}
+    latents = latent_scores(
+        codes["train"], labels["train"], codes["test"], labels["test"], dataset_factor_kinds(ds)[0],
+        regressors=("linear",),
+    )  # fmt: skip
+    (run / "metrics.json").write_text(json.dumps({"latents": latents}))
 
 
 @pytest.fixture(scope="module")
@@ -161,15 +198,28 @@ def test_write_train_pictures_recon_and_swap(tmp_path):
         viz.write_train_pictures(wrong, test, tmp_path)
 
 
-def test_training_ends_with_its_pictures(run_dir):
+def test_training_ends_with_its_pictures(tiny_dataset_dir, tmp_path, capsys):
+    """`dsvae train` draws the reconstructions and swaps after training; the library's train() does not."""
+    args = ["train", "--data", str(tiny_dataset_dir), "--preset", "tiny", "--epochs", "1", "--batch-size"]
+    args += ["10", "--device", "cpu", "--precision", "fp32", "--no-progress", "--out", str(tmp_path / "run")]
+    assert cli_main(args) == 0
     for name in ("recon.png", "recon.gif", "swap.png", "swap.gif"):
-        assert (run_dir / "pictures" / name).exists(), name
+        assert (tmp_path / "run" / "pictures" / name).exists(), name
+    assert cli_main([*args[:-1], str(tmp_path / "bare"), "--no-pictures"]) == 0
+    assert not (tmp_path / "bare" / "pictures").exists()
+    train(tiny_train_config(tiny_dataset_dir, epochs=1, pictures=True), tmp_path / "lib")
+    assert not (tmp_path / "lib" / "pictures").exists()
 
 
 def test_visualize_run_writes_every_picture(run_dir, tmp_path):
+    # before `dsvae eval`: every picture but the latent ones, and a line saying to evaluate first
+    with pytest.warns(UserWarning, match=r"no metrics.json yet; run `dsvae eval"):
+        paths = viz.visualize_run(run_dir, tmp_path / "before", n_rows=2, n_cols=3, k=3)
+    assert set(paths) == set(viz.PICTURES)
+    evaluate(run_dir)
     paths = viz.visualize_run(run_dir, tmp_path, n_rows=2, n_cols=3, k=3)
     latent = {"latent_map.png", *(f"traverse_{f}.{e}" for f in ("colour", "motion") for e in ("gif", "png"))}
-    assert set(paths) == set(viz.PICTURES) | latent  # no metrics.json: no factor_scores.png
+    assert set(paths) == set(viz.PICTURES) | latent  # metrics.json without a judge: no factor_scores.png
     assert all(p.exists() and p.parent == tmp_path for p in paths.values())
     cell = 16 * viz.default_scale(16)
     for name in ("swap_matrix", "fixed_f", "fixed_z", "interpolate_f"):
@@ -279,7 +329,9 @@ def vector_run(tmp_path_factory):
         label_values={"speaker": ["ann", "bob", "cy"]},
         test_fraction=0.25,
     ).save(root / "data")
-    tiny_train(root / "data", root / "run", epochs=1, model_overrides={"mlp_hidden": [16]})
+    small = dict(mlp_hidden=[16], feature_dim=16, f_dim=8, z_dim=4, hidden_dim=16, factorized_hidden=16)
+    tiny_train(root / "data", root / "run", epochs=1, preset="speech", model_overrides=small)
+    write_latent_metrics(root / "run")
     return root / "run"
 
 

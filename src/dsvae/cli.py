@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from .device import PRECISIONS
@@ -593,6 +594,10 @@ def _cmd_train(args) -> int:
             f"{t['loss']:.2f} (recon {t['recon']:.2f}, kl_f {t['kl_f']:.2f}, kl_z {t['kl_z']:.2f}); "
             f"run: {out}"
         )
+    if tc.pictures and result.epochs_done >= result.epochs and int(os.environ.get("RANK", "0")) == 0:
+        from .viz import write_run_train_pictures  # a later stage, on what training wrote
+
+        write_run_train_pictures(out, device=tc.device)
     else:  # --max-steps or --max-minutes ended it, mid-epoch or at an epoch's end
         print(
             f"stopped after {result.steps} steps, {result.epochs_done} of {result.epochs} epochs "
@@ -889,16 +894,18 @@ def _cmd_compare(args) -> int:
 def _add_report(sub) -> None:
     p = sub.add_parser("report", help="one self-contained HTML page about a run -> RUN/report.html")
     p.add_argument("run", help="run folder written by dsvae train")
-    p.add_argument("--device", default="auto", help="for drawing missing pictures: auto (default), cpu, cuda")
     _add_run_data(p)
     p.set_defaults(func=_cmd_report)
 
 
 def _cmd_report(args) -> int:
-    from .report import build_report
+    from .report import build_report, missing
 
     _relocate(args.run, args.data)
-    print(build_report(args.run, device=args.device))
+    page = build_report(args.run)
+    for line in missing(args.run):  # the page names them too
+        print(f"dsvae report: {line}", file=sys.stderr)
+    print(page)
     return 0
 
 

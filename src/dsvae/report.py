@@ -4,8 +4,8 @@ The page holds what a reader needs to judge the run at a glance: a summary, the 
 `dsvae eval` when the run has them, the training curves, the swap matrix and the samples (animated),
 the reconstructions, and the configuration (config.json, train.json, env.json as tables). Nothing is
 fetched from elsewhere: pictures are embedded as base64 ``data:`` URIs and the style is inline, so
-the one file can be mailed, archived or opened offline. Missing pictures are drawn first
-(:func:`dsvae.viz.visualize_run`).
+the one file can be mailed, archived or opened offline. The page lays out what the run folder holds
+and draws nothing: what is missing is named with the command that makes it (:func:`missing`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 from ._io import atomic_write_text
 from .config import DSVAEConfig
 from .run import read_log
-from .viz import LATENT_PICTURES, PICTURES, visualize_run
+from .viz import LATENT_PICTURES, PICTURES
 
 MEDIA_TYPES = {".png": "image/png", ".gif": "image/gif", ".wav": "audio/wav"}
 VECTOR_PICTURES = ("curves.png", "recon.png", "swap.png")  # what `dsvae viz` draws for speech runs
@@ -44,18 +44,30 @@ img { image-rendering: pixelated; display: block; }
 """
 
 
-def build_report(run_dir: str | Path, device: str = "cpu") -> Path:
-    """Write RUN/report.html (drawing RUN/pictures first where pictures are missing) and return its
-    path."""
+def build_report(run_dir: str | Path) -> Path:
+    """Write RUN/report.html from what the run folder holds and return its path; what is missing
+    (:func:`missing`) is named on the page with the command that makes it."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").exists():
         raise FileNotFoundError(
             f"{run_dir / 'config.json'} not found: is {run_dir} a run folder? Train one with "
             "`dsvae train --out DIR`"
         )
-    if missing_pictures(run_dir):
-        visualize_run(run_dir, device=device)
     return atomic_write_text(run_dir / "report.html", render_page(run_dir))
+
+
+def missing(run_dir: str | Path) -> list[str]:
+    """What the page would show that the run folder lacks, one line each with the command that
+    makes it: the metrics (`dsvae eval RUN`) and the pictures (`dsvae viz RUN`, after eval for the
+    latent map)."""
+    run_dir = Path(run_dir)
+    lines = []
+    if not (run_dir / "metrics.json").exists():
+        lines.append(f"no metrics (metrics.json): run dsvae eval {run_dir}")
+    pictures = missing_pictures(run_dir)
+    if pictures:
+        lines.append(f"no {', '.join(pictures)} in {run_dir / 'pictures'}: run dsvae viz {run_dir}")
+    return lines
 
 
 def missing_pictures(run_dir: Path) -> list[str]:
@@ -70,7 +82,7 @@ def missing_pictures(run_dir: Path) -> list[str]:
 def render_page(run_dir: Path) -> str:
     name = html.escape(run_dir.resolve().name)
     sections = [
-        ("summary", "Summary", _summary(run_dir)),
+        ("summary", "Summary", _summary(run_dir) + _missing(run_dir)),
         ("metrics", "Metrics", _metrics(run_dir)),
         ("curves", "Training curves", _pictures(run_dir, ["curves.png"])),
         ("latents", "Which factor lives where", _latent_pictures(run_dir)),
@@ -128,6 +140,14 @@ def _summary(run_dir: Path) -> str:
     else:
         items.append("no test rows in log.csv yet")
     return "<ul>\n" + "\n".join(f"<li>{item}</li>" for item in items) + "\n</ul>"
+
+
+def _missing(run_dir: Path) -> str:
+    lines = missing(run_dir)
+    if not lines:
+        return ""
+    items = "\n".join(f"<li>{html.escape(line)}</li>" for line in lines)
+    return f'\n<p class="muted">Missing from the run folder:</p>\n<ul class="missing">\n{items}\n</ul>'
 
 
 def _metrics(run_dir: Path) -> str:
@@ -300,4 +320,4 @@ def markdown_to_html(text: str) -> str:
     return "\n".join(out)
 
 
-__all__ = ["build_report", "data_uri", "markdown_to_html", "missing_pictures", "render_page"]
+__all__ = ["build_report", "data_uri", "markdown_to_html", "missing", "missing_pictures", "render_page"]

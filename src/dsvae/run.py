@@ -87,6 +87,21 @@ def model_provenance(run_dir: str | Path) -> dict:
     }
 
 
+def read_metrics(run_dir: str | Path) -> dict | None:
+    """RUN/metrics.json as `dsvae eval` wrote it; None where the run has none yet. Raises ValueError
+    naming the file if it is not a JSON object."""
+    path = Path(run_dir) / "metrics.json"
+    if not path.exists():
+        return None
+    try:
+        metrics = json.loads(path.read_text())
+    except ValueError as e:
+        raise ValueError(f"{path} is not JSON ({e}); write it again with dsvae eval {run_dir}") from None
+    if not isinstance(metrics, dict):
+        raise ValueError(f"{path} is not a JSON object; write it again with dsvae eval {run_dir}")
+    return metrics
+
+
 def _judge_key(metrics: dict) -> str:
     judge = metrics.get("judge") or {}
     return f"judge-{judge['sha256'][:12]}" if judge.get("sha256") else "no-judge"

@@ -2,7 +2,8 @@
 
 One function, :func:`train`, read top-down: set up (device, DDP, seeds, data, model, optimizer),
 resume if asked, then epochs of steps, a test-set ELBO and an atomic checkpoint after each, and the
-final model and pictures. Under ``torchrun`` the same code trains with DistributedDataParallel.
+final model. Under ``torchrun`` the same code trains with DistributedDataParallel. Training draws
+nothing: the pictures are a later stage's (``dsvae train`` calls :mod:`dsvae.viz` after it returns).
 """
 
 from __future__ import annotations
@@ -109,7 +110,9 @@ class TrainConfig:
         0.0,
         "stop (checkpointed) after this many minutes of this invocation (0: none); continue with --resume",
     )
-    pictures: bool = _option(True, "draw the pictures of a finished run (RUN/pictures)")
+    pictures: bool = _option(
+        True, "after training, draw the reconstructions and swaps into RUN/pictures (dsvae viz: the rest)"
+    )
     progress: bool = _option(True, "show progress bars")
 
     def to_dict(self) -> dict:
@@ -646,7 +649,8 @@ def train(
     recipe: dict | None = None,
 ) -> TrainResult:
     """Train a DSVAE as ``tc`` says into the run folder ``run_dir`` (config.json, train.json, env.json,
-    log.csv, checkpoints/last, model/, pictures/): a new run, ``resume`` one from its last checkpoint
+    log.csv, checkpoints/last, model/; no pictures, :func:`dsvae.viz.write_run_train_pictures` draws
+    them from the run folder): a new run, ``resume`` one from its last checkpoint
     (bit-exact; of ``tc`` only the fields of :data:`MAY_CHANGE_ON_RESUME` are used, see
     :func:`resumed_config`), or ``force`` over an old one. ``recipe`` (:meth:`dsvae.recipes.Recipe.record`:
     name, sha256, source, text) is recorded in RUN/train.json and RUN/recipe.toml. Under torchrun,
@@ -883,10 +887,6 @@ def _train(
     if is_main and epoch >= tc.epochs:
         with atomic_dir(run_dir / "model", force=True) as tmp:
             model.save(tmp)
-        if tc.pictures:
-            from .viz import write_train_pictures
-
-            write_train_pictures(model, test_ds, run_dir / "pictures", device=device)
     if distributed:
         dist.barrier()
     return TrainResult(

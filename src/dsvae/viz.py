@@ -6,8 +6,11 @@ gave f and which gave z. It is written twice: an animated GIF, where every cell 
 Frames are enlarged by an integer factor with nearest-neighbour sampling, so pixel art stays sharp.
 Vector (speech) frames are drawn as spectrogram heatmaps, one still image per sequence.
 
-    write_train_pictures(model, test_ds, RUN / "pictures")   # at the end of `dsvae train`
-    visualize_run(RUN)                                       # `dsvae viz RUN`: everything, test split
+    write_run_train_pictures(RUN)   # `dsvae train` after training: reconstructions and swaps
+    visualize_run(RUN)              # `dsvae viz RUN`: everything, test split, metrics.json's latent map
+
+Pictures read what earlier stages wrote (the model, the data, log.csv, metrics.json) and never
+compute a metric: the latent map and the traversals need `dsvae eval RUN` first.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from .data.base import SequenceDataset
 from .device import resolve_device
 from .model import DSVAE
 from .progress import progress
-from .run import load_model, open_run_dataset, read_log
+from .run import load_model, open_run_dataset, read_log, read_metrics
 
 TARGET_SIZE = 128  # frames are enlarged by an integer factor to about this many pixels
 FRAME_MS = 150  # GIF frame duration
@@ -717,50 +720,37 @@ def _map_of(latents: dict) -> tuple[str, list]:
     raise ValueError("no importance matrix of (f, z) in these latent scores")
 
 
-def run_latent_map(
-    run_dir: Path, model: DSVAE, dataset: SequenceDataset, device: torch.device, max_train: int = 1000
-) -> tuple[dict | None, dict | None]:
-    """The latent scores of a run and its metrics.json (None where absent): those `dsvae eval` wrote
-    when they fit this model's latents, else DCI with the linear model computed here (labelled data
-    with a training split only)."""
-    import json
-
-    metrics = None
-    path = run_dir / "metrics.json"
-    if path.exists():
-        metrics = json.loads(path.read_text())
-        latents = metrics.get("latents")
-        cfg = model.config
-        if latents and latents.get("dci") and len(latents["latent_names"]) == cfg.f_dim + cfg.z_dim:
-            return latents, metrics
-    train = dataset.subset("train")
-    if not dataset.labels or len(train) == 0:
+def run_latents(run_dir: Path, model: DSVAE) -> tuple[dict | None, dict | None]:
+    """The latent scores `dsvae eval` wrote into RUN/metrics.json (``latents``) and the metrics (None
+    where absent). Pictures never fit a metric: without metrics.json, or with latent scores of other
+    latents than this model's, a warning says to run `dsvae eval RUN` first and the latent pictures
+    are left out."""
+    metrics = read_metrics(run_dir)
+    if metrics is None:
+        warnings.warn(
+            f"no latent map or traversals: {run_dir} has no metrics.json yet; run `dsvae eval {run_dir}` "
+            f"first, then `dsvae viz {run_dir}` again",
+            stacklevel=3,
+        )
+        return None, None
+    latents = metrics.get("latents")
+    if not (latents and latents.get("dci")):
+        return None, metrics  # unlabelled, or nothing to fit: metrics.json's notes say why
+    cfg = model.config
+    if len(latents["latent_names"]) != cfg.f_dim + cfg.z_dim:
+        warnings.warn(
+            f"no latent map or traversals: the latent scores in {run_dir}/metrics.json are of "
+            f"{len(latents['latent_names'])} latent dimensions, the model has {cfg.f_dim + cfg.z_dim}; "
+            f"run `dsvae eval {run_dir}` again, then `dsvae viz {run_dir}`",
+            stacklevel=3,
+        )
         return None, metrics
-    from .evaluate.codes import encode_means, latent_scores
-    from .evaluate.factors import dataset_factor_kinds
-
-    if len(train) > max_train:
-        train = train.subset(np.sort(np.random.default_rng(0).choice(len(train), max_train, replace=False)))
-    test = dataset.subset("test")
-    codes = {}
-    for name, part in (("train", train), ("test", test)):
-        f, z = encode_means(model, part, device=device)
-        codes[name] = {"f": f, "z": z.mean(axis=1)}
-    labels = {
-        name: {k: part.label_array(k) for k in part.labels}
-        for name, part in (("train", train), ("test", test))
-    }
-    latents = latent_scores(
-        codes["train"], labels["train"], codes["test"], labels["test"], dataset_factor_kinds(dataset)[0],
-        regressors=("linear",),
-    )  # fmt: skip
-    return (latents if latents["dci"] else None), metrics
+    return latents, metrics
 
 
 def latent_pictures(
     run_dir: Path,
     model: DSVAE,
-    dataset: SequenceDataset,
     test: SequenceDataset,
     out_dir: Path,
     k: int,
@@ -769,8 +759,8 @@ def latent_pictures(
 ) -> dict[str, Path]:
     """The latent map (latent_map.png), the per-factor scores (factor_scores.png, where `dsvae eval`
     ran with a judge) and the traversals (traverse_<factor>.gif/.png; PNG of spectrograms for a vector
-    run) of a labelled run."""
-    latents, metrics = run_latent_map(run_dir, model, dataset, device)
+    run) of a labelled run, from what `dsvae eval` wrote in RUN/metrics.json (:func:`run_latents`)."""
+    latents, metrics = run_latents(run_dir, model)
     paths: dict[str, Path] = {}
     if metrics and metrics.get("factors"):
         fig = factor_scores_figure(metrics["factors"], metrics["factor_kinds"])
@@ -806,12 +796,7 @@ def visualize_run(
     run_dir = Path(run_dir)
     out_dir = Path(out_dir) if out_dir is not None else run_dir / "pictures"
     device = resolve_device(str(device))
-    model = load_model(run_dir, map_location=device)
-    dataset = open_run_dataset(run_dir)
-    test = dataset.subset("test")
-    if len(test) == 0:  # a dataset without a test split: draw training sequences (the labels say so)
-        test = dataset.subset("train")
-    _check_fits(model, test)
+    model, dataset, test = _open_run(run_dir, device)
 
     paths: dict[str, Path] = {}
     rows = read_log(run_dir)
@@ -826,13 +811,37 @@ def visualize_run(
             lambda: interpolate_f(model, test, out_dir, n_rows, k, seed, device),
         ]
     if dataset.labels:
-        steps.append(lambda: latent_pictures(run_dir, model, dataset, test, out_dir, k, seed, device))
+        steps.append(lambda: latent_pictures(run_dir, model, test, out_dir, k, seed, device))
     with _evaluating(model):
         for step in progress(steps, desc="pictures", unit="picture", leave=False):
             paths.update(step())
     if not model.config.is_video:
         paths.update(_voice_conversion(run_dir, out_dir, device))
     return paths
+
+
+def _open_run(run_dir: Path, device: torch.device) -> tuple[DSVAE, SequenceDataset, SequenceDataset]:
+    """The run's model, its dataset and the sequences to draw: the test split (a dataset without one:
+    the training split, which the labels then say), checked to fit the model."""
+    model = load_model(run_dir, map_location=device)
+    dataset = open_run_dataset(run_dir)
+    test = dataset.subset("test")
+    if len(test) == 0:
+        test = dataset.subset("train")
+    _check_fits(model, test)
+    return model, dataset, test
+
+
+def write_run_train_pictures(
+    run_dir: str | Path, device: str | torch.device = "cpu", seed: int = 0
+) -> dict[str, Path]:
+    """The pictures of a training that ended, drawn from the run folder into RUN/pictures: the
+    reconstructions and swaps of :func:`write_train_pictures`. ``dsvae train`` calls it after
+    training (unless ``--no-pictures``); the training loop itself draws nothing."""
+    run_dir = Path(run_dir)
+    device = resolve_device(str(device))
+    model, _, test = _open_run(run_dir, device)
+    return write_train_pictures(model, test, run_dir / "pictures", device=device, seed=seed)
 
 
 def _voice_conversion(run_dir: Path, out_dir: Path, device: torch.device) -> dict[str, Path]:
