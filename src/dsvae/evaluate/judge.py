@@ -244,7 +244,7 @@ def read_judge_metrics(directory: str | Path) -> dict:
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "judges"
 SHIPPED_JUDGES = {
     "sprites": "7582e88daf711219b66576e0cdd79a02ea08ead59a5971361cc483a441158e78",
-    "synthetic": "SYNTHETIC_SHA",
+    "synthetic": "b7efd6f289c39c2ff24185269f6f8af1cd9070a2404ca0a4cccfa6daa264d8b7",
 }
 # the dataset names (meta.json "name") each shipped judge scores
 SHIPPED_FOR = {"sprites": "sprites", "synthetic": "synthetic", "synthetic-shifted": "synthetic"}
