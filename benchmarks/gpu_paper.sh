@@ -1,27 +1,27 @@
 #!/usr/bin/env bash
-# The paper configuration on one GPU in one call (issue 18): build Sprites from the 25 sheets, train
-# the Sprites judge, bench the paper preset, train it with the paper's optimizer (Adam 2e-4, betas
-# 0.9/0.999, batch 25, the plain ELBO) for as long as the budget allows, then score and draw it.
-# One summary line per stage, prefixed "[gpu_paper]"; every result lands under $OUT.
+# A recipe of the paper's architecture on one GPU in one call: build Sprites from the 25 sheets, bench
+# the paper preset (plain fp32, the fast path, and the fast path under torch.compile), train the
+# recipe (default paper-fast: the paper preset on a short schedule; `paper` is the seed's schedule,
+# about 30 minutes of an H200), score it with the shipped Sprites judge and every score of dsvae eval,
+# and draw it. One summary line per stage, prefixed "[gpu_paper]"; every result lands under $OUT.
 #
-# On a GPU machine, from the repository root, with the sheets carried in build/lpc-sprites:
+#   bash benchmarks/gpu_paper.sh [RECIPE]      (default paper-fast; from the repository root)
+#
+# On a GPU machine, with the sheets carried in build/lpc-sprites:
 #   mkdir -p build && cp -r path/to/Sprites build/lpc-sprites     # 0.5 MB, ignored by git
-#   run: bash benchmarks/gpu_paper.sh      (carry: ["build/lpc-sprites"], timeout_s 600)
-# On a CPU, the same stages with the tiny preset and a judge trained before (JUDGE=DIR skips the
-# judge stage; on 2 cores a Sprites judge epoch takes minutes):
-#   PRESET=tiny DEVICE=cpu TRAIN_MINUTES=0.2 JUDGE=judges/sprites BENCH_STEPS=1 EVAL_SEEDS=1 \
-#       OUT=/tmp/gp bash benchmarks/gpu_paper.sh
+# On a CPU, the same stages on the tiny preset (tests/test_gpu_script.py runs this):
+#   DEVICE=cpu TRAIN_ARGS="--preset tiny --epochs 1 --max-steps 4" BENCH_PRESET=tiny BENCH_STEPS=1 \
+#       EVAL_SEEDS=1 OUT=/tmp/gp bash benchmarks/gpu_paper.sh paper-fast
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PRESET=${PRESET:-paper}
+RECIPE=${1:-paper-fast}
 DEVICE=${DEVICE:-cuda}
+BENCH_PRESET=${BENCH_PRESET:-paper}
+TRAIN_ARGS=${TRAIN_ARGS:-}            # options over the recipe's (e.g. --max-minutes 5.5)
 SHEETS=${SHEETS:-build/lpc-sprites}
 OUT=${OUT:-build/gpu_paper_out}
 WORK=${WORK:-build/gpu_paper}
-TRAIN_MINUTES=${TRAIN_MINUTES:-5.5}   # the training budget inside one 10-minute call
-EPOCHS=${EPOCHS:-200}                 # the paper's schedule; the budget usually ends it first
-JUDGE_EPOCHS=${JUDGE_EPOCHS:-5}
 EVAL_SEEDS=${EVAL_SEEDS:-3}
 BENCH_STEPS=${BENCH_STEPS:-10}
 PYTHON=${PYTHON:-python3}
@@ -43,35 +43,41 @@ t=$(now)
 dsvae data sprites --sheets "$SHEETS" --out "$WORK/sprites" --force > "$OUT/data.log" 2>&1
 stage "data: $(tail -n 1 "$OUT/data.log") ($(since "$t") s)"
 
-t=$(now)
 if [ -n "${JUDGE:-}" ]; then
-  stage "judge: $JUDGE (trained before; JUDGE= unset trains one here)"
+  stage "judge: $JUDGE (given)"
+  JUDGE_ARGS=(--judge "$JUDGE")
 else
-  JUDGE="$WORK/judge"
-  dsvae judge train --data "$WORK/sprites" --out "$JUDGE" --epochs "$JUDGE_EPOCHS" --device "$DEVICE" \
-    --force > "$OUT/judge.log" 2>&1
-  stage "judge: $(tail -n 1 "$OUT/judge.log") ($(since "$t") s)"
+  stage "judge: the shipped Sprites judge ($("$PYTHON" -c "from dsvae.evaluate.judge import SHIPPED_JUDGES; print(SHIPPED_JUDGES['sprites'][:12])")...)"
+  JUDGE_ARGS=()
 fi
-cp "$JUDGE/metrics.json" "$OUT/judge_metrics.json"
 
-t=$(now)
-dsvae bench --preset "$PRESET" --device "$DEVICE" --steps "$BENCH_STEPS" --json > "$OUT/bench.json" 2> "$OUT/bench.log"
-stage "bench: $("$PYTHON" -c "
+bench_line() { "$PYTHON" -c "
 import json, sys
 r = json.loads(open(sys.argv[1]).read().splitlines()[-1])
 print(f\"{r['preset']}: plain {r['plain_seq_per_s']:.1f} seq/s, fast {r['fast_seq_per_s']:.1f} seq/s \"
-      f\"({r['fast_settings']['precision']}), {r['fast_tflop_per_s']:.1f} TFLOP/s = \"
-      f\"{100 * r['fast_peak_fraction']:.0f}% of the matmul peak\")" "$OUT/bench.json") ($(since "$t") s)"
+      f\"({r['fast_settings']['precision']}{', compiled' if sys.argv[2] == '1' else ''}), \"
+      f\"{r['fast_tflop_per_s']:.1f} TFLOP/s = {100 * r['fast_peak_fraction']:.0f}% of the matmul peak\")" "$1" "$2"; }
+t=$(now)
+dsvae bench --preset "$BENCH_PRESET" --device "$DEVICE" --steps "$BENCH_STEPS" --json > "$OUT/bench.json" 2> "$OUT/bench.log"
+stage "bench: $(bench_line "$OUT/bench.json" 0) ($(since "$t") s)"
+t=$(now)
+if dsvae bench --preset "$BENCH_PRESET" --device "$DEVICE" --steps "$BENCH_STEPS" --compile --json \
+    > "$OUT/bench_compile.json" 2> "$OUT/bench_compile.log"; then
+  stage "bench (torch.compile, default mode): $(bench_line "$OUT/bench_compile.json" 1) ($(since "$t") s)"
+else
+  stage "bench (torch.compile): failed, see bench_compile.log ($(since "$t") s)"
+fi
 
 t=$(now)
 rm -rf "$WORK/run"
-dsvae train --data "$WORK/sprites" --preset "$PRESET" --epochs "$EPOCHS" --batch-size 25 --lr 2e-4 \
-  --device "$DEVICE" --max-minutes "$TRAIN_MINUTES" --no-pictures --out "$WORK/run" > "$OUT/train.log" 2>&1
-cp "$WORK/run/log.csv" "$WORK/run/env.json" "$WORK/run/train.json" "$OUT/"
-stage "train: $(tail -n 1 "$OUT/train.log") ($(since "$t") s)"
+# shellcheck disable=SC2086  # TRAIN_ARGS is a list of options
+dsvae train --recipe "$RECIPE" --data "$WORK/sprites" --device "$DEVICE" --no-pictures $TRAIN_ARGS \
+  --out "$WORK/run" > "$OUT/train.log" 2>&1
+cp "$WORK/run/log.csv" "$WORK/run/env.json" "$WORK/run/train.json" "$WORK/run/recipe.toml" "$OUT/"
+stage "train ($RECIPE): $(tail -n 1 "$OUT/train.log") ($(since "$t") s)"
 
 t=$(now)
-dsvae eval "$WORK/run" --judge "$JUDGE" --seeds "$EVAL_SEEDS" --device "$DEVICE" > "$OUT/eval.log" 2>&1
+dsvae eval "$WORK/run" "${JUDGE_ARGS[@]}" --seeds "$EVAL_SEEDS" --device "$DEVICE" > "$OUT/eval.log" 2>&1
 cp "$WORK/run/metrics.json" "$WORK/run/metrics.md" "$OUT/"
 stage "eval: $("$PYTHON" -c "
 import json, sys

@@ -224,3 +224,51 @@ def test_recipes_command_lists_every_recipe_with_its_command(capsys):
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_a_recipes_identity_is_its_settings_not_its_comments(tmp_path):
+    a = tmp_path / "a.toml"
+    a.write_text('about = "one"\nepochs = 3  # three\n[model]\nz_dim = 4\n')
+    b = tmp_path / "b.toml"
+    b.write_text('# another layout, another about\nabout = "two"\nepochs = 3\n\n[model]\nz_dim = 4\n')
+    assert load_recipe(a).sha256 == load_recipe(b).sha256
+    b.write_text('about = "one"\nepochs = 4\n[model]\nz_dim = 4\n')
+    assert load_recipe(a).sha256 != load_recipe(b).sha256
+
+
+def test_compare_records_a_recipes_results_and_recipes_lists_them(tmp_path, tiny_dataset_dir, capsys):
+    recipe = tmp_path / "mine.toml"
+    recipe.write_text(
+        f'about = "a test"\ndata = "{tiny_dataset_dir}"\npreset = "tiny"\nepochs = 1\nbatch_size = 10\n'
+        'precision = "fp32"\ndevice = "cpu"\npictures = false\n'
+    )
+    runs = [tmp_path / f"run{s}" for s in (0, 1)]
+    for seed, run in enumerate(runs):
+        args = ["train", "--recipe", str(recipe), "--seed", str(seed), "--no-progress", "--out", str(run)]
+        assert main(args) == 0
+        assert main(["eval", str(run), "--seeds", "1", "--dci", "linear", "--device", "cpu"]) == 0
+    results = tmp_path / "results.json"
+    assert main(["compare", *map(str, runs), "--record", str(results), "--boot", "100"]) == 0
+    doc = json.loads(results.read_text())
+    (entry,) = doc["mine"]
+    assert entry["runs"] == 2 and entry["sha256"] == load_recipe(recipe).sha256
+    assert entry["kind"].startswith("CPU ") and entry["kind"].endswith(", fp32")
+    assert len(entry["scores"]["train_minutes"]["per_run"]) == 2
+    # recording again replaces the entry of the same recipe and kind
+    assert main(["compare", *map(str, runs), "--record", str(results), "--boot", "100"]) == 0
+    assert len(json.loads(results.read_text())["mine"]) == 1
+    # runs that differ in more than their seed are not one recipe's results
+    other = tmp_path / "other"
+    assert (
+        main(["train", "--recipe", str(recipe), "--epochs", "2", "--no-progress", "--out", str(other)]) == 0
+    )
+    assert main(["eval", str(other), "--seeds", "1", "--dci", "linear", "--device", "cpu"]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(runs[0]), str(other), "--record", str(tmp_path / "r2.json")]) == 2
+    assert "differ in more than their seed: epochs" in capsys.readouterr().err
+    assert not (tmp_path / "r2.json").exists()
+    # what dsvae recipes prints of an entry: the kind of machine, the runs, the time and scores
+    from dsvae.evaluate.compare import results_lines
+
+    (line,) = results_lines([entry], entry["sha256"])
+    assert line.startswith(entry["kind"]) and "2 runs" in line and "train" in line

@@ -355,3 +355,22 @@ def read_log(run_dir: str | Path) -> list[dict]:
                     parsed[k] = float(v) if v not in ("", None) else float("nan")
             rows.append(parsed)
     return rows
+
+
+def recipe_sha256(text: str) -> str:
+    """The identity of a recipe (RUN/recipe.toml, a shipped or a user's file): sha256 of its settings
+    (every key but ``about``) as canonical JSON, so that comments and layout do not make another
+    recipe but any changed value does. Raises ValueError for text that is not TOML."""
+    import hashlib
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"not a TOML recipe: {e}") from None
+    doc.pop("about", None)
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()

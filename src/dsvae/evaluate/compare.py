@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..run import DATA_LOCATION, read_log, read_train_options
+from ..run import DATA_LOCATION, read_log, read_train_options, recipe_sha256
 from .markdown import row
 
 # top-level keys of metrics.json that are not scores (provenance and settings)
@@ -207,23 +207,28 @@ def results_entry(result: dict) -> dict:
 
     Raises ValueError unless every run was trained from the same recipe file on the same kind."""
     runs = result["runs"]
-    recipes = {json.dumps(read_train_options(r).get("recipe"), sort_keys=True) for r in runs}
-    kinds = {run_kind(r) for r in runs}
-    if len(recipes) != 1 or json.loads(next(iter(recipes))) is None:
+    if result.get("differences"):
         raise ValueError(
-            "--record needs runs trained from one recipe (dsvae train --recipe NAME), the same file "
-            f"for every run; these runs name {len(recipes)} different recipes (or none)"
+            "--record needs runs of one recipe that differ only in their seed; these differ in "
+            + ", ".join(result["differences"])
+        )
+    recipes = {_run_recipe_identity(r) for r in runs}
+    kinds = {run_kind(r) for r in runs}
+    if len(recipes) != 1 or None in recipes:
+        raise ValueError(
+            "--record needs runs trained from one recipe (dsvae train --recipe NAME), the same "
+            f"settings for every run; these runs name {len(recipes)} different recipes (or none)"
         )
     if len(kinds) != 1:
         raise ValueError(f"--record needs runs of one kind of machine; these ran on {sorted(kinds)}")
-    recipe = json.loads(next(iter(recipes)))
+    name, sha256 = next(iter(recipes))
     env = _read_json(Path(runs[0]) / "env.json")
     # the headline, the rest of the motion head's scores, and what the linear probes read from f and z
     keys = [*HEADLINE, "motion_scores.h_yx", "motion_scores.h_y"]
     keys += [k for k in result["scores"] if k.startswith("latents.probes.") and k.endswith(".linear")]
     return {
-        "recipe": recipe["name"],
-        "sha256": recipe["sha256"],
+        "recipe": name,
+        "sha256": sha256,
         "kind": next(iter(kinds)),
         "machine": env.get("cuda") or (env.get("cpu") or {}).get("model"),
         "threads": env.get("torch_threads"),
@@ -236,6 +241,16 @@ def results_entry(result: dict) -> dict:
             if k in result["scores"]
         },
     }
+
+
+def _run_recipe_identity(run_dir: str | Path) -> tuple[str, str] | None:
+    """(name, settings sha256) of the recipe a run was trained from, from its RUN/recipe.toml (the
+    recipe's text as it was), None for a run trained without one."""
+    recorded = read_train_options(run_dir).get("recipe")
+    path = Path(run_dir) / "recipe.toml"
+    if not recorded or not path.exists():
+        return None
+    return recorded["name"], recipe_sha256(path.read_text())
 
 
 def record_results(path: str | Path, entry: dict) -> None:

@@ -54,7 +54,7 @@ ELBO_TERMS = ("loss", "recon", "kl_f", "kl_z")
 def evaluate_run(
     run_dir: str | Path,
     judge_dir: str | Path | None = "auto",
-    seeds: int = 5,
+    seeds: int = 3,
     batch_size: int = 128,
     device: str = "auto",
     precision: str = "auto",

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import hashlib
 import sys
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import DSVAEConfig
+from ..run import recipe_sha256
 from ..train import TrainConfig
 
 if sys.version_info >= (3, 11):
@@ -51,7 +51,8 @@ class Recipe:
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256(self.text.encode()).hexdigest()
+        """The recipe's identity: its settings' sha256 (:func:`dsvae.run.recipe_sha256`)."""
+        return recipe_sha256(self.text)
 
     def record(self) -> dict:
         """What a run folder records of the recipe (``dsvae.train.train(recipe=...)``)."""
