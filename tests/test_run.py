@@ -17,11 +17,12 @@ from safetensors.torch import load_file
 import dsvae.train as train_mod
 from conftest import moving_squares, tiny_train_config
 from dsvae import DSVAE, DSVAEConfig
+from dsvae.checkpoint import CheckpointError, _from_plain
 from dsvae.cli import main as cli_main
 from dsvae.data import DatasetError, SequenceDataset, open_dataset
 from dsvae.data.base import array_sha256, arrays_sha256, atomic_dataset_dir, write_columns
 from dsvae.run import is_failed_start, open_run_dataset, read_log, read_train_options, relocate_data
-from dsvae.train import CheckpointError, check_batch_norm_batch, convert_checkpoint, train
+from dsvae.train import check_batch_norm_batch, train
 
 
 def tiny_tc(data, **kw):
@@ -330,7 +331,7 @@ def _old_format(run: Path, payload=None) -> None:
     that runs code when loaded."""
     last = run / "checkpoints" / "last"
     tensors = load_file(str(last / "state.safetensors"))
-    state = train_mod._from_plain(json.loads((last / "state.json").read_text())["state"], tensors)
+    state = _from_plain(json.loads((last / "state.json").read_text())["state"], tensors)
     rng = state["rng"]
     np_state = ("MT19937", rng["numpy"]["keys"].numpy().astype(np.uint32), rng["numpy"]["pos"], 0, 0.0)
     py_state = (rng["python"]["version"], tuple(rng["python"]["internal"].tolist()), None)
@@ -347,24 +348,19 @@ def test_a_malicious_state_pt_is_not_run(squares, tmp_path):
     train(tiny_tc(squares, epochs=2, max_steps=2), run)
     marker = tmp_path / "ran.txt"
     _old_format(run, Payload(marker))
-    with pytest.raises(CheckpointError, match="earlier dsvae.*convert_checkpoint"):
+    with pytest.raises(CheckpointError, match="earlier dsvae.*does not read it"):
         train(tiny_tc(squares, epochs=2), run, resume=True)
-    with pytest.raises(CheckpointError, match="not converted"):
-        convert_checkpoint(run)
     assert not marker.exists()
     assert (run / "checkpoints" / "last" / "state.pt").exists()  # left as it was
 
 
-def test_an_old_checkpoint_converts_and_resumes_bit_exactly(squares, tmp_path, capsys):
-    tc = tiny_tc(squares, epochs=2)
-    train(tc, tmp_path / "whole")
+def test_an_old_checkpoint_is_refused_with_what_to_do(squares, tmp_path, capsys):
     train(tiny_tc(squares, epochs=2, max_steps=4), tmp_path / "part")
     _old_format(tmp_path / "part")
     args = ["train", "--resume", "--out", str(tmp_path / "part"), "--epochs", "2", "--no-pictures"]
-    assert cli_main(args) == 2 and "convert_checkpoint" in capsys.readouterr().err
-    convert_checkpoint(tmp_path / "part")
-    train(tc, tmp_path / "part", resume=True)
-    assert same_weights(tmp_path / "whole" / "model", tmp_path / "part" / "model")
+    assert cli_main(args) == 2
+    err = capsys.readouterr().err
+    assert "earlier dsvae" in err and "--force" in err
 
 
 def test_a_damaged_checkpoint_is_a_clear_error(squares, tmp_path):

@@ -15,10 +15,12 @@ from safetensors.torch import load_file
 import dsvae.train as train_mod
 from conftest import moving_squares, tiny_train_config
 from dsvae import DSVAE
+from dsvae.checkpoint import load_checkpoint
 from dsvae.cli import main as cli_main
 from dsvae.config import DSVAEConfig
 from dsvae.data import DatasetError, SequenceDataset
 from dsvae.run import load_model, open_run_dataset, read_log
+from dsvae.runfolder import RunBusyError
 from dsvae.train import TrainConfig, TrainingDiverged, train
 
 
@@ -296,7 +298,7 @@ def test_resume_gives_the_moments_their_parameters_layout(tiny_dataset_dir, tmp_
     cfg = DSVAEConfig.load(tmp_path / "run" / "config.json")
     model = DSVAE(cfg).to(memory_format=torch.channels_last)
     opt = train_mod.make_optimizer(model, tiny_tc(tiny_dataset_dir), torch.device("cpu"))
-    train_mod.load_checkpoint(tmp_path / "run", model, opt, torch.device("cpu"))
+    load_checkpoint(tmp_path / "run", model, opt, torch.device("cpu"))
     conv = [p for p in model.parameters() if p.dim() == 4]
     assert conv and any(not p.is_contiguous() for p in conv)
     for p in model.parameters():
@@ -315,7 +317,7 @@ def test_resume_gives_the_moments_their_parameters_layout(tiny_dataset_dir, tmp_
         ("z_dim=1.5", "z_dim must be a whole number, got 1.5"),
         ("q_z=3", "q_z must be a string, got 3"),
         ("conv_channels=a,b", "conv_channels must be whole numbers separated by commas"),
-        ("zz_dim=3", "unknown DSVAEConfig fields ['zz_dim']"),
+        ("zz_dim=3", "unknown DSVAEConfig field 'zz_dim'"),
     ],
 )
 def test_cli_set_with_a_bad_value_is_a_clear_error(tiny_dataset_dir, tmp_path, capsys, setting, message):
@@ -342,7 +344,7 @@ def test_a_second_train_into_a_busy_run_folder_is_refused(tiny_dataset_dir, tmp_
         [
             sys.executable,
             "-c",
-            "import sys, time; from dsvae.train import lock_run_dir; "
+            "import sys, time; from dsvae.runfolder import lock_run_dir; "
             "lock_run_dir(__import__('pathlib').Path(sys.argv[1]), []); print('locked', flush=True); "
             "time.sleep(60)",
             str(run),
@@ -354,7 +356,7 @@ def test_a_second_train_into_a_busy_run_folder_is_refused(tiny_dataset_dir, tmp_
         assert holder.stdout.readline().strip() == "locked"
         before = (run / "log.csv").read_text()
         for kw in ({"resume": True}, {"force": True}):
-            with pytest.raises(train_mod.RunBusyError, match="another dsvae train"):
+            with pytest.raises(RunBusyError, match="another dsvae train"):
                 train(tiny_tc(tiny_dataset_dir, epochs=2), run, **kw)
         assert (run / "log.csv").read_text() == before  # nothing touched
     finally:

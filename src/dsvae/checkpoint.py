@@ -1,14 +1,27 @@
-"""What a run's checkpoint holds and whether it is intact: the files of RUN/checkpoints/last, their
-checksums (``checksums.json``, written at save time, checked on load) and the step it was saved at.
-The training state itself is written and read by :func:`dsvae.train.save_checkpoint` /
-:func:`dsvae.train.load_checkpoint`."""
+"""A run's checkpoint, RUN/checkpoints/last: written and read (:func:`save_checkpoint`,
+:func:`load_checkpoint`: the model, the optimizer, the RNG states, epoch and step, in JSON and
+safetensors, nothing that needs pickle), its files' checksums (``checksums.json``, written at save
+time, checked on load) and whether it is intact."""
 
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
-from ._io import DamagedFileError, recover_dir, verify_checksums, write_checksums
+import numpy as np
+import torch
+
+from ._io import (
+    DamagedFileError,
+    atomic_dir,
+    one_line,
+    recover_dir,
+    verify_checksums,
+    write_checksums,
+    write_file,
+)
+from .model import DSVAE
 
 CHECKPOINT_FILES = ("config.json", "model.safetensors", "state.safetensors", "state.json")
 
@@ -55,3 +68,185 @@ def describe_last_checkpoint(run_dir: str | Path) -> str:
     if checkpoint_step(last) is None:
         return f"{run_dir} holds no checkpoint yet"
     return f"the last checkpoint {last} is damaged too, so there is no good checkpoint"
+
+
+# --- the training state ----------------------------------------------------------------------------
+
+
+def rng_state() -> dict:
+    """The state of every random number generator training draws from, as tensors and plain values
+    (nothing that needs pickle to store): torch's, numpy's legacy global one, Python's, CUDA's."""
+    _, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "keys": torch.from_numpy(keys.astype(np.int64)),  # MT19937, 624 words
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached_gaussian),
+        },
+        "python": {
+            "version": version,
+            "internal": torch.tensor(internal, dtype=torch.int64),
+            "gauss_next": gauss_next,
+        },
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore what :func:`rng_state` returned."""
+    torch.set_rng_state(state["torch"])
+    npy = state["numpy"]
+    keys = npy["keys"].numpy().astype(np.uint32)
+    np.random.set_state(("MT19937", keys, npy["pos"], npy["has_gauss"], npy["cached_gaussian"]))
+    py = state["python"]
+    random.setstate((py["version"], tuple(py["internal"].tolist()), py["gauss_next"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be resumed from; the message says what to do."""
+
+
+STATE_FORMAT = "dsvae-train-state"
+STATE_VERSION = 2  # 1: state.pt, a pickle (loading one can run code), not read
+
+
+def save_checkpoint(
+    run_dir: Path, model: DSVAE, opt: torch.optim.Optimizer, epoch: int, step_in_epoch: int, step: int
+) -> Path:
+    """RUN/checkpoints/last, replaced as a whole: the model folder (config.json, model.safetensors)
+    plus the training state, with nothing that needs pickle to load: state.safetensors (every tensor:
+    optimizer moments and steps, RNG states) and state.json (epoch, steps, optimizer settings, the
+    rest of the RNG states, and where each tensor goes)."""
+    from safetensors.torch import save
+
+    state = {
+        "optimizer": opt.state_dict(),
+        "epoch": epoch,
+        "step_in_epoch": step_in_epoch,
+        "step": step,
+        "rng": rng_state(),
+    }
+    tensors: dict[str, torch.Tensor] = {}
+    plain = _to_plain(state, tensors, "state")
+    last = run_dir / "checkpoints" / "last"
+    with atomic_dir(last, force=True) as tmp:
+        model.save(tmp)
+        write_file(tmp / "state.safetensors", save(tensors))
+        doc = {"format": STATE_FORMAT, "format_version": STATE_VERSION, "state": plain}
+        write_file(tmp / "state.json", (json.dumps(doc, indent=1) + "\n").encode())
+        record_checkpoint(tmp)  # the sha256 of every file, checked by load_checkpoint
+    return last
+
+
+def load_checkpoint(run_dir: Path, model: DSVAE, opt: torch.optim.Optimizer, device: torch.device) -> dict:
+    """Load RUN/checkpoints/last into ``model`` and ``opt`` and restore the RNG states; returns the
+    state (epoch, step_in_epoch, step, ...). Reads JSON and safetensors only: a run folder from
+    someone else cannot run code here.
+
+    Raises FileNotFoundError without a checkpoint, :class:`CheckpointError` for a damaged one or one
+    of an earlier dsvae (state.pt, a pickle: not loaded)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    last = recover_dir(run_dir / "checkpoints" / "last")
+    if not (last / "state.json").exists():
+        if (last / "state.pt").exists():
+            raise CheckpointError(
+                f"{last} is a checkpoint of an earlier dsvae: its training state is state.pt, a pickle, "
+                "and loading a pickle can run any code, so dsvae does not read it. Resume the run with "
+                "the dsvae version that wrote it, or start it again with --force."
+            )
+        raise FileNotFoundError(f"cannot resume: {last}/state.json not found (no checkpoint yet?)")
+    try:
+        verify_checksums(last)
+    except DamagedFileError as e:
+        raise CheckpointError(
+            f"cannot resume: {e}. It is the run's only checkpoint, so {run_dir} has no good one left: "
+            "restore the run folder from a copy, or start again with --force"
+        ) from e
+    try:
+        doc = json.loads((last / "state.json").read_text())
+        if doc.get("format") != STATE_FORMAT or doc.get("format_version") != STATE_VERSION:
+            raise CheckpointError(
+                f"{last}/state.json is not a {STATE_FORMAT} version {STATE_VERSION} file (got "
+                f"{doc.get('format')!r} version {doc.get('format_version')!r}); resume it with the dsvae "
+                "that wrote it, or start again with --force"
+            )
+        state = _from_plain(doc["state"], load_file(str(last / "state.safetensors")))
+        model.load_state_dict(load_file(str(last / "model.safetensors"), device=str(device)))
+        opt.load_state_dict(state["optimizer"])
+        match_param_layout(opt)
+        set_rng_state(state["rng"])
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as e:
+        if isinstance(e, CheckpointError):
+            raise
+        raise CheckpointError(
+            f"cannot resume from {last}: the checkpoint is damaged or does not fit this model "
+            f"({one_line(e, last=True)}); start again with --force"
+        ) from e
+    return state
+
+
+def match_param_layout(opt: torch.optim.Optimizer) -> None:
+    """Give every per-parameter optimizer tensor (Adam's exp_avg, exp_avg_sq) its parameter's memory
+    layout. Checkpoints store tensors contiguous, while a channels_last model's conv weights are not;
+    CUDA's fused Adam refuses moments whose strides differ from the parameter's ("params, grads,
+    exp_avgs, and exp_avg_sqs must have same dtype, device, and layout"). Values are unchanged."""
+    for group in opt.param_groups:
+        for p in group["params"]:
+            st = opt.state.get(p)
+            if not st:
+                continue
+            for k, v in st.items():
+                if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
+                    st[k] = torch.empty_like(p, dtype=v.dtype).copy_(v)
+
+
+def _to_plain(obj, tensors: dict, key: str):
+    """A training state -> a JSON value; its tensors go into ``tensors`` (named by their path) and
+    are referred to as {"__tensor__": name}. Tuples and dicts with keys other than strings (the
+    optimizer's parameter ids) are tagged so that :func:`_from_plain` restores them exactly."""
+    if isinstance(obj, torch.Tensor):
+        tensors[key] = obj.detach().to("cpu", copy=True).contiguous()
+        return {"__tensor__": key}
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, tuple):
+        return {"__tuple__": [_to_plain(v, tensors, f"{key}.{i}") for i, v in enumerate(obj)]}
+    if isinstance(obj, list):
+        return [_to_plain(v, tensors, f"{key}.{i}") for i, v in enumerate(obj)]
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) and not k.startswith("__") for k in obj):
+            return {k: _to_plain(v, tensors, f"{key}.{k}") for k, v in obj.items()}
+        return {
+            "__items__": [
+                [_to_plain(k, tensors, key), _to_plain(v, tensors, f"{key}.{k}")] for k, v in obj.items()
+            ]
+        }
+    raise TypeError(
+        f"a training state holds tensors and plain values only, got {type(obj).__name__} at {key}"
+    )
+
+
+def _from_plain(obj, tensors: dict):
+    """Inverse of :func:`_to_plain`."""
+    if isinstance(obj, list):
+        return [_from_plain(v, tensors) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if len(obj) == 1:
+        ((tag, value),) = obj.items()
+        if tag == "__tensor__":
+            return tensors[value]
+        if tag == "__tuple__":
+            return tuple(_from_plain(v, tensors) for v in value)
+        if tag == "__items__":
+            return {_from_plain(k, tensors): _from_plain(v, tensors) for k, v in value}
+    return {k: _from_plain(v, tensors) for k, v in obj.items()}

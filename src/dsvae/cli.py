@@ -486,7 +486,7 @@ def _add_train(sub) -> None:
     import dataclasses
     import typing
 
-    from .train import TrainConfig
+    from .runfolder import TrainConfig
 
     p = sub.add_parser(
         "train",
@@ -539,11 +539,11 @@ def _shown_default(value) -> str:
 def train_config_from_args(args):
     """The TrainConfig and recipe (or None) that ``dsvae train ARGS`` trains: the recipe's options,
     with the options given on the command line over them; on --resume, the run's recorded options
-    with the changes a resumed run may take (others refused, :func:`dsvae.train.resumed_config`)."""
+    with the changes a resumed run may take (others refused, :func:`dsvae.runfolder.resumed_config`)."""
     import dataclasses
 
     from .recipes import load_recipe
-    from .train import TrainConfig, resumed_config
+    from .runfolder import TrainConfig, resumed_config
 
     names = [f.name for f in dataclasses.fields(TrainConfig) if f.name != "model_overrides"]
     given = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
@@ -688,7 +688,7 @@ def _add_eval(sub) -> None:
         help="judge folder (dsvae judge train); auto (default): the judge shipped for the data (Sprites, "
         "the embedded data), else none; none: no judge",
     )
-    p.add_argument("--seeds", type=int, default=5, help="seeds of the sampled latents and pairs (default 5)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds of the sampled latents and pairs (default 3)")
     _add_run_data(p)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, ...")

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import os
 import platform
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -227,6 +228,26 @@ def autocast(device: torch.device, precision: str):
     return nullcontext()
 
 
+@contextmanager
+def seeded_eval(
+    model: torch.nn.Module | None, seed: int, device: str | torch.device = "cpu"
+) -> Iterator[None]:
+    """Seeded evaluation: ``model`` in eval mode (its mode restored after), no gradients, and the
+    random number generators forked (the CPU's and, on CUDA, ``device``'s) and seeded with ``seed``,
+    so that the draws inside repeat and the caller's random state is left as it was."""
+    device = torch.device(device)
+    was_training = model is not None and model.training
+    if model is not None:
+        model.eval()
+    try:
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.no_grad():
+            torch.manual_seed(seed)
+            yield
+    finally:
+        if model is not None:
+            model.train(was_training)
+
+
 def default_channels_last(cfg: DSVAEConfig, device: torch.device, precision: str = "fp32") -> bool:
     """channels_last where it was measured to help (``dsvae bench --channels-last`` against
     ``--no-channels-last``): on CUDA; on CPU for wide conv stacks (the paper's 256 channels: 1.06x
@@ -248,4 +269,5 @@ __all__ = [
     "default_channels_last",
     "resolve_device",
     "resolve_precision",
+    "seeded_eval",
 ]

@@ -1,33 +1,45 @@
-"""The ELBO terms of a model on a dataset split, as training logs and evaluation reports them."""
+"""The ELBO terms of a model, as training logs and evaluation reports them: one definition of the
+terms (:data:`ELBO_TERMS`), of their values in a model output (:func:`terms_of`) and of their mean
+over a dataset split (:func:`elbo_terms`, with autocast)."""
 
 from __future__ import annotations
 
 import torch
 
 from .data.base import SequenceDataset
-from .device import autocast
+from .device import autocast, seeded_eval
 from .model import DSVAE
+
+# the negative ELBO per sequence and its parts (nats): loss = recon + kl_f + kl_z
+ELBO_TERMS = ("loss", "recon", "kl_f", "kl_z")
+
+
+def terms_of(out) -> torch.Tensor:
+    """The :data:`ELBO_TERMS` of a model output (:class:`~dsvae.model.DSVAEOutput`) as one (4,)
+    tensor on its device: stacking them needs no host synchronisation."""
+    return torch.stack([getattr(out, k) for k in ELBO_TERMS])
 
 
 @torch.no_grad()
 def elbo_terms(
-    model: DSVAE, dataset: SequenceDataset, batch_size: int, device: torch.device, precision: str = "fp32"
+    model: DSVAE,
+    dataset: SequenceDataset,
+    batch_size: int,
+    device: torch.device,
+    precision: str = "fp32",
+    seed: int = 0,
 ) -> dict:
-    """Mean loss, recon, kl_f, kl_z per sequence over ``dataset`` (posterior sampling as in
-    training, model in eval mode). Does not disturb the training RNG."""
-    was_training = model.training
-    model.eval()
-    sums = torch.zeros(4, dtype=torch.float64, device=device)
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(0)
+    """Mean :data:`ELBO_TERMS` per sequence over ``dataset`` (posterior sampling as in training, seeded
+    by ``seed``; model in eval mode, under ``precision``'s autocast). Does not disturb the caller's
+    RNG or the model's mode."""
+    device = torch.device(device)
+    sums = torch.zeros(len(ELBO_TERMS), dtype=torch.float64, device=device)
+    with seeded_eval(model, seed, device):
         for pos in dataset.batches(batch_size):
-            x = dataset.normalize(dataset.get_batch(pos).to(device, non_blocking=True))
             with autocast(device, precision):
-                out = model(x)
-            sums += torch.stack([out.loss, out.recon, out.kl_f, out.kl_z]).double() * len(pos)
-    model.train(was_training)
-    values = (sums / len(dataset)).tolist()
-    return dict(zip(("loss", "recon", "kl_f", "kl_z"), values))
+                out = model(dataset.model_batch(pos, device))
+            sums += terms_of(out).double() * len(pos)
+    return dict(zip(ELBO_TERMS, (sums / len(dataset)).tolist()))
 
 
-__all__ = ["elbo_terms"]
+__all__ = ["ELBO_TERMS", "elbo_terms", "terms_of"]

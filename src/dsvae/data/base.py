@@ -256,6 +256,18 @@ class SequenceDataset:
         std = torch.as_tensor(norm["std"], dtype=torch.float32, device=x.device)
         return (x - mean) / std
 
+    def model_batch(
+        self, positions: np.ndarray | list[int], device: str | torch.device = "cpu"
+    ) -> torch.Tensor:
+        """The model's input for the sequences at ``positions``: :meth:`get_batch` moved to ``device``
+        as stored (uint8 until it is there; through pinned memory to a GPU), then :meth:`normalize`
+        on it: ``(B, T, C, H, W)`` floats in [0, 1], or ``(B, T, D)`` standardized vectors."""
+        device = torch.device(device)
+        raw = self.get_batch(positions)
+        if device.type == "cuda":
+            raw = raw.pin_memory()
+        return self.normalize(raw.to(device, non_blocking=True))
+
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
         """Inverse of :meth:`normalize` for vector data (model space -> stored feature space)."""
         if x.dim() == 5:

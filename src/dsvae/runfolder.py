@@ -1,0 +1,350 @@
+"""The run folder as training writes it: its options (:class:`TrainConfig`, RUN/train.json), the rules
+of resuming it (:func:`resumed_config`), its lock, the clearing of an earlier start and the records
+written before the first step (config.json, train.json, recipe.toml, env.json). :class:`TrainingRun`
+is that life in one object; :func:`dsvae.train.train` runs the loop inside it. Later stages read
+the folder through :mod:`dsvae.run` (layout in docs/CONTRACTS.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ._io import atomic_write_text
+from .config import DSVAEConfig
+from .data import SequenceDataset, open_dataset
+from .device import PRECISIONS, cpu_info
+from .run import (
+    DATA_LOCATION,
+    RUN_OUTPUTS,
+    data_location,
+    is_failed_start,
+    open_run_dataset,
+    read_train_options,
+    run_data_checksums,
+)
+
+
+def _option(default, help: str, **argparse_kw):
+    """A TrainConfig field whose ``dsvae train`` option (``--field-name``) is generated from it: the
+    help text and any argparse settings (choices, metavar) live here, written once."""
+    if isinstance(default, (dict, list, tuple)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help, **argparse_kw})
+    return field(default=default, metadata={"help": help, **argparse_kw})
+
+
+@dataclass
+class TrainConfig:
+    """Every training option of a run: what ``dsvae train`` and a recipe set, recorded in
+    RUN/train.json. The command line's options are generated from these fields (cli.py)."""
+
+    data: str = _option(
+        "synthetic",
+        "synthetic, synthetic-shifted, sprites, fsdd, or a dataset folder (dsvae data ...); with "
+        "--resume: the run's data in a new place (checked against the run's checksums)",
+    )
+    preset: str = _option("cpu", "model preset: paper, cpu, sprites, tiny, speech (dsvae.config.PRESETS)")
+    model_overrides: dict = _option({}, "DSVAEConfig fields over the preset, e.g. {'z_dim': 8}")
+    epochs: int = _option(10, "epochs in all")
+    batch_size: int = _option(25, "the global batch; under DDP each of the W processes takes batch_size / W")
+    lr: float = _option(2e-4, "Adam learning rate")
+    betas: tuple[float, float] = _option((0.9, 0.999), "Adam betas, as B1,B2", metavar="B1,B2")
+    kl_warmup_steps: int = _option(
+        0, "linear warm-up of the KL weight from 0 to 1 over this many steps (0: the plain ELBO)"
+    )
+    lr_decay_steps: int = _option(
+        0, "decay the learning rate to 0 (half cosine) over the last N steps (0: constant)"
+    )
+    grad_clip: float = _option(0.0, "clip the global gradient norm to this value (0: no clipping)")
+    seed: int = _option(0, "seed of the model's initialisation, the batches and the sampled latents")
+    data_seed: int = _option(0, "seed of generated data (synthetic)")
+    precision: str = _option(
+        "auto", "bf16 autocast or fp32; auto uses bf16 where the hardware has it", choices=PRECISIONS
+    )
+    device: str = _option("auto", "auto, cpu, cuda, cuda:1, ...")
+    channels_last: bool | None = _option(
+        None, "channels_last convolutions (default: where measured faster, dsvae.device)"
+    )
+    compile: bool = _option(False, "torch.compile the model")
+    log_every: int = _option(10, "steps between host synchronisations (progress bar, NaN check)")
+    checkpoint_every: int = _option(
+        0, "also checkpoint every N steps inside an epoch (0: at epoch ends only)"
+    )
+    max_steps: int = _option(0, "stop (checkpointed) after this many steps in all (0: run the epochs)")
+    max_minutes: float = _option(
+        0.0,
+        "stop (checkpointed) after this many minutes of this invocation (0: none); continue with --resume",
+    )
+    pictures: bool = _option(
+        True, "after training, draw the reconstructions and swaps into RUN/pictures (dsvae viz: the rest)"
+    )
+    progress: bool = _option(True, "show progress bars")
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+
+# what a resumed run may change: its length and the machine it runs on; everything else would make
+# it another run than the one it continues
+MAY_CHANGE_ON_RESUME = (
+    "epochs",
+    "max_steps",
+    "max_minutes",
+    "device",
+    "progress",
+    "pictures",
+    "log_every",
+    "checkpoint_every",
+)
+# train.json entries beside the TrainConfig fields: where the data is, and the recipe of the run
+RUN_RECORD_EXTRA = (*DATA_LOCATION, "recipe")
+
+
+def resumed_config(run_dir: str | Path, changes: dict) -> tuple[TrainConfig, list[str]]:
+    """The TrainConfig a run recorded in RUN/train.json, with ``changes`` (TrainConfig fields) applied
+    where a resumed run may change them (:data:`MAY_CHANGE_ON_RESUME`). Returns the config and one
+    line per option changed ("epochs: 16 -> 20").
+
+    Raises ValueError naming every other option of ``changes`` whose value differs from the recorded
+    one (with that value): continuing a run with another learning rate, batch or model would silently
+    train something else. ``data`` is not compared (a moved data folder is relocated and checked by
+    its checksums, :func:`dsvae.run.relocate_data`)."""
+    saved = {k: v for k, v in read_train_options(run_dir).items() if k not in RUN_RECORD_EXTRA}
+    recorded = TrainConfig(**{**saved, "betas": tuple(saved.get("betas", TrainConfig().betas))})
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    applied, refused = [], []
+    for key, value in changes.items():
+        if key not in fields:
+            raise ValueError(f"unknown training option {key!r}")
+        old = getattr(recorded, key)
+        if key == "data" or _same(value, old):
+            continue
+        if key in MAY_CHANGE_ON_RESUME:
+            setattr(recorded, key, value)
+            applied.append(f"{key}: {_shown(old)} -> {_shown(value)}")
+        else:
+            flag = "--set" if key == "model_overrides" else "--" + key.replace("_", "-")
+            refused.append(f"{flag} {_shown(value)} (the run recorded {_shown(old)})")
+    if refused:
+        raise ValueError(
+            f"{run_dir} was trained with other options, and a resumed run continues with the ones it "
+            "recorded: " + "; ".join(refused) + ". Drop them to continue the run as it was, or train a "
+            "new run into another --out (or start this one over with --force). Only "
+            + ", ".join(f"--{k.replace('_', '-')}" for k in MAY_CHANGE_ON_RESUME)
+            + " may change on --resume."
+        )
+    return recorded, applied
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return list(a) == list(b)
+    return a == b
+
+
+def _shown(value) -> str:
+    if isinstance(value, dict):
+        return ",".join(f"{k}={_shown(v)}" for k, v in value.items()) or "{}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def environment(seed: int) -> dict:
+    try:
+        rev = (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                cwd=Path(__file__).resolve().parent,
+            ).stdout.strip()
+            or None
+        )
+    except (OSError, subprocess.SubprocessError):
+        rev = None
+    from . import __version__
+
+    env = {
+        "dsvae": __version__,
+        "git_revision": rev,
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "host": platform.node(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "seed": seed,
+        "command": sys.argv,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    return env
+
+
+def clear_run_outputs(run_dir: Path) -> None:
+    """Remove what an earlier start left in a run folder (log, checkpoints, model, pictures, metrics:
+    :data:`~dsvae.run.RUN_OUTPUTS`) before a fresh start writes its own, so nothing of the two
+    mixes; other files are left alone, and so is a folder that is no run (no train.json)."""
+    if not (run_dir / "train.json").exists():
+        return
+    for name in RUN_OUTPUTS:
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+class RunBusyError(FileExistsError):
+    """Another process is training into the same run folder right now."""
+
+
+def lock_run_dir(run_dir: Path, locks: list[int]) -> None:
+    """Hold an exclusive advisory lock (flock) on the folder ``run_dir`` until the descriptor put in
+    ``locks`` is closed (:meth:`TrainingRun.close`) or the process ends, so that a second ``dsvae
+    train`` into it (a ``--resume`` or ``--force`` while the first still runs) is refused instead of
+    interleaving two runs' checkpoints and logs.
+    No-op where fcntl is missing (Windows). Raises :class:`RunBusyError`."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return
+    fd = os.open(run_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise RunBusyError(
+            f"{run_dir} is being written by another dsvae train right now; wait for it to end (or stop "
+            "it) before resuming or replacing this run, or train into another --out"
+        ) from None
+    locks.append(fd)
+
+
+@dataclass
+class TrainingRun:
+    """A run folder opened for training (:meth:`open`): the options it trains with (on resume, those
+    it recorded with the changes it may take), where its data is, its recipe, and whether it starts
+    from step 0 (``fresh``: a new run, one started over with --force, or a start that failed before
+    its first checkpoint). Holds the folder's lock until :meth:`close`."""
+
+    path: Path
+    tc: TrainConfig
+    resume: bool
+    fresh: bool
+    location: dict
+    recipe: dict | None
+    is_main: bool
+    locks: list[int] = field(default_factory=list)
+
+    @classmethod
+    def open(
+        cls,
+        tc: TrainConfig,
+        run_dir: str | Path,
+        resume: bool = False,
+        force: bool = False,
+        recipe: dict | None = None,
+        is_main: bool = True,
+    ) -> TrainingRun:
+        """Never train over an existing run unless resuming it (or ``force``); a folder that holds
+        nothing but a start that failed before its first checkpoint is no run yet. Raises
+        FileExistsError, FileNotFoundError (resume without train.json), :class:`RunBusyError`, and
+        ValueError for options a resumed run may not change (:func:`resumed_config`)."""
+        run_dir = Path(run_dir)
+        failed_start = is_failed_start(run_dir)
+        run = cls(run_dir, tc, resume, not resume or failed_start, data_location(tc.data), recipe, is_main)
+        try:
+            if is_main:
+                if run_dir.exists() and any(run_dir.iterdir()) and not (resume or force or failed_start):
+                    raise FileExistsError(
+                        f"{run_dir} already holds a run; pass --resume to continue it or --force to start "
+                        "over"
+                    )
+                if resume and not (run_dir / "train.json").exists():
+                    raise FileNotFoundError(f"cannot resume: {run_dir}/train.json not found")
+                if run_dir.is_dir():
+                    lock_run_dir(run_dir, run.locks)
+            if resume:  # the recorded data place, recipe and options, with what may change
+                recorded = read_train_options(run_dir)
+                run.location = {k: v for k, v in recorded.items() if k in DATA_LOCATION}
+                run.recipe = recorded.get("recipe")
+                # epochs 0: as recorded (the command line left --epochs out)
+                changes = {
+                    k: getattr(tc, k) for k in MAY_CHANGE_ON_RESUME if not (k == "epochs" and not tc.epochs)
+                }
+                run.tc, _ = resumed_config(run_dir, changes)
+        except BaseException:
+            run.close()
+            raise
+        return run
+
+    def dataset(self) -> SequenceDataset:
+        """The data to train on: a resumed run reopens its data where it recorded it (not from this
+        directory), checked against its checksums; a new one opens ``tc.data``."""
+        if self.resume:
+            return open_run_dataset(self.path)
+        return open_dataset(self.tc.data, seed=self.tc.data_seed)
+
+    def start(self, cfg: DSVAEConfig, dataset: SequenceDataset, **env) -> None:
+        """Before the first step (main process only): clear what a fresh start replaces, create and
+        lock the folder, and write config.json, train.json (options, data place, recipe), recipe.toml
+        and env.json (the environment, ``env``, and the data's checksums, checked whenever the run's
+        data is reopened: :func:`dsvae.run.check_run_data`)."""
+        if not self.is_main:
+            return
+        if self.fresh:
+            clear_run_outputs(self.path)  # of the failed start, or of the run --force starts over
+        self.path.mkdir(parents=True, exist_ok=True)
+        if not self.locks:
+            lock_run_dir(self.path, self.locks)
+        cfg.save(self.path / "config.json")
+        record = {**self.tc.to_dict(), **self.location}
+        if self.recipe is not None:
+            record["recipe"] = {k: self.recipe[k] for k in ("name", "sha256", "source")}
+            if "text" in self.recipe:
+                atomic_write_text(self.path / "recipe.toml", self.recipe["text"])
+        atomic_write_text(self.path / "train.json", json.dumps(record, indent=2))
+        record_env = {**environment(self.tc.seed), **env}
+        # the kernel kind decides the bits of a run: runs compare bit for bit only on one kind
+        record_env["cpu"] = cpu_info().to_dict()
+        record_env["data_checksums"] = run_data_checksums(dataset, self.location.get("data_path"))
+        atomic_write_text(self.path / "env.json", json.dumps(record_env, indent=2, default=str))
+
+    def close(self) -> None:
+        """Release the folder's lock."""
+        while self.locks:
+            os.close(self.locks.pop())
+
+    def __enter__(self) -> TrainingRun:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+__all__ = [
+    "MAY_CHANGE_ON_RESUME",
+    "RunBusyError",
+    "TrainConfig",
+    "TrainingRun",
+    "clear_run_outputs",
+    "environment",
+    "lock_run_dir",
+    "resumed_config",
+]
