@@ -28,18 +28,25 @@ def elbo_terms(
     device: torch.device,
     precision: str = "fp32",
     seed: int = 0,
+    mse: bool = False,
 ) -> dict:
     """Mean :data:`ELBO_TERMS` per sequence over ``dataset`` (posterior sampling as in training, seeded
-    by ``seed``; model in eval mode, under ``precision``'s autocast). Does not disturb the caller's
-    RNG or the model's mode."""
+    by ``seed``; model in eval mode, under ``precision``'s autocast); with ``mse`` also "mse", the mean
+    squared error per value of the model's reconstruction ``x_hat`` (of those samples) in model space.
+    Does not disturb the caller's RNG or the model's mode."""
     device = torch.device(device)
-    sums = torch.zeros(len(ELBO_TERMS), dtype=torch.float64, device=device)
+    sums = torch.zeros(len(ELBO_TERMS) + 1, dtype=torch.float64, device=device)
     with seeded_eval(model, seed, device):
         for pos in dataset.batches(batch_size):
+            x = dataset.model_batch(pos, device)
             with autocast(device, precision):
-                out = model(dataset.model_batch(pos, device))
-            sums += terms_of(out).double() * len(pos)
-    return dict(zip(ELBO_TERMS, (sums / len(dataset)).tolist()))
+                out = model(x)
+            sums[:-1] += terms_of(out).double() * len(pos)
+            if mse:
+                sums[-1] += (out.x_hat.float() - x).pow(2).flatten(1).mean(dim=1).double().sum()
+    values = (sums / len(dataset)).tolist()
+    terms = dict(zip(ELBO_TERMS, values))
+    return {**terms, "mse": values[-1]} if mse else terms
 
 
 __all__ = ["ELBO_TERMS", "elbo_terms", "terms_of"]

@@ -29,7 +29,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ._io import atomic_file
 from .data.base import SequenceDataset
-from .device import resolve_device
+from .device import resolve_device, seeded_eval
 from .model import DSVAE
 from .progress import progress
 from .run import load_model, open_run_dataset, read_log, read_metrics
@@ -452,14 +452,6 @@ def _evaluating(model: DSVAE) -> Iterator[None]:
         model.train(was_training)
 
 
-@contextlib.contextmanager
-def _seeded(seed: int, device: torch.device) -> Iterator[None]:
-    """Seeded prior draws that leave the caller's random state as it was."""
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        yield
-
-
 def _check_fits(model: DSVAE, ds: SequenceDataset) -> None:
     cfg = model.config
     if len(ds) == 0:
@@ -469,10 +461,6 @@ def _check_fits(model: DSVAE, ds: SequenceDataset) -> None:
             f"the model reads sequences (T, frame) = {(cfg.T, *cfg.frame_shape)}, the dataset holds "
             f"{(ds.T, *ds.frame_shape)}: draw a model with the dataset it was trained on"
         )
-
-
-def _inputs(ds: SequenceDataset, positions: np.ndarray, device: torch.device) -> torch.Tensor:
-    return ds.normalize(ds.get_batch(positions).to(device))  # (B, T, C, H, W) or (B, T, D)
 
 
 def write_train_pictures(
@@ -491,7 +479,7 @@ def write_train_pictures(
     _check_fits(model, dataset)
     pos = pick(dataset, n, np.random.default_rng(seed), STATIC_KEYS)
     with _evaluating(model):
-        x = _inputs(dataset, pos, device)
+        x = dataset.model_batch(pos, device)
         enc = model.encode(x)
         x_hat = model.decode(enc.f, enc.z)
         clips = ClipMaker.for_dataset(dataset, x)
@@ -571,7 +559,7 @@ def swap_matrix(
     z_pos = pick(ds, n_cols, rng, DYNAMIC_KEYS, exclude=f_pos)
     if len(z_pos) == 0:
         z_pos = f_pos  # a single test sequence: the matrix shrinks to its own reconstruction
-    x_f, x_z = _inputs(ds, f_pos, device), _inputs(ds, z_pos, device)
+    x_f, x_z = ds.model_batch(f_pos, device), ds.model_batch(z_pos, device)
     enc_f, enc_z = model.encode(x_f), model.encode(x_z)
     n, m = len(f_pos), len(z_pos)
     cells = model.decode(enc_f.f.repeat_interleave(m, dim=0), enc_z.z.repeat(n, 1, 1))  # row-major
@@ -605,9 +593,9 @@ def fixed_part(
         raise ValueError(f"keep must be 'f' or 'z', got {keep!r}")
     pos = pick(ds, n_rows, np.random.default_rng(seed), STATIC_KEYS if keep == "f" else DYNAMIC_KEYS)
     n = len(pos)
-    x = _inputs(ds, pos, device)
+    x = ds.model_batch(pos, device)
     enc = model.encode(x)
-    with _seeded(seed, device):
+    with seeded_eval(model, seed, device):
         if keep == "f":
             f, z = enc.f.repeat_interleave(k, dim=0), model.sample_prior_z(k).repeat(n, 1, 1)
             title, drawn = "fixed f (row), z_1:T from the learned prior (column)", "z ~ prior"
@@ -638,7 +626,7 @@ def interpolate_f(
     if n == 0:
         return {}
     a, b = pos[:n], pos[n : 2 * n]
-    x_a, x_b = _inputs(ds, a, device), _inputs(ds, b, device)
+    x_a, x_b = ds.model_batch(a, device), ds.model_batch(b, device)
     enc_a, enc_b = model.encode(x_a), model.encode(x_b)
     w = torch.linspace(0.0, 1.0, k, device=device)
     f = (1 - w)[None, :, None] * enc_a.f[:, None] + w[None, :, None] * enc_b.f[:, None]  # (n, k, f_dim)
@@ -681,7 +669,7 @@ def traversals(
     z_frames = z_all.reshape(-1, z_all.shape[-1])
     f_dim = f_all.shape[1]
     pos = int(pick(ds, 1, np.random.default_rng(seed), STATIC_KEYS)[0])
-    x = _inputs(ds, np.array([pos]), device)
+    x = ds.model_batch(np.array([pos]), device)
     enc = model.encode(x)
     clips = ClipMaker.for_dataset(ds, x)
     paths: dict[str, Path] = {}

@@ -31,7 +31,7 @@ def encode_means(
     model.eval()
     fs, zs = [], []
     for pos in ds.batches(batch_size):
-        enc = model.encode(ds.normalize(ds.get_batch(pos).to(device)))
+        enc = model.encode(ds.model_batch(pos, device))
         fs.append(enc.f.float().cpu().numpy())
         zs.append(enc.z.float().cpu().numpy())
     return np.concatenate(fs), np.concatenate(zs)

@@ -27,8 +27,8 @@ import numpy as np
 import torch
 
 from ..data.base import SequenceDataset
-from ..device import autocast, resolve_device, resolve_precision
-from ..elbo import elbo_terms
+from ..device import autocast, resolve_device, resolve_precision, seeded_eval
+from ..elbo import ELBO_TERMS, elbo_terms
 from ..model import DSVAE
 from ..progress import progress
 from ..run import load_model, model_provenance, open_run_dataset, write_metrics
@@ -47,8 +47,6 @@ from .judge import Judge, judge_accuracy, judge_sha256, read_judge_metrics, ship
 from .markdown import latent_tables, pct, table
 from .metrics import MOTION_SCORES, accuracy, class_balanced_subset, mean_std, motion_scores
 from .verification import identity_eer
-
-ELBO_TERMS = ("loss", "recon", "kl_f", "kl_z")
 
 
 def evaluate_run(
@@ -235,7 +233,7 @@ def _encode_and_reconstruct(
     (per-pixel MSE, PSNR from each sequence's MSE) and the ELBO terms with posterior samples."""
     f, z, mse = [], [], []
     for pos in progress(list(test.batches(batch_size)), desc="encode", unit="batch"):
-        x = test.normalize(test.get_batch(pos).to(device))
+        x = test.model_batch(pos, device)
         enc = model.encode(x)
         x_hat = model.decode(enc.f, enc.z)
         mse.append((x_hat - x).pow(2).flatten(1).mean(dim=1).cpu().numpy())
@@ -291,11 +289,7 @@ def _judge_protocols(
         partner = np.random.default_rng(seed).permutation(n)  # swap pairs: (f of a, z of partner[a])
         probs: dict[str, dict[str, list]] = {"fixed_f": {}, "fixed_z": {}, "swap": {}}
         second: dict[str, dict[str, list]] = {"fixed_f": {}, "fixed_z": {}, "swap": {}}
-        with (
-            torch.random.fork_rng(devices=[device] if device.type == "cuda" else []),
-            autocast(device, precision),
-        ):
-            torch.manual_seed(seed)
+        with seeded_eval(model, seed, device), autocast(device, precision):
             for pos in test.batches(batch_size):
                 f, z = f_all[pos].to(device), z_all[pos].to(device)
                 videos = {
@@ -502,7 +496,7 @@ def metrics_table(m: dict) -> str:
             (
                 f"{r['mse']:.5f}",
                 f"{r['psnr']:.2f}",
-                *(f"{r[k]:.1f}" for k in ("loss", "recon", "kl_f", "kl_z")),
+                *(f"{r[k]:.1f}" for k in ELBO_TERMS),
             )
         ],
     )

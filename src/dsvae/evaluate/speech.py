@@ -23,6 +23,7 @@ import torch
 from .._io import atomic_file
 from ..data.base import SequenceDataset
 from ..data.speech import SpeechFeatures, write_wav
+from ..elbo import elbo_terms
 from ..model import DSVAE
 from ..run import load_model, model_provenance, open_run_dataset, write_metrics
 from .codes import encode_means, latent_scores
@@ -82,29 +83,6 @@ def utterance_codes(ds: SequenceDataset, f: np.ndarray, z: np.ndarray) -> Uttera
     first = np.unique(row, return_index=True)[1]  # an utterance's labels are those of any segment
     labels = {k: ds.label_array(k)[first] for k in ds.labels}
     return UtteranceCodes(ids, mean_by_utterance(f), mean_by_utterance(z.mean(axis=1)), labels)
-
-
-@torch.no_grad()
-def elbo_terms(
-    model: DSVAE,
-    ds: SequenceDataset,
-    batch_size: int = 256,
-    device: str | torch.device = "cpu",
-    seed: int = 0,
-) -> dict[str, float]:
-    """The negative ELBO and its parts per sequence (mean over ``ds``), and the mean squared error
-    per standardized feature value of the reconstruction; seeded, the global RNG is untouched."""
-    model.eval()
-    sums = dict.fromkeys(("loss", "recon", "kl_f", "kl_z", "mse"), 0.0)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        for pos in ds.batches(batch_size):
-            x = ds.normalize(ds.get_batch(pos).to(device))
-            out = model(x)
-            for k in ("loss", "recon", "kl_f", "kl_z"):
-                sums[k] += float(getattr(out, k)) * len(pos)
-            sums["mse"] += float((out.x_hat.float() - x).pow(2).mean(dim=(1, 2)).sum())
-    return {k: v / len(ds) for k, v in sums.items()}
 
 
 def evaluate_speech_run(
@@ -167,7 +145,7 @@ def evaluate_speech_run(
         },
         "factor_kinds": {k: {"kind": kinds[k], "rule": rules[k]} for k in kinds},
         "latents": latents,
-        "reconstruction": elbo_terms(model, test, batch_size, device),
+        "reconstruction": elbo_terms(model, test, batch_size, torch.device(device), mse=True),
         "paper_timit_eer": PAPER_TIMIT_EER,
         "notes": notes,
     }
@@ -307,7 +285,7 @@ def voice_conversion(
         raise ValueError(f"speaker {speakers[tgt_speaker]} has no test recordings to take f from")
 
     def encode(pos: np.ndarray):
-        return model.encode(test.normalize(test.get_batch(pos).to(device)))
+        return model.encode(test.model_batch(pos, device))
 
     def recording(pos: np.ndarray, segments: torch.Tensor) -> np.ndarray:
         """Standardized segments (S, T, D) of one recording -> its log-mel features (n_frames, D)."""
@@ -326,10 +304,10 @@ def voice_conversion(
     tgt_pos = _utterance_segments(test, str(utterances[tgt_candidates[0]]))
 
     spectrograms = {
-        "source": recording(src_pos, test.normalize(test.get_batch(src_pos))),
+        "source": recording(src_pos, test.model_batch(src_pos)),
         "own_f": recording(src_pos, model.decode(own_f, enc.z)),
         "converted": recording(src_pos, model.decode(tgt_f, enc.z)),
-        "target": recording(tgt_pos, test.normalize(test.get_batch(tgt_pos))),
+        "target": recording(tgt_pos, test.model_batch(tgt_pos)),
     }
     tgt_name = speakers[tgt_speaker]
     captions = {
