@@ -213,9 +213,9 @@ class DSVAEConfig:
 PRESETS: dict[str, dict] = {
     # exactly the numbers of the paper (Li & Mandt 2018, appendix): ~178 M parameters, ~225 GFLOP per sequence
     "paper": dict(),
-    # the CPU default: DCGAN-style 4x4 stride-2 convs, trains on 2 cores in minutes. The widths are
-    # half of DCGAN's 32-64-128-256: a quarter of the FLOPs, so that fp32 on an AVX2-only CPU (no
-    # bf16 hardware) trains the main job in 5 minutes and the Sprites recipe in under 30
+    # the CPU default: DCGAN-style 4x4 stride-2 convs. The widths are half of DCGAN's 32-64-128-256:
+    # a quarter of the FLOPs, so that fp32 on a CPU without bf16 hardware trains the main job and the
+    # Sprites recipe in the times of docs/performance.md
     "cpu": dict(
         conv_channels=(16, 32, 64, 128),
         conv_strides=(2, 2, 2, 2),

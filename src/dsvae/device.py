@@ -6,8 +6,9 @@
   that oneDNN is allowed to use. Elsewhere fp32, the fast path of AVX2 CPUs.
 - ``resolve_precision("bf16", cpu)`` on a CPU without bf16 hardware is refused before any work
   (:class:`PrecisionUnavailable`), naming the CPU's instruction set and the fp32 alternative: oneDNN
-  has no bf16 LSTM there and emulates bf16 convolutions about 50x slower than fp32.
-- ``default_channels_last`` says where the channels_last memory format was measured to help.
+  has no bf16 LSTM there and emulates bf16 convolutions, far slower than fp32.
+- ``default_channels_last`` says where the channels_last memory format helps (``dsvae bench``;
+  the figures are in docs/performance.md).
 
 The CPU's instruction set is read from ``/proc/cpuinfo`` (Linux) and capped by the variables that
 cap oneDNN and PyTorch's kernels: ``ONEDNN_MAX_CPU_ISA`` (``AVX2``, ``AVX512_CORE``, ...) and
@@ -249,10 +250,10 @@ def seeded_eval(
 
 
 def default_channels_last(cfg: DSVAEConfig, device: torch.device, precision: str = "fp32") -> bool:
-    """channels_last where it was measured to help (``dsvae bench --channels-last`` against
-    ``--no-channels-last``): on CUDA; on CPU for wide conv stacks (the paper's 256 channels: 1.06x
-    with AMX bf16), and for every stack in fp32 and on AVX-512 BF16 (the 16-128 ``cpu``/``sprites``
-    stacks: 1.04-1.10x). Off for narrow stacks in bf16 on AMX (the 32-256 stack ran 2x slower)."""
+    """channels_last where ``dsvae bench --channels-last`` against ``--no-channels-last`` found it
+    faster (figures: docs/performance.md): on CUDA; on CPU for wide conv stacks (every layer 128
+    channels or more, as the paper's), and for every stack in fp32 and on AVX-512 BF16. Off for
+    narrow stacks in bf16 on AMX, where it was slower."""
     if not cfg.is_video or device.type == "mps":
         return False
     if device.type == "cuda" or min(cfg.conv_channels) >= 128:
