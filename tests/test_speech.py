@@ -345,6 +345,13 @@ def test_evaluate_speech_run_writes_the_metrics(speech_run):
     assert evaluate_speech_run(speech_run)["reconstruction"] == m["reconstruction"]  # seeded
 
 
+def test_cli_eval_prints_the_table_of_the_runs_data(speech_run, capsys):
+    """`dsvae eval` has no modality branch: it prints the table evaluation wrote for the run's data."""
+    assert main(["eval", str(speech_run), "--dci", "linear"]) == 0
+    out = capsys.readouterr().out
+    assert "Speaker verification EER" in out and out == (speech_run / "metrics.md").read_text()
+
+
 def test_voice_conversion_writes_wavs_and_pictures(speech_run, tmp_path):
     from PIL import Image
 

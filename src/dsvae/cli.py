@@ -720,7 +720,9 @@ def _names(text: str) -> list[str]:
 
 
 def _cmd_eval(args) -> int:
-    from .evaluate.protocols import evaluate_run, metrics_table
+    from pathlib import Path
+
+    from .evaluate.protocols import evaluate_run
 
     _relocate(args.run, args.data)
     metrics = evaluate_run(
@@ -736,12 +738,8 @@ def _cmd_eval(args) -> int:
         regressors=_names(args.dci),
         max_train=args.dci_train,
     )
-    if metrics.get("kind") == "speech":
-        from .evaluate.speech import speech_metrics_table
-
-        print(speech_metrics_table(metrics), end="")
-    else:
-        print(metrics_table(metrics), end="")
+    # the table evaluate_run chose for the run's data and wrote beside metrics.json
+    print((Path(metrics["run"]) / "metrics.md").read_text(), end="")
     return 0
 
 
