@@ -303,7 +303,10 @@ def results_lines(entries: list[dict], sha256: str | None = None) -> list[str]:
         parts = []
         for key, (name, unit) in RESULT_LINE.items():
             s = e.get("scores", {}).get(key)
-            if s:
+            if s and key == "train_minutes":  # runs that shared the machine only ran slower
+                times = [t for t in s.get("per_run", []) if t is not None]
+                parts.append(f"train {min(times):.1f} min (the fastest run)")
+            elif s:
                 scale = 100 if unit == "%" and key != "train_minutes" and abs(s["mean"]) <= 1 else 1
                 lo, hi = (scale * v for v in s["ci95"])
                 parts.append(f"{name} {scale * s['mean']:.1f}{unit} [{lo:.1f}-{hi:.1f}]")
