@@ -189,7 +189,7 @@ def test_a_folder_of_clips_is_named_with_the_command_that_imports_it(tmp_path, c
 def test_silhouette_views_refuse_data_without_a_uniform_background(tiny_dataset_dir):
     squares = SequenceDataset.open(tiny_dataset_dir)  # black background
     cfg = DSVAEConfig.preset("tiny", z_view="silhouette-change", frame_size=16, T=4)
-    assert check_view_fits(cfg, squares) > 0.99
+    assert check_view_fits(cfg, squares) > 0.9  # a 4x4 square on 16x16 black frames
     rng = np.random.default_rng(0)
     footage = SequenceDataset.from_arrays(
         rng.integers(0, 256, (40, 4, 16, 16, 3), dtype=np.uint8),
@@ -199,9 +199,20 @@ def test_silhouette_views_refuse_data_without_a_uniform_background(tiny_dataset_
         meta={"name": "camera"},
         test_fraction=0.25,
     )
-    with pytest.raises(ValueError, match="only .*% of the frames' border pixels.*z_view=shared"):
+    with pytest.raises(ValueError, match="only .*% of the pixels have that colour.*z_view=shared"):
         check_view_fits(cfg, footage)
     assert check_view_fits(cfg.replace(z_view="shared"), footage) == 1.0
+
+
+def test_the_main_jobs_view_fits_the_embedded_data():
+    """The quickstart recipe's silhouette-change view on the embedded data (a ground strip at the
+    bottom of every frame, characters that walk across it) passes the background check."""
+    from dsvae.data import open_dataset
+
+    tc, _ = resolve("train --recipe quickstart")
+    data = open_dataset("synthetic")
+    cfg = model_config_for(data, tc.preset, tc.model_overrides)
+    assert check_view_fits(cfg, data) > 0.5
 
 
 def test_version(capsys):

@@ -81,29 +81,29 @@ def model_config_for(dataset: SequenceDataset, preset: str, overrides: dict) -> 
     return cfg
 
 
-def check_view_fits(cfg: DSVAEConfig, dataset: SequenceDataset, n: int = 64, need: float = 0.8) -> float:
+def check_view_fits(cfg: DSVAEConfig, dataset: SequenceDataset, n: int = 64, need: float = 0.3) -> float:
     """Check the assumption of the silhouette views of z (``z_view`` silhouette, silhouette-change):
-    each frame's top-left pixel is the colour of a uniform background (model.dynamics_view). Over
-    ``n`` training sequences, the share of the frames' border pixels within the view's tolerance
-    (4/100 in every channel) of the top-left pixel; returns it (1.0 when the view is another).
+    each frame's top-left pixel has the colour of a uniform background (model.dynamics_view). Over
+    ``n`` training sequences, the share of the frames' pixels within the view's tolerance (4/100 in
+    every channel) of their top-left pixel, i.e. the background the mask finds; returns it (1.0 when
+    the view is another). Sprites and the embedded data give about 0.75 (a character on a plain
+    background, the embedded data with a ground strip); camera footage well under 0.05.
 
     Raises ValueError when the share is under ``need`` (camera footage, a textured or moving
-    background): the mask would mark the background as the character, and z would train on noise."""
+    background): the mask would mark nearly every pixel as the character, and z would train on noise."""
     if not cfg.z_view.startswith("silhouette"):
         return 1.0
     train = dataset.subset("train")
     if len(train) == 0:
         return 1.0
     pos = np.unique(np.linspace(0, len(train) - 1, min(n, len(train))).astype(int))
-    x = train.model_batch(pos).flatten(0, 1)  # (N*T, C, H, W) in [0, 1]
-    corner = x[:, :, :1, :1]
-    border = torch.cat([x[:, :, 0], x[:, :, -1], x[:, :, :, 0], x[:, :, :, -1]], dim=2)  # (N*T, C, 4W)
-    share = float(((border - corner[..., 0]).abs().amax(dim=1) <= 0.04).float().mean())
+    x = train.normalize(train.get_batch(pos)).float().flatten(0, 1)  # (N*T, C, H, W) in [0, 1]
+    share = float(((x - x[:, :, :1, :1]).abs().amax(dim=1) <= 0.04).float().mean())
     if share < need:
         raise ValueError(
             f"z_view {cfg.z_view} takes each frame's top-left pixel as a uniform background's colour, "
-            f"but in this data only {100 * share:.0f}% of the frames' border pixels have that colour "
-            f"(a uniform background gives nearly 100%; {100 * need:.0f}% needed): the silhouette would "
+            f"but in this data only {100 * share:.0f}% of the pixels have that colour (a character on a "
+            f"plain background leaves most of them; {100 * need:.0f}% needed): the silhouette would "
             "mark the background, not the character. For camera footage use --set z_view=shared (the "
             "paper's encoder) or --set z_view=gray."
         )
