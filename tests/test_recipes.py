@@ -74,24 +74,27 @@ def test_video_recipe_needs_data():
     assert tc.data == "data/my_clips" and tc.model_overrides == {}
 
 
-def test_bad_recipes_are_named(tmp_path):
+def test_an_unknown_recipe_name_gets_the_closest_names(tmp_path):
     with pytest.raises(RecipeError, match="did you mean quickstart"):
         load_recipe("quikstart")
-    bad = tmp_path / "bad.toml"
-    bad.write_text('data = "synthetic"\nepoch = 3\n')
-    with pytest.raises(RecipeError, match="unknown training option 'epoch'.*did you mean epochs"):
-        load_recipe(bad)
-    bad.write_text('epochs = "many"\n')
-    with pytest.raises(RecipeError, match="epochs"):
-        load_recipe(bad)
-    bad.write_text("[model]\nz_dimm = 3\n")
-    with pytest.raises(RecipeError, match="did you mean z_dim"):
-        load_recipe(bad)
-    bad.write_text("epochs = [\n")
-    with pytest.raises(RecipeError, match="not valid TOML"):
-        load_recipe(bad)
     with pytest.raises(RecipeError, match="not found"):
         load_recipe(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('data = "synthetic"\nepoch = 3\n', "unknown training option 'epoch'.*did you mean epochs"),
+        ('epochs = "many"\n', "epochs"),
+        ("[model]\nz_dimm = 3\n", "did you mean z_dim"),
+        ("epochs = [\n", "not valid TOML"),
+    ],
+)
+def test_bad_recipe_files_are_named(tmp_path, text, message):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text)
+    with pytest.raises(RecipeError, match=message):
+        load_recipe(bad)
 
 
 def test_a_users_recipe_file_is_recorded_in_the_run(tmp_path, tiny_dataset_dir, capsys):
