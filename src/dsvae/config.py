@@ -13,7 +13,9 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 
-Q_Z_CHOICES = ("factorized", "full")
+Q_Z_CHOICES = ("factorized", "full", "full-no-f")
+Q_F_CHOICES = ("sequence", "first-frame")
+Z_INPUT_CHOICES = ("frames", "minus-first")
 LIKELIHOOD_CHOICES = ("gaussian", "bernoulli")
 Z_VIEW_CHOICES = ("shared", "silhouette", "silhouette-change", "gray")
 
@@ -45,7 +47,15 @@ class DSVAEConfig:
     mlp_hidden: tuple[int, ...] = (256, 256)  # per-frame MLP for vector frames (frame_dim > 0)
     factorized_hidden: int = 512  # factorized q(z_t | x_t): affine -> LeakyReLU to this width
     # switches
+    # q(z): "full" q(z_1:T | x_1:T, f), a BiLSTM over [v_t, f] then an RNN (the paper); "full-no-f" the
+    # same without f, q(z_1:T | x_1:T) (C-DSVAE's and DBSE's public code); "factorized" q(z_t | x_t)
     q_z: str = "full"
+    # q(f): "sequence" a BiLSTM over the T frame features (the paper); "first-frame" an affine layer
+    # and tanh over the first frame's features alone (DBSE, Berman et al. 2024, sec. 4)
+    q_f: str = "sequence"
+    # what q(z) reads of the frame features v_t: "frames" v_t itself; "minus-first" v_t - v_1, the
+    # subtraction of the static frame's features (DBSE, sec. 4), so v_1's content cannot reach z
+    z_input: str = "frames"
     # what the dynamics (z) path sees of a frame. "shared": the frame features v_t that q(f) reads
     # (the paper). "silhouette": its own conv encoder over a one-channel mask of the pixels that differ
     # from the frame's top-left (background) pixel; "silhouette-change": that mask minus its mean over
@@ -129,6 +139,13 @@ class DSVAEConfig:
             self.likelihood in LIKELIHOOD_CHOICES,
             f"likelihood must be one of {LIKELIHOOD_CHOICES}, got {self.likelihood!r}",
         )
+        need(self.q_f in Q_F_CHOICES, f"q_f must be one of {Q_F_CHOICES}, got {self.q_f!r}")
+        need(
+            self.z_input in Z_INPUT_CHOICES,
+            f"z_input must be one of {Z_INPUT_CHOICES}, got {self.z_input!r}",
+        )
+        if self.z_input == "minus-first":
+            need(self.T >= 2, f"z_input minus-first needs T >= 2 frames, got T={self.T}")
         need(self.z_view in Z_VIEW_CHOICES, f"z_view must be one of {Z_VIEW_CHOICES}, got {self.z_view!r}")
         if self.z_view != "shared":
             need(self.frame_dim == 0, "z_view silhouette/gray needs video frames (frame_dim 0)")
@@ -259,4 +276,12 @@ PRESETS: dict[str, dict] = {
 # Sprites runs (f 256, z 32); trained with --lr 1e-3 --batch-size 50 --kl-warmup-steps 2000
 PRESETS["sprites"] = {**PRESETS["cpu"], "f_dim": 256, "z_dim": 32}
 
-__all__ = ["DSVAEConfig", "PRESETS", "Q_Z_CHOICES", "LIKELIHOOD_CHOICES", "Z_VIEW_CHOICES"]
+__all__ = [
+    "DSVAEConfig",
+    "PRESETS",
+    "Q_Z_CHOICES",
+    "Q_F_CHOICES",
+    "Z_INPUT_CHOICES",
+    "LIKELIHOOD_CHOICES",
+    "Z_VIEW_CHOICES",
+]

@@ -2,7 +2,9 @@
 
     p(x_1:T, z_1:T, f) = p(f) prod_t p(z_t | z_<t) p(x_t | z_t, f)
     q(f | x_1:T)  and  q(z_t | x_t)  (factorized)  or  q(z_1:T | x_1:T, f)  (full)
-    (with a ``z_view`` other than "shared", q(z) reads a one-channel view of the frames instead of x)
+    (with a ``z_view`` other than "shared", q(z) reads a one-channel view of the frames instead of x;
+    the successors' encoder changes are switches too: q(z_1:T | x_1:T) without f (``q_z`` full-no-f),
+    q(f | x_1) from the first frame and q(z) reading v_t - v_1 (``q_f``, ``z_input``: DBSE))
 
     ELBO = E_q[sum_t log p(x_t | z_t, f)] - KL(q(f) || p(f)) - sum_t E_q[KL(q(z_t | .) || p(z_t | z_<t))]
 
@@ -224,9 +226,12 @@ class DSVAE(nn.Module):
         H = cfg.hidden_dim
         self.frame_encoder = ConvFrameEncoder(cfg) if cfg.is_video else MLPFrameEncoder(cfg)
         self.frame_decoder = ConvFrameDecoder(cfg) if cfg.is_video else MLPFrameDecoder(cfg)
-        # q(f | x_1:T): BiLSTM over v_1:T; [forward state at T, backward state at 1] -> mean, logvar
-        self.f_lstm = nn.LSTM(cfg.feature_dim, H, batch_first=True, bidirectional=True)
-        self.f_head = GaussianHead(2 * H, cfg.f_dim)
+        if cfg.q_f == "sequence":  # q(f | x_1:T): BiLSTM over v_1:T; [forward at T, backward at 1]
+            self.f_lstm = nn.LSTM(cfg.feature_dim, H, batch_first=True, bidirectional=True)
+            self.f_head = GaussianHead(2 * H, cfg.f_dim)
+        else:  # q(f | x_1) from the first frame alone: affine -> tanh (DBSE's static_feature_extractor)
+            self.f_static = nn.Sequential(nn.Linear(cfg.feature_dim, H), nn.Tanh())
+            self.f_head = GaussianHead(H, cfg.f_dim)
         if cfg.z_view != "shared":  # the dynamics path reads its own, colour-blind view of the frames
             widths = cfg.z_conv_channels or cfg.conv_channels
             zcfg = cfg.replace(channels=1, conv_channels=widths, z_view="shared")
@@ -234,8 +239,9 @@ class DSVAE(nn.Module):
         if cfg.q_z == "factorized":  # q(z_t | x_t)
             self.z_mlp = nn.Sequential(nn.Linear(cfg.feature_dim, cfg.factorized_hidden), nn.LeakyReLU(0.2))
             self.z_head = GaussianHead(cfg.factorized_hidden, cfg.z_dim)
-        else:  # q(z_1:T | x_1:T, f): BiLSTM over [v_t, f], then an RNN over its features
-            self.z_lstm = nn.LSTM(cfg.feature_dim + cfg.f_dim, H, batch_first=True, bidirectional=True)
+        else:  # q(z_1:T | x_1:T, f): BiLSTM over [v_t, f] ("full-no-f": v_t), then an RNN over it
+            n_in = cfg.feature_dim + (cfg.f_dim if cfg.q_z == "full" else 0)
+            self.z_lstm = nn.LSTM(n_in, H, batch_first=True, bidirectional=True)
             self.z_rnn = nn.RNN(2 * H, H, batch_first=True)
             self.z_head = GaussianHead(H, cfg.z_dim)
         # p(z_t | z_<t): an LSTM over the previous z (z_0 = 0, zero initial state)
@@ -287,11 +293,16 @@ class DSVAE(nn.Module):
         return self.z_frame_encoder(d.reshape(B * T, *d.shape[2:])).view(B, T, -1)
 
     def _z_features(self, x: Tensor, v: Tensor) -> Tensor:
-        """The frame features that q(z) reads: v itself, or those of the dynamics view."""
+        """The frame features that q(z) reads (B, T, feature): v itself or those of the dynamics view,
+        minus the first frame's with ``z_input`` minus-first (position 1 then holds zeros: DBSE's
+        code puts a N(0, I) draw there, which would make the posterior mean random at test time)."""
         view = self.config.z_view
-        return v if view == "shared" else self._frame_features(x, view)
+        u = v if view == "shared" else self._frame_features(x, view)
+        return u - u[:, :1] if self.config.z_input == "minus-first" else u
 
     def _q_f(self, v: Tensor, sample: bool) -> Posterior:
+        if self.config.q_f == "first-frame":
+            return self.f_head(self.f_static(v[:, 0]), sample)
         H = self.config.hidden_dim
         h, _ = self.f_lstm(v)  # (B, T, 2H)
         return self.f_head(torch.cat([h[:, -1, :H], h[:, 0, H:]], dim=-1), sample)
@@ -299,7 +310,11 @@ class DSVAE(nn.Module):
     def _q_z(self, v: Tensor, f: Tensor, sample: bool) -> Posterior:
         if self.config.q_z == "factorized":
             return self.z_head(self.z_mlp(v), sample)
-        g = torch.cat([v, f.unsqueeze(1).expand(-1, v.shape[1], -1)], dim=-1)
+        g = (
+            v
+            if self.config.q_z == "full-no-f"
+            else torch.cat([v, f.unsqueeze(1).expand(-1, v.shape[1], -1)], -1)
+        )
         h, _ = self.z_lstm(g)
         h, _ = self.z_rnn(h)
         return self.z_head(h, sample)

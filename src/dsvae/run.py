@@ -19,9 +19,19 @@ from .model import DSVAE
 
 LOG_COLUMNS = ("epoch", "split", "loss", "recon", "kl_f", "kl_z", "seq_per_s", "wall_s")
 # what `dsvae train` writes before its first checkpoint, and what training and later commands add
-RUN_SETUP = ("config.json", "train.json", "recipe.toml", "env.json", "log.csv", "tensorboard", "checkpoints")
+RUN_SETUP = (
+    "config.json",
+    "train.json",
+    "recipe.toml",
+    "env.json",
+    "log.csv",
+    "objective.csv",
+    "tensorboard",
+    "checkpoints",
+)
 RUN_OUTPUTS = (
     "log.csv",
+    "objective.csv",
     "tensorboard",
     "checkpoints",
     "model",

@@ -24,6 +24,7 @@ from ._io import atomic_write_text
 from .config import DSVAEConfig
 from .data import SequenceDataset, open_dataset
 from .device import PRECISIONS, cpu_info
+from .objectives import Objective
 from .run import (
     DATA_LOCATION,
     RUN_OUTPUTS,
@@ -66,6 +67,18 @@ class TrainConfig:
         0, "decay the learning rate to 0 (half cosine) over the last N steps (0: constant)"
     )
     grad_clip: float = _option(0.0, "clip the global gradient norm to this value (0: no clipping)")
+    # the successors' terms beyond the ELBO (dsvae.objectives; 0: off, all 0: DSVAE)
+    contrastive_f: float = _option(
+        0.0, "weight of InfoNCE between f of x and of x's frames shuffled (C-DSVAE; 0: off)"
+    )
+    contrastive_z: float = _option(
+        0.0, "weight of InfoNCE between z of x and of x recoloured (C-DSVAE; 0: off)"
+    )
+    mi_fz: float = _option(0.0, "weight of the minibatch estimate of I(f; z) (C-DSVAE; 0: off)")
+    contrastive_tau: float = _option(0.5, "temperature of the InfoNCE terms")
+    first_frame_recon: float = _option(
+        0.0, "weight of an extra squared error of the first frame (DBSE; 0: off)"
+    )
     seed: int = _option(0, "seed of the model's initialisation, the batches and the sampled latents")
     data_seed: int = _option(0, "seed of generated data (synthetic)")
     precision: str = _option(
@@ -94,6 +107,13 @@ class TrainConfig:
         d = dataclasses.asdict(self)
         d["betas"] = list(self.betas)
         return d
+
+    def objective(self) -> Objective:
+        """The weights of the terms beyond the ELBO (:class:`dsvae.objectives.Objective`). Raises
+        ValueError for a negative weight or temperature."""
+        return Objective(
+            self.contrastive_f, self.contrastive_z, self.mi_fz, self.contrastive_tau, self.first_frame_recon
+        )
 
 
 # what a resumed run may change: its length and the machine it runs on; everything else would make

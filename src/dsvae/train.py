@@ -30,6 +30,7 @@ from .data import SequenceDataset
 from .device import autocast, default_channels_last, resolve_device, resolve_precision
 from .elbo import ELBO_TERMS, elbo_terms, terms_of
 from .model import DSVAE
+from .objectives import Objective, family_terms
 from .progress import progress
 from .run import LOG_COLUMNS
 from .runfolder import MAY_CHANGE_ON_RESUME, RunBusyError, TrainConfig, TrainingRun, resumed_config
@@ -164,13 +165,23 @@ class Logger:
                 self.tb = None  # optional: pip install tensorboard
 
     def row(self, epoch: int, split: str, terms: dict, seq_per_s: float, wall_s: float) -> None:
+        """A row of log.csv (the ELBO terms); the terms beyond the ELBO of a successor's objective
+        (dsvae.objectives.TERM_NAMES) go to RUN/objective.csv (epoch, then one column each)."""
         if not self.enabled:
             return
         values = [epoch, split] + [f"{terms[k]:.6g}" for k in ELBO_TERMS]
         with self.path.open("a", newline="") as fh:
             csv.writer(fh).writerow(values + [f"{seq_per_s:.4g}", f"{wall_s:.2f}"])
+        extra = [k for k in terms if k not in ELBO_TERMS]
+        if extra:
+            path = self.path.with_name("objective.csv")
+            new = not path.exists()
+            with path.open("a", newline="") as fh:
+                if new:
+                    csv.writer(fh).writerow(["epoch", "split", *extra])
+                csv.writer(fh).writerow([epoch, split] + [f"{terms[k]:.6g}" for k in extra])
         if self.tb is not None:
-            for k in ELBO_TERMS:
+            for k in terms:
                 self.tb.add_scalar(f"{split}/{k}", terms[k], epoch)
             self.tb.flush()
 
@@ -182,9 +193,10 @@ class Logger:
         self.row(epoch, "train", train, seq_s, wall_s)
         self.row(epoch, "test", test, float("nan"), wall_s)
         if show:
+            extra = "".join(f"  {k} {v:.3g}" for k, v in train.items() if k not in ELBO_TERMS)
             tqdm.write(
                 f"epoch {epoch}/{epochs}  train loss {train['loss']:.2f}  test loss {test['loss']:.2f} "
-                f"(recon {test['recon']:.2f}, kl_f {test['kl_f']:.2f}, kl_z {test['kl_z']:.2f})  "
+                f"(recon {test['recon']:.2f}, kl_f {test['kl_f']:.2f}, kl_z {test['kl_z']:.2f}){extra}  "
                 f"{seq_s:.1f} seq/s"
             )
 
@@ -192,10 +204,12 @@ class Logger:
         """On resume, drop rows of epochs that the checkpoint does not contain."""
         if not (self.enabled and self.path.exists()):
             return
-        with self.path.open(newline="") as fh:
-            rows = list(csv.reader(fh))
-        kept = [rows[0]] + [r for r in rows[1:] if int(r[0]) <= epoch]
-        atomic_write_text(self.path, "".join(",".join(r) + "\n" for r in kept))
+        for path in (self.path, self.path.with_name("objective.csv")):
+            if path.exists():
+                with path.open(newline="") as fh:
+                    rows = list(csv.reader(fh))
+                kept = [rows[0]] + [r for r in rows[1:] if int(r[0]) <= epoch]
+                atomic_write_text(path, "".join(",".join(r) + "\n" for r in kept))
 
 
 # --- the loop -----------------------------------------------------------------------------------------
@@ -257,6 +271,8 @@ def _train(run: TrainingRun, world: int, rank: int, device: torch.device, t_star
 
     steps_per_epoch = train_ds.num_batches(tc.batch_size, drop_last=True)
     total_steps = tc.epochs * steps_per_epoch
+    objective = tc.objective()
+    term_names = ELBO_TERMS + objective.names()  # the ELBO's terms, then the successors' (if any)
     train_terms: dict = {}
     test_terms: dict = {}
     stop = False
@@ -264,7 +280,7 @@ def _train(run: TrainingRun, world: int, rank: int, device: torch.device, t_star
         net.train()
         t_epoch = time.perf_counter()
         first_step = step_in_epoch  # > 0 when resumed mid-epoch: only the rest is timed
-        sums = torch.zeros(len(ELBO_TERMS), device=device)
+        sums = torch.zeros(len(term_names), device=device)
         n_seen = 0
         bar = progress(
             total=steps_per_epoch,
@@ -282,7 +298,8 @@ def _train(run: TrainingRun, world: int, rank: int, device: torch.device, t_star
         for pos in batches:
             x = train_ds.model_batch(pos, device)
             w = min(1.0, (step + 1) / tc.kl_warmup_steps) if tc.kl_warmup_steps else 1.0
-            sums += _step(net, model, opt, x, tc, w, learning_rate(tc, step, total_steps), device, precision)
+            lr = learning_rate(tc, step, total_steps)
+            sums += _step(net, model, opt, x, tc, objective, w, lr, device, precision)
             n_seen, n_window, step, step_in_epoch = (
                 n_seen + 1,
                 n_window + len(pos) * world,
@@ -292,7 +309,7 @@ def _train(run: TrainingRun, world: int, rank: int, device: torch.device, t_star
             bar.update(1)
             if step % tc.log_every == 0 or step_in_epoch == steps_per_epoch:
                 now = time.perf_counter()
-                _show(bar, sums / n_seen, n_window / (now - t_window), run_dir, epoch, step)
+                _show(bar, term_names, sums / n_seen, n_window / (now - t_window), run_dir, epoch, step)
                 t_window, n_window = now, 0
             if tc.checkpoint_every and step % tc.checkpoint_every == 0 and step_in_epoch < steps_per_epoch:
                 _check_finite(sums, n_seen, run_dir, epoch, step)
@@ -311,7 +328,7 @@ def _train(run: TrainingRun, world: int, rank: int, device: torch.device, t_star
                 save_checkpoint(run_dir, model, opt, epoch, step_in_epoch, step)
             break
         epoch_s = time.perf_counter() - t_epoch
-        train_terms = dict(zip(ELBO_TERMS, _all_mean(sums / max(n_seen, 1), distributed)))
+        train_terms = dict(zip(term_names, _all_mean(sums / max(n_seen, 1), distributed)))
         if is_main:
             test_terms = elbo_terms(model, test_ds, max(tc.batch_size, 50), device, precision)
             seq_s = (steps_per_epoch - first_step) * tc.batch_size / epoch_s
@@ -385,27 +402,35 @@ def _step(
     opt: torch.optim.Optimizer,
     x: torch.Tensor,
     tc: TrainConfig,
+    objective: Objective,
     kl_weight: float,
     lr: float,
     device: torch.device,
     precision: str,
 ) -> torch.Tensor:
-    """One optimizer step on the batch ``x`` of recon + ``kl_weight`` (kl_f + kl_z); returns the
-    ELBO terms (:data:`~dsvae.elbo.ELBO_TERMS`), detached, on the device (no host synchronisation)."""
+    """One optimizer step on the batch ``x`` of recon + ``kl_weight`` (kl_f + kl_z) + the weighted
+    terms of ``objective`` (:func:`dsvae.objectives.family_terms`: none for DSVAE); returns the ELBO
+    terms (:data:`~dsvae.elbo.ELBO_TERMS`) and then those terms, detached, on the device (no host
+    synchronisation)."""
     with autocast(device, precision):
         out = net(x)
-    objective = out.recon + kl_weight * (out.kl_f + out.kl_z)
+        extra = family_terms(model, x, out, objective)
+    loss = out.recon + kl_weight * (out.kl_f + out.kl_z)
+    for weight, term in zip((w for w in objective.weights() if w), extra):
+        loss = loss + weight * term
     opt.zero_grad(set_to_none=True)
-    objective.backward()
+    loss.backward()
     if tc.grad_clip:
         torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip, foreach=True)
     for group in opt.param_groups:
         group["lr"] = lr
     opt.step()
-    return terms_of(out).detach()
+    return torch.cat([terms_of(out), extra]).detach()
 
 
-def _show(bar, mean: torch.Tensor, seq_s: float, run_dir: Path, epoch: int, step: int) -> None:
+def _show(
+    bar, names: tuple[str, ...], mean: torch.Tensor, seq_s: float, run_dir: Path, epoch: int, step: int
+) -> None:
     """The one host synchronisation of a logging window: the window's mean terms on the progress bar;
     raises TrainingDiverged when they are not finite."""
     values = mean.tolist()
@@ -415,7 +440,7 @@ def _show(bar, mean: torch.Tensor, seq_s: float, run_dir: Path, epoch: int, step
             f"kept in {run_dir / 'checkpoints' / 'last'}. Try a lower --lr, --precision fp32, or "
             "--kl-warmup-steps."
         )
-    shown = {k: f"{v:.1f}" if k in ("loss", "recon") else f"{v:.2f}" for k, v in zip(ELBO_TERMS, values)}
+    shown = {k: f"{v:.1f}" if k in ("loss", "recon") else f"{v:.2f}" for k, v in zip(names, values)}
     bar.set_postfix(refresh=False, **shown, seq_s=f"{seq_s:.1f}")
 
 
