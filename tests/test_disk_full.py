@@ -13,7 +13,7 @@ from PIL import Image
 import dsvae._io as io_mod
 from conftest import moving_squares
 from dsvae.cli import main
-from dsvae.data import video
+from dsvae.data.base import FramesWriter
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def test_a_dataset_build_on_a_full_disk_is_one_line_and_leaves_nothing(tmp_path,
     def full(self, item):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(video.NpyAppender, "append", full)
+    monkeypatch.setattr(FramesWriter, "append", full)
     args = ["data", "video", "--input", str(clips), "--out", str(out), "--size", "8", "--T", "4"]
     assert main(args) == 2
     (err,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("dsvae data")]

@@ -96,3 +96,31 @@ def test_no_stage_calls_a_later_one():
     )
     drawing = [(t, n) for t, n in names["dsvae.report"] if t == "dsvae.viz" and n and n[0].islower()]
     assert drawing == [], "report draws nothing: it imports viz's picture names only"
+
+
+def private_imports(names: dict[str, list[tuple[str, str | None]]], files: set[str]) -> list[tuple[str, str]]:
+    """(module, "target._name") for every ``from .target import _name`` of a private name of another
+    module of the package (a submodule such as ``_io`` is a module, not a name; dunders are public)."""
+    return [
+        (mod, f"{target}.{name}")
+        for mod, found in names.items()
+        for target, name in found
+        if name
+        and name.startswith("_")
+        and not name.startswith("__")
+        and target.startswith("dsvae")
+        and target != mod
+        and f"{target}.{name}" not in files
+    ]
+
+
+def test_the_private_name_check_catches_a_reach_inside():
+    source = "from .video import _FramesFile\nfrom .base import write_columns\nfrom .. import _io\n"
+    names = {"dsvae.data.arrays": imports_of(source, "dsvae.data.arrays")}
+    files = {"dsvae.data.video", "dsvae.data.base", "dsvae._io"}
+    assert private_imports(names, files) == [("dsvae.data.arrays", "dsvae.data.video._FramesFile")]
+
+
+def test_no_module_imports_another_modules_private_names():
+    """A module's _underscore names are its own: another module that needs one gets a public name."""
+    assert private_imports(imported_names(), set(module_files())) == []

@@ -16,7 +16,6 @@ from dsvae.cli import main
 from dsvae.data import DatasetError, SequenceDataset, open_dataset, video
 from dsvae.data.video import (
     Clip,
-    NpyAppender,
     cut_sequences,
     decode_frames,
     fit_frame,
@@ -101,17 +100,6 @@ def test_fit_crop_keeps_the_centre_and_pad_adds_black():
     assert pad.shape == (16, 16, 3)
     assert (pad[:4] == 0).all() and (pad[12:] == 0).all()
     assert pad[8, 1, 0] > 200 and pad[8, 8, 1] > 200 and pad[8, 14, 2] > 200
-
-
-def test_npy_appender_grows_truncates_and_loads(tmp_path):
-    items = np.arange(5 * 2 * 3, dtype=np.uint8).reshape(5, 2, 3)
-    with NpyAppender(tmp_path / "a.npy", (2, 3)) as w:
-        for item in items[:3]:
-            w.append(item)
-        w.truncate(1)
-        w.append(items[4])
-        assert w.finish() == (2, 2, 3)
-    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), items[[0, 4]])
 
 
 def test_split_by_source_keeps_sources_whole_and_is_seeded():

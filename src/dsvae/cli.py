@@ -181,7 +181,10 @@ def _add_data_sprites(data_sub) -> None:
         help="URL or local zip of the repository archive (default: GitHub's)",
     )
     p.add_argument(
-        "--cache", default=None, metavar="DIR", help="download cache (default ~/.cache/dsvae/sprites)"
+        "--cache",
+        default=None,
+        metavar="DIR",
+        help="download cache (default $DSVAE_CACHE/sprites, else ~/.cache/dsvae/sprites)",
     )
     p.add_argument(
         "--out",

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import DatasetError, SequenceDataset, atomic_dataset_dir, write_columns
+from .base import DatasetError, FramesWriter, SequenceDataset, atomic_dataset_dir, write_columns
 
 BLOCK_BYTES = 64 << 20  # frames read per block
 
@@ -324,12 +324,10 @@ def import_arrays(
         split_array = np.zeros(n, dtype=np.int8)
         split_array[np.random.default_rng(seed).permutation(n)[:n_test]] = 1
 
-    from .video import NpyAppender
-
     scales_of = {}
     with (
         atomic_dataset_dir(out, force=force) as tmp,
-        NpyAppender(tmp / "frames.npy", (T, *fs)) as writer,
+        FramesWriter(tmp / "frames.npy", (T, *fs)) as writer,
     ):
         for part, ref in refs.items():
             scales = scales_of[part] = [256, 255]

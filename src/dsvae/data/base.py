@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -35,7 +36,12 @@ import numpy as np
 import torch
 
 from .._io import atomic_dir as atomic_dataset_dir
-from .._io import atomic_write_bytes  # noqa: F401  (re-exported for data sources)
+from .._io import (
+    atomic_write_bytes,  # noqa: F401  (re-exported for data sources)
+    fsync_dir,
+    fsync_file,
+    named,
+)
 
 FORMAT = "dsvae-dataset"
 FORMAT_VERSION = 1
@@ -361,7 +367,7 @@ class SequenceDataset:
     def save(self, path: str | Path, force: bool = False) -> Path:
         """Write the whole dataset (the full arrays, not only this view) as a folder, atomically."""
         with atomic_dataset_dir(path, force=force) as tmp:
-            np.save(tmp / "frames.npy", np.ascontiguousarray(self.frames))
+            write_frames(tmp / "frames.npy", self.frames)
             write_columns(
                 tmp,
                 self.labels,
@@ -452,6 +458,163 @@ def write_columns(
     del frames  # the memory map
     # meta.json is the last file: its presence marks a complete folder
     (folder / "meta.json").write_text(json.dumps(full, indent=2, default=_json_default) + "\n")
+
+
+class FramesWriter:
+    """The one writer of a dataset's ``frames.npy``: sequences of ``item_shape`` (``(T, H, W, C)``
+    uint8 frames or ``(T, D)`` float32 vectors) written through a file handle (not a memory map: the
+    pages written are not counted in the process's memory) into ``.frames.npy.partial-<pid>`` beside
+    ``path``; :meth:`finish` writes the final header, flushes the file to disk (fsync) and renames it
+    to ``path``, so a ``frames.npy`` that exists is complete. Leaving the ``with`` block without
+    :meth:`finish` (an error, Ctrl-C) removes the partial file. :func:`write_columns` then reads the
+    file back and checks its shape and dtype against what the writer announced.
+
+    ``count=None``: the file grows by :meth:`append` / :meth:`extend` (and shrinks by
+    :meth:`truncate`); numpy's header is padded to a multiple of 64 bytes, which leaves room for any
+    length of the first axis, so :meth:`finish` writes the final count over the first one.
+    ``count=N``: the shape is known; :meth:`write` fills rows at any position, in any order, and
+    :meth:`finish` refuses a file with rows never written.
+
+    Errors: ValueError for a block of another shape or dtype (or a row out of place), OSError of
+    a full disk naming ``path``, :class:`DatasetError` from :meth:`finish` for missing rows."""
+
+    def __init__(
+        self, path: str | Path, item_shape: tuple[int, ...], dtype=np.uint8, count: int | None = None
+    ) -> None:
+        self.path = Path(path)
+        self.item_shape = tuple(int(n) for n in item_shape)
+        self.dtype = np.dtype(dtype)
+        self.item_bytes = int(np.prod(self.item_shape, dtype=np.int64)) * self.dtype.itemsize
+        self.fixed = count is not None
+        self.count = int(count) if self.fixed else 0
+        self._written = np.zeros(self.count, dtype=bool) if self.fixed else None
+        self.partial = self.path.with_name(f".{self.path.name}.partial-{os.getpid()}")
+        self._finished = False
+        try:
+            self.file = open(self.partial, "w+b")
+            self._write_header()
+            self.header_bytes = self.file.tell()
+            if self.fixed:  # the full size up front (sparse where the file system allows)
+                self.file.truncate(self.header_bytes + self.count * self.item_bytes)
+        except OSError as e:
+            self._discard()
+            raise named(e, self.path) from e
+
+    def _write_header(self) -> None:
+        header = {
+            "descr": np.lib.format.dtype_to_descr(self.dtype),
+            "fortran_order": False,
+            "shape": (self.count, *self.item_shape),
+        }
+        np.lib.format.write_array_header_1_0(self.file, header)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """``(count, *item_shape)``: the shape of the file as written so far (fixed: as it will be)."""
+        return (self.count, *self.item_shape)
+
+    def write(self, row: int, block: np.ndarray) -> None:
+        """Write ``block`` ``(k, *item_shape)`` into rows ``row .. row + k - 1``. A growing file
+        takes rows up to its end only (no gaps)."""
+        block = np.asarray(block)
+        if block.shape[1:] != self.item_shape or block.dtype != self.dtype:
+            raise ValueError(
+                f"expected (k, {', '.join(map(str, self.item_shape))}) {self.dtype}, got {block.shape} "
+                f"{block.dtype}"
+            )
+        stop = row + len(block)
+        if row < 0 or (stop > self.count if self.fixed else row > self.count):
+            raise ValueError(f"rows {row}..{stop - 1} do not fit {self.path.name} of {self.count} rows")
+        try:
+            self.file.seek(self.header_bytes + row * self.item_bytes)
+            self.file.write(np.ascontiguousarray(block).data)
+        except OSError as e:
+            raise named(e, self.path) from e
+        if self.fixed:
+            self._written[row:stop] = True
+        else:
+            self.count = max(self.count, stop)
+
+    def append(self, item: np.ndarray) -> None:
+        """One sequence ``item_shape`` after the last row."""
+        item = np.asarray(item)
+        if item.shape != self.item_shape:
+            raise ValueError(f"expected {self.item_shape} {self.dtype}, got {item.shape} {item.dtype}")
+        self.write(self.count, item[None])
+
+    def extend(self, block: np.ndarray) -> None:
+        """Sequences ``(k, *item_shape)`` after the last row (a growing file)."""
+        if self.fixed:
+            raise ValueError("a frames file of known shape is filled with write(row, block)")
+        self.write(self.count, block)
+
+    def truncate(self, count: int) -> None:
+        """Drop the rows from ``count`` on (a clip that failed halfway); a growing file only."""
+        if self.fixed or not 0 <= count <= self.count:
+            raise ValueError(f"cannot truncate {self.path.name} of {self.count} rows to {count}")
+        self.file.seek(self.header_bytes + count * self.item_bytes)
+        self.file.truncate()
+        self.count = count
+
+    def sha256(self, start: int, stop: int) -> str:
+        """sha256 (hex) of the bytes of rows ``start .. stop - 1`` as written, read back from the file."""
+        self.file.flush()
+        self.file.seek(self.header_bytes + start * self.item_bytes)
+        digest, left = hashlib.sha256(), (stop - start) * self.item_bytes
+        while left:
+            chunk = self.file.read(min(left, 64 << 20))
+            if not chunk:
+                raise DatasetError(f"{self.path} ends early")
+            digest.update(chunk)
+            left -= len(chunk)
+        return digest.hexdigest()
+
+    def finish(self) -> tuple[int, ...]:
+        """Write the final header, flush the file to disk and rename it to ``path``; returns the shape.
+        Raises :class:`DatasetError` for a file of known shape with rows never written."""
+        if self.fixed and not self._written.all():
+            missing = np.flatnonzero(~self._written)
+            raise DatasetError(
+                f"{self.path}: {len(missing)} of {self.count} rows were never written (the first: "
+                f"{missing[0]}); the build is incomplete"
+            )
+        try:
+            self.file.seek(0)
+            self._write_header()
+            if self.file.tell() != self.header_bytes:
+                raise RuntimeError("the .npy header changed size; frames.npy would be corrupt")
+            self.file.close()
+            fsync_file(self.partial)
+            os.replace(self.partial, self.path)
+            fsync_dir(self.path.parent)
+        except OSError as e:
+            self._discard()
+            raise named(e, self.path) from e
+        self._finished = True
+        return self.shape
+
+    def _discard(self) -> None:
+        if getattr(self, "file", None) is not None:
+            self.file.close()
+        self.partial.unlink(missing_ok=True)
+
+    def __enter__(self) -> FramesWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if not self._finished:
+            self._discard()
+
+
+def write_frames(path: str | Path, frames: np.ndarray, block_bytes: int = 64 << 20) -> tuple[int, ...]:
+    """Write a whole frames array (possibly memory-mapped: read in blocks of about ``block_bytes``)
+    as ``path`` through :class:`FramesWriter`; returns its shape."""
+    frames = np.asarray(frames)
+    with FramesWriter(path, frames.shape[1:], frames.dtype) as writer:
+        rows = max(1, block_bytes // max(1, writer.item_bytes))
+        for start in range(0, len(frames), rows):
+            writer.extend(frames[start : start + rows])
+        return writer.finish()
 
 
 def array_sha256(array: np.ndarray, chunk_bytes: int = 64 << 20) -> str:

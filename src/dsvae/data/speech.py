@@ -38,12 +38,9 @@ import dataclasses
 import fnmatch
 import functools
 import io
-import os
 import re
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -54,9 +51,17 @@ import numpy as np
 from tqdm import tqdm
 
 from ..progress import progress
-from .base import SPLITS, DatasetError, SequenceDataset, atomic_dataset_dir, write_columns
+from .base import SPLITS, DatasetError, FramesWriter, SequenceDataset, atomic_dataset_dir, write_columns
+from .fetch import cache_dir as cache_dir_of
+from .fetch import download
 
 FSDD_URL = "https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/heads/master.zip"
+# what to do when FSDD_URL cannot be downloaded
+FSDD_ELSEWHERE = (
+    "Get the recordings another way and pass their folder: git clone "
+    "https://github.com/Jakobovski/free-spoken-digit-dataset, then "
+    "`dsvae data fsdd --root free-spoken-digit-dataset/recordings --out data/fsdd`"
+)
 FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.([A-Za-z0-9]+)$")
 # extensions of the formats libsndfile reads, beside its format names (soundfile.available_formats())
 AUDIO_EXTENSION_ALIASES = (".aif", ".aifc", ".snd", ".iff", ".mat", ".mpc", ".oga", ".opus", ".sf", ".sph")
@@ -232,7 +237,8 @@ def write_speech_dataset(
     meta: dict | None = None,
 ) -> SequenceDataset:
     """Compute the features of every recording, cut them into T-frame segments and write the
-    dataset folder ``out`` atomically (frames are streamed into a memory-mapped frames.npy).
+    dataset folder ``out`` atomically (frames are streamed into frames.npy by
+    :class:`~dsvae.data.base.FramesWriter`).
 
     A recording that cannot be read (:func:`decode_audio` raises :class:`DatasetError`) is read from
     its ``fallback`` if it has one, else reported, skipped and listed in ``meta["skipped"]``
@@ -301,20 +307,21 @@ def write_speech_dataset(
     total = np.zeros(D, np.float64)
     total_sq = np.zeros(D, np.float64)
     n_train_frames = 0
-    with atomic_dataset_dir(out, force=force) as tmp:
-        frames = np.lib.format.open_memmap(tmp / "frames.npy", mode="w+", dtype=np.float32, shape=(n, T, D))
+    with (
+        atomic_dataset_dir(out, force=force) as tmp,
+        FramesWriter(tmp / "frames.npy", (T, D), np.float32, count=n) as frames,
+    ):
         k = 0
         for r, x, ss in zip(recordings, feats, starts):
             x = pad_frames(x, T)
             segments = np.stack([x[s : s + T] for s in ss])  # (segments, T, D)
-            frames[k : k + len(ss)] = segments
+            frames.write(k, segments.astype(np.float32, copy=False))
             k += len(ss)
             if r.split == SPLITS["train"]:
                 total += segments.sum((0, 1), dtype=np.float64)
                 total_sq += np.square(segments, dtype=np.float64).sum((0, 1))
                 n_train_frames += len(ss) * T
-        frames.flush()
-        del frames
+        frames_shape = frames.finish()
         mean = total / n_train_frames
         std = np.maximum(np.sqrt(np.maximum(total_sq / n_train_frames - mean**2, 0.0)), STD_FLOOR)
         full_meta = {
@@ -330,7 +337,14 @@ def write_speech_dataset(
             "norm": {"mean": mean.tolist(), "std": std.tolist()},  # of the training segments
         }
         write_columns(
-            tmp, labels, label_values, split, info, full_meta, frames_shape=(n, T, D), frames_dtype="float32"
+            tmp,
+            labels,
+            label_values,
+            split,
+            info,
+            full_meta,
+            frames_shape=frames_shape,
+            frames_dtype="float32",
         )
     return SequenceDataset.open(out)
 
@@ -372,39 +386,6 @@ def _natural(s: str):
 
 
 # --- FSDD ------------------------------------------------------------------------------------------
-
-
-def default_cache_dir() -> Path:
-    """``$DSVAE_CACHE``, else ``$XDG_CACHE_HOME/dsvae``, else ``~/.cache/dsvae``."""
-    if os.environ.get("DSVAE_CACHE"):
-        return Path(os.environ["DSVAE_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dsvae"
-
-
-def download(url: str, dest: Path) -> Path:
-    """Fetch ``url`` into ``dest`` once (an existing ``dest`` is reused), with a progress bar."""
-    if dest.exists():
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as fh:
-            size = int(response.headers.get("Content-Length") or 0) or None
-            with progress(total=size, unit="B", unit_scale=True, desc=f"download {dest.name}") as bar:
-                while chunk := response.read(1 << 16):
-                    fh.write(chunk)
-                    bar.update(len(chunk))
-        os.replace(tmp, dest)
-    except BaseException as e:  # an interrupted download leaves no partial file either
-        tmp.unlink(missing_ok=True)
-        if not isinstance(e, (urllib.error.URLError, OSError)):
-            raise
-        raise RuntimeError(
-            f"could not download {url} ({e}). Offline? Get the recordings another way and pass their "
-            "folder: git clone https://github.com/Jakobovski/free-spoken-digit-dataset, then "
-            "`dsvae data fsdd --root free-spoken-digit-dataset/recordings --out data/fsdd`"
-        ) from e
-    return dest
 
 
 def audio_extensions() -> frozenset[str]:
@@ -463,7 +444,7 @@ def fsdd_recordings(
     the extension of a format soundfile reads (:func:`audio_extensions`: .wav, .WAV, .flac, .ogg,
     ...), from ``root`` (the recordings/ folder or a clone of the repository), or else from the
     repository archive at ``url``, downloaded once into ``cache_dir`` (default
-    :func:`default_cache_dir`) and read without unpacking. One recording in two formats is read
+    :func:`~dsvae.data.fetch.cache_dir`) and read without unpacking. One recording in two formats is read
     once (the others are its fallbacks). Raises :class:`DatasetError` for an audio file not named
     as FSDD names them, and when nothing matches."""
     if root is not None:
@@ -486,8 +467,10 @@ def fsdd_recordings(
             [_fsdd_recording(p.name, functools.partial(decode_audio, p, str(p))) for p in files]
         )
 
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    archive = download(url, cache / f"fsdd-{Path(urllib.parse.urlparse(url).path).name}")
+    cache = Path(cache_dir) if cache_dir is not None else cache_dir_of()
+    archive = download(
+        url, cache / f"fsdd-{Path(urllib.parse.urlparse(url).path).name}", advice=FSDD_ELSEWHERE
+    )
     if not zipfile.is_zipfile(archive):
         raise DatasetError(f"{archive} is not a zip archive; delete it and run again to download it anew")
     recordings = []

@@ -32,8 +32,6 @@ import hashlib
 import os
 import shutil
 import tempfile
-import urllib.error
-import urllib.request
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -44,7 +42,9 @@ from PIL import Image
 
 from ..progress import progress
 from .arrays import pixels_to_uint8
-from .base import DatasetError, SequenceDataset, atomic_dataset_dir, write_columns
+from .base import DatasetError, FramesWriter, SequenceDataset, atomic_dataset_dir, write_columns
+from .fetch import cache_dir as cache_dir_of
+from .fetch import download
 
 # --- the benchmark, exactly ---------------------------------------------------------------------------
 SHEET_SIZE = (832, 1344)  # (width, height) in pixels: 13 x 21 cells
@@ -76,6 +76,11 @@ CHECKSUMS = {  # sha256 of the uint8 bytes, shape (characters, 9, 8, 64, 64, 3)
 }
 ARCHIVE_URL = "https://github.com/YingzhenLi/Sprites/archive/refs/heads/master.zip"
 LICENSE = "LPC art: CC-BY-SA 3.0 / GPL 3.0 (lpc.opengameart.org, Universal-LPC-spritesheet)"
+# what to do when the archive cannot be downloaded
+DOWNLOAD_ELSEWHERE = (
+    "Download it elsewhere and pass the zip with --archive, or clone https://github.com/YingzhenLi/Sprites "
+    "and pass its folder with --sheets"
+)
 WHERE_TO_GET = (
     "the LPC layer sheets are in the public repository https://github.com/YingzhenLi/Sprites: clone it "
     "and pass its folder with --sheets, or leave --sheets out to download its archive"
@@ -113,40 +118,6 @@ def _refuse_existing(out: Path, force: bool) -> None:
     """Fail before the work, not after it (atomic_dataset_dir checks again when it writes)."""
     if out.exists() and not force:
         raise FileExistsError(f"{out} exists; pass --force (force=True) to replace it")
-
-
-class _FramesFile:
-    """``frames.npy`` written block by block at any row through a file handle (not a memory map:
-    the pages written are not counted in the process's memory), hashed back by reading."""
-
-    def __init__(self, path: Path, shape: tuple[int, ...]) -> None:
-        header = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
-        self.offset = header.offset
-        del header
-        self.row_bytes = int(np.prod(shape[1:]))
-        self.file = open(path, "r+b")
-
-    def write(self, row: int, block: np.ndarray) -> None:
-        self.file.seek(self.offset + row * self.row_bytes)
-        self.file.write(np.ascontiguousarray(block, dtype=np.uint8).data)
-
-    def sha256(self, start: int, stop: int) -> str:
-        self.file.flush()
-        self.file.seek(self.offset + start * self.row_bytes)
-        digest, left = hashlib.sha256(), (stop - start) * self.row_bytes
-        while left:
-            chunk = self.file.read(min(left, 64 << 20))
-            if not chunk:
-                raise DatasetError(f"{self.file.name} ends early")
-            digest.update(chunk)
-            left -= len(chunk)
-        return digest.hexdigest()
-
-    def __enter__(self) -> _FramesFile:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.file.close()
 
 
 # --- the build --------------------------------------------------------------------------------------
@@ -230,7 +201,7 @@ def build_sprites(
     n_train = N_TRAIN_CHARACTERS * len(MOTIONS)
     with (
         atomic_dataset_dir(out, force=force) as tmp,
-        _FramesFile(tmp / "frames.npy", (n, T, *FRAME_SHAPE)) as frames,
+        FramesWriter(tmp / "frames.npy", (T, *FRAME_SHAPE), count=n) as frames,
     ):
         all_in_id_order = hashlib.sha256()
         checksums = {}
@@ -265,41 +236,11 @@ def build_sprites(
             "split_seed": SPLIT_SEED,
         }
         split = (np.arange(n) >= n_train).astype(np.int8)
-        write_columns(tmp, labels, label_values, split, info, meta, (n, T, *FRAME_SHAPE), "uint8")
+        write_columns(tmp, labels, label_values, split, info, meta, frames.finish(), "uint8")
     return SequenceDataset.open(out)
 
 
 # --- the sheets from the repository archive ---------------------------------------------------------------
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dsvae" / "sprites"
-
-
-def _download(url: str, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh, urllib.request.urlopen(url, timeout=60) as response:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with progress(
-                total=total, unit="B", unit_scale=True, desc="downloading the Sprites sheets"
-            ) as bar:
-                while chunk := response.read(1 << 20):
-                    fh.write(chunk)
-                    bar.update(len(chunk))
-        os.replace(tmp, dest)
-    except OSError as e:  # urllib.error.URLError and timeouts are OSErrors
-        Path(tmp).unlink(missing_ok=True)
-        reason = e.reason if isinstance(e, urllib.error.URLError) else e
-        raise DatasetError(
-            f"could not download {url} ({reason}); are you offline? Download it elsewhere and pass "
-            f"the zip with --archive, or clone https://github.com/YingzhenLi/Sprites and pass its "
-            f"folder with --sheets"
-        ) from e
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _extract_sheets(archive: Path, dest: Path) -> None:
     """The 25 sheets of the archive (any top folder, e.g. ``Sprites-master/``) into ``dest``."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
@@ -326,15 +267,17 @@ def _extract_sheets(archive: Path, dest: Path) -> None:
 
 def fetch_sheets(archive: str | Path = ARCHIVE_URL, cache_dir: str | Path | None = None) -> Path:
     """The folder of the 25 layer sheets from the repository archive ``archive`` (a URL, downloaded
-    once into ``cache_dir``, default ``~/.cache/dsvae/sprites``, or a local zip file). The sheets
-    are extracted into the cache once per archive content."""
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    once into ``cache_dir``, default :func:`~dsvae.data.fetch.cache_dir` ``/sprites``, or a local zip
+    file). The sheets are extracted into the cache once per archive content.
+
+    Raises :class:`~dsvae.data.fetch.DownloadError` (a DatasetError) when the archive cannot be
+    downloaded, DatasetError when it lacks a sheet or is no zip."""
+    cache = Path(cache_dir) if cache_dir is not None else cache_dir_of("sprites")
     cache.mkdir(parents=True, exist_ok=True)
     archive = str(archive)
     if "://" in archive:
         path = cache / f"archive-{hashlib.sha256(archive.encode()).hexdigest()[:16]}.zip"
-        if not path.exists():
-            _download(archive, path)
+        download(archive, path, desc="downloading the Sprites sheets", advice=DOWNLOAD_ELSEWHERE)
         downloaded = True
     else:
         path, downloaded = Path(archive), False
@@ -512,12 +455,12 @@ def import_sprites(
     scales = [[256, 255] for _ in parts]
     with (
         atomic_dataset_dir(out, force=force) as tmp,
-        _FramesFile(tmp / "frames.npy", (n, T, *FRAME_SHAPE)) as frames,
+        FramesWriter(tmp / "frames.npy", (T, *FRAME_SHAPE), count=n) as frames,
     ):
         for row, i in enumerate(progress(order, desc="importing", unit="sequence")):
             p = parts[part_of[i]]
             pixels = p.frames.read(row_of[i])
-            frames.write(row, pixels_to_uint8(pixels, scales[part_of[i]], p.frames.path))
+            frames.write(row, pixels_to_uint8(pixels, scales[part_of[i]], p.frames.path)[None])
         checksums = {"train": frames.sha256(0, n_train), "test": frames.sha256(n_train, n)}
         labels, label_values, info = _columns(characters[order], motions[order])
         meta = {
@@ -527,5 +470,5 @@ def import_sprites(
             "checksums": checksums,
             "matches_benchmark": checksums == {k: CHECKSUMS[k] for k in ("train", "test")},
         }
-        write_columns(tmp, labels, label_values, split[order], info, meta, (n, T, *FRAME_SHAPE), "uint8")
+        write_columns(tmp, labels, label_values, split[order], info, meta, frames.finish(), "uint8")
     return SequenceDataset.open(out)

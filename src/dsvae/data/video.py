@@ -41,7 +41,7 @@ from PIL import Image, ImageSequence
 from tqdm import tqdm
 
 from ..progress import progress
-from .base import DatasetError, SequenceDataset, atomic_dataset_dir, write_columns
+from .base import DatasetError, FramesWriter, SequenceDataset, atomic_dataset_dir, write_columns
 from .images import read_rgb8, to_rgb8
 
 # files with these extensions are videos even when they do not open (then reported as unreadable);
@@ -428,56 +428,6 @@ def cut_sequences(
             yield first * frame_step, np.stack(window)
 
 
-# --- writing ------------------------------------------------------------------------------------------
-class NpyAppender:
-    """``frames.npy`` written as it grows: numpy's header leaves room for any length of the first
-    axis, so the final shape is written over the first one at :meth:`finish`."""
-
-    def __init__(self, path: Path, item_shape: tuple[int, ...], dtype: np.dtype = np.uint8) -> None:
-        self.item_shape = tuple(item_shape)
-        self.dtype = np.dtype(dtype)
-        self.item_bytes = int(np.prod(item_shape)) * self.dtype.itemsize
-        self.count = 0
-        self.fh = open(path, "wb")
-        self._write_header()
-        self.header_bytes = self.fh.tell()
-
-    def _write_header(self) -> None:
-        header = {
-            "descr": np.lib.format.dtype_to_descr(self.dtype),
-            "fortran_order": False,
-            "shape": (self.count, *self.item_shape),
-        }
-        np.lib.format.write_array_header_1_0(self.fh, header)
-
-    def append(self, item: np.ndarray) -> None:
-        if item.shape != self.item_shape or item.dtype != self.dtype:
-            raise ValueError(f"expected {self.item_shape} {self.dtype}, got {item.shape} {item.dtype}")
-        self.fh.write(np.ascontiguousarray(item).tobytes())
-        self.count += 1
-
-    def truncate(self, count: int) -> None:
-        """Drop the items from ``count`` on (a clip that failed halfway)."""
-        self.fh.seek(self.header_bytes + count * self.item_bytes)
-        self.fh.truncate()
-        self.count = count
-
-    def finish(self) -> tuple[int, ...]:
-        """Write the final shape into the header and close; returns that shape."""
-        self.fh.seek(0)
-        self._write_header()
-        if self.fh.tell() != self.header_bytes:
-            raise RuntimeError("the .npy header changed size; frames.npy would be corrupt")
-        self.fh.close()
-        return (self.count, *self.item_shape)
-
-    def __enter__(self) -> NpyAppender:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.fh.close()
-
-
 # --- labels -------------------------------------------------------------------------------------------
 def read_labels_csv(
     path: str | Path, sources: list[str], others: dict[str, str] | None = None, missing: str = "error"
@@ -698,7 +648,7 @@ def import_videos(
         _av()
     with (
         atomic_dataset_dir(out, force=force) as tmp,
-        NpyAppender(tmp / "frames.npy", (T, size, size, 3)) as writer,
+        FramesWriter(tmp / "frames.npy", (T, size, size, 3)) as writer,
     ):
         with progress(unit="frame", desc="importing", dynamic_ncols=True) as bar:
             for k, clip in enumerate(clips):
