@@ -933,16 +933,18 @@ def _cmd_recipes(args) -> int:
     if args.results:
         for name, entries in read_results(args.results).items():
             results.setdefault(name, []).extend(entries)
-    for name in recipe_names():
+    names = recipe_names()
+    w = max(map(len, names)) + 1
+    for name in names:
         recipe = load_recipe(name)
-        print(f"{name:<12} {recipe.about}")
+        print(f"{name:<{w}} {recipe.about}")
         print(
-            f"{'':<12} dsvae train --recipe {name} --out runs/{name}"
+            f"{'':<{w}} dsvae train --recipe {name} --out runs/{name}"
             + (" --data FOLDER" if not recipe.train.get("data") else "")
         )
         lines = results_lines(results.get(name, []), recipe.sha256)
         for line in lines or ["not measured yet"]:
-            print(f"{'':<12}   {line}")
+            print(f"{'':<{w}}   {line}")
     return 0
 
 

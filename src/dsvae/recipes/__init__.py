@@ -77,7 +77,16 @@ class Recipe:
 
 def recipe_names() -> list[str]:
     """The shipped recipes, in the order ``dsvae recipes`` lists them."""
-    order = ["quickstart", "sprites", "paper", "paper-fast", "fsdd", "video"]
+    order = [
+        "quickstart",
+        "sprites",
+        "sprites-cdsvae",
+        "sprites-dbse",
+        "paper",
+        "paper-fast",
+        "fsdd",
+        "video",
+    ]
     found = sorted(p.stem for p in RECIPE_DIR.glob("*.toml"))
     return [n for n in order if n in found] + [n for n in found if n not in order]
 
