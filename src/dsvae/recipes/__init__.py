@@ -79,6 +79,8 @@ def recipe_names() -> list[str]:
     """The shipped recipes, in the order ``dsvae recipes`` lists them."""
     order = [
         "quickstart",
+        "quickstart-cdsvae",
+        "quickstart-dbse",
         "sprites",
         "sprites-cdsvae",
         "sprites-dbse",
