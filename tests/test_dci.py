@@ -62,3 +62,37 @@ def test_a_code_independent_of_the_labels_is_informative_at_chance():
     for k, acc in noise["I_j"].items():
         assert abs(acc - 0.25) < 0.08, k  # 4 balanced classes
     assert noise["I"] < 0.35
+
+
+@pytest.mark.parametrize("regressor", ["gbt", "linear"])
+def test_factors_fitted_side_by_side_give_the_scores_of_one_at_a_time(regressor, monkeypatch):
+    import os
+
+    from dsvae.evaluate.probes import probe_table
+
+    rng = np.random.default_rng(0)
+    codes = rng.standard_normal((240, 6))
+    labels = {"a": (codes[:, 0] > 0).astype(int), "b": (codes[:, 1] > 0.3).astype(int) + (codes[:, 2] > 0)}
+    tr, te = slice(0, 160), slice(160, None)
+
+    def scores():
+        d = dci(
+            codes[tr],
+            {k: v[tr] for k, v in labels.items()},
+            codes[te],
+            {k: v[te] for k, v in labels.items()},
+            regressor,
+        )
+        p = probe_table(
+            {"f": codes[tr, :3], "z": codes[tr, 3:]},
+            {k: v[tr] for k, v in labels.items()},
+            {"f": codes[te, :3], "z": codes[te, 3:]},
+            {k: v[te] for k, v in labels.items()},
+            {"a": "static", "b": "dynamic"},
+        )
+        return d, p
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    parallel = scores()
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert scores() == parallel

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+from contextlib import contextmanager
 
 from tqdm import tqdm
 
@@ -77,4 +79,20 @@ def progress(iterable=None, *, log_interval: float | None = None, **kwargs) -> t
     return LineBar(iterable, **kwargs)
 
 
-__all__ = ["LineBar", "progress", "stderr_is_terminal"]
+class Stopwatch:
+    """Wall-clock seconds of the named parts of a long job (``with watch.part("DCI"): ...``), in
+    the order they ran: ``watch.seconds`` ``{name: s}``; a part run twice adds up."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def part(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+
+__all__ = ["LineBar", "Stopwatch", "progress", "stderr_is_terminal"]

@@ -15,6 +15,7 @@ import torch
 
 from ..data.base import SequenceDataset
 from ..model import DSVAE
+from ..progress import Stopwatch
 from .dci import REGRESSORS, dci
 from .probes import probe_table
 
@@ -51,6 +52,7 @@ def latent_scores(
     ceilings: Mapping[str, float] | None = None,
     regressors: Sequence[str] = REGRESSORS,
     seed: int = 0,
+    watch: Stopwatch | None = None,
 ) -> dict:
     """DCI and probes of codes ``{"f": (N, f_dim), "z": (N, z_dim)}`` (z averaged over time) against
     every label present in both splits with at least two classes in training.
@@ -58,7 +60,9 @@ def latent_scores(
     Returns ``{"factors": [names], "latent_names": [f0.., z0..], "dci": {regressor: {code:
     :func:`dsvae.evaluate.dci.dci`}}, "probes": :func:`dsvae.evaluate.probes.probe_table`,
     "skipped": {label: why}}``, the codes of each regressor those of :data:`CODES` ("f+z" is f and
-    z side by side, the latent map)."""
+    z side by side, the latent map). ``watch`` gets the seconds of each regressor's DCI and of the
+    probes."""
+    watch = watch or Stopwatch()
     names, skipped = [], {}
     for name in test_labels:
         if name not in train_labels:
@@ -82,10 +86,14 @@ def latent_scores(
         return out
     ytr = {k: np.asarray(train_labels[k]) for k in names}
     yte = {k: np.asarray(test_labels[k]) for k in names}
-    out["dci"] = {reg: {c: dci(tr[c], ytr, te[c], yte, reg, seed) for c in CODES[reg]} for reg in regressors}
-    out["probes"] = probe_table(
-        train_codes, ytr, test_codes, yte, {k: kinds[k] for k in names if k in kinds}, ceilings, seed
-    )
+    out["dci"] = {}
+    for reg in regressors:
+        with watch.part(f"DCI ({reg})"):
+            out["dci"][reg] = {c: dci(tr[c], ytr, te[c], yte, reg, seed) for c in CODES[reg]}
+    with watch.part("probes"):
+        out["probes"] = probe_table(
+            train_codes, ytr, test_codes, yte, {k: kinds[k] for k in names if k in kinds}, ceilings, seed
+        )
     return out
 
 

@@ -20,6 +20,7 @@ the classes (the paper's lasso, for class labels). Everything here is a pure fun
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
 import numpy as np
@@ -107,24 +108,43 @@ def importance_matrix(
         raise ValueError("train and test factors must name the same labels, in the same order")
     scaler = StandardScaler().fit(xtr)
     xtr, xte = scaler.transform(xtr), scaler.transform(xte)
-    R = np.zeros((xtr.shape[1], len(train_factors)))
-    informativeness, chance = {}, {}
-    for j, name in enumerate(train_factors):
-        ytr, yte = np.asarray(train_factors[name]), np.asarray(test_factors[name])
-        if len(ytr) != len(xtr) or len(yte) != len(xte):
+    for name in train_factors:
+        if len(train_factors[name]) != len(xtr) or len(test_factors[name]) != len(xte):
             raise ValueError(f"factor {name!r}: one label per code needed")
-        chance[name] = chance_accuracy(yte)
+
+    def fit(name: str) -> tuple[np.ndarray, float]:
+        """The importance column of one factor and its held-out accuracy."""
+        ytr, yte = np.asarray(train_factors[name]), np.asarray(test_factors[name])
         if len(np.unique(ytr)) < 2:  # nothing to learn: the constant predictor, no important dimension
-            informativeness[name] = float((yte == ytr[0]).mean())
-            continue
+            return np.zeros(xtr.shape[1]), float((yte == ytr[0]).mean())
         if regressor == "gbt":
             clf = GradientBoostingClassifier(n_estimators=50, max_depth=3, random_state=seed).fit(xtr, ytr)
-            R[:, j] = np.maximum(clf.feature_importances_, 0.0)  # float error gives -1e-17
+            column = np.maximum(clf.feature_importances_, 0.0)  # float error gives -1e-17
         else:
             clf = LogisticRegression(C=1.0, max_iter=2000).fit(xtr, ytr)
-            R[:, j] = np.abs(clf.coef_).sum(axis=0)
-        informativeness[name] = float((clf.predict(xte) == yte).mean())
+            column = np.abs(clf.coef_).sum(axis=0)
+        return column, float((clf.predict(xte) == yte).mean())
+
+    names = list(train_factors)
+    fitted = fit_in_parallel(fit, names)
+    R = np.stack([column for column, _ in fitted], axis=1)
+    informativeness = {name: acc for name, (_, acc) in zip(names, fitted)}
+    chance = {name: chance_accuracy(np.asarray(test_factors[name])) for name in names}
     return R, informativeness, chance
+
+
+def fit_in_parallel(fit, items: list) -> list:
+    """``[fit(item) for item in items]``, the items in threads, one per CPU core (joblib): the
+    classifiers of different factors or probes are independent and seeded, so the results are
+    those of the loop; scikit-learn's tree building and BLAS release the GIL, so the threads run
+    side by side. The order of the results is that of ``items``."""
+    from joblib import Parallel, delayed
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    jobs = max(1, min(len(items), cores))
+    if jobs == 1:
+        return [fit(item) for item in items]
+    return Parallel(n_jobs=jobs, prefer="threads")(delayed(fit)(item) for item in items)
 
 
 def dci(
@@ -189,6 +209,7 @@ __all__ = [
     "completeness",
     "dci",
     "disentanglement",
+    "fit_in_parallel",
     "importance_matrix",
     "require_sklearn",
 ]

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .dci import chance_accuracy, require_sklearn
+from .dci import chance_accuracy, fit_in_parallel, require_sklearn
 
 PROBES = ("linear", "mlp")
 
@@ -96,17 +96,21 @@ def probe_table(
     ``kinds``: label -> "static" (belongs in f, so z leaks it) or "dynamic" (belongs in z, so f
     leaks it); ``ceilings``: label -> the accuracy a leak is measured against (the judge's on real
     test data); without one, the probe's accuracy from the latent that should hold the label."""
-    out = {}
-    for name in test_labels:
-        if name not in kinds or name not in train_labels:
-            continue
+    names = [n for n in test_labels if n in kinds and n in train_labels]
+    jobs = [(name, latent, kind) for name in names for latent in ("f", "z") for kind in PROBES]
+
+    def fit(job: tuple[str, str, str]) -> float:
+        name, latent, kind = job
         ytr, yte = np.asarray(train_labels[name]), np.asarray(test_labels[name])
+        return probe_accuracy(train_codes[latent], ytr, test_codes[latent], yte, kind, seed)
+
+    accuracy = dict(zip(jobs, fit_in_parallel(fit, jobs)))
+    out = {}
+    for name in names:
+        yte = np.asarray(test_labels[name])
         row: dict = {"kind": kinds[name], "chance": chance_accuracy(yte)}
         for latent in ("f", "z"):
-            row[f"from_{latent}"] = {
-                kind: probe_accuracy(train_codes[latent], ytr, test_codes[latent], yte, kind, seed)
-                for kind in PROBES
-            }
+            row[f"from_{latent}"] = {kind: accuracy[name, latent, kind] for kind in PROBES}
         home, leak = ("f", "z") if kinds[name] == "static" else ("z", "f")
         ceiling = (ceilings or {}).get(name)
         if ceiling is None:
