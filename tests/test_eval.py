@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-import dsvae.evaluate.protocols as protocols
+import dsvae.run as run_mod
 from dsvae import DSVAE, DSVAEConfig
 from dsvae.cli import main
 from dsvae.evaluate.judge import Judge, JudgeConfig, JudgeMismatchError, train_judge
@@ -103,7 +103,7 @@ class OracleDSVAE(torch.nn.Module):
 
 def test_oracle_model_scores_perfectly(tmp_path, toy_judge, monkeypatch):
     run = make_run(tmp_path, toy_dataset())
-    monkeypatch.setattr(protocols, "load_model", lambda run_dir, map_location: OracleDSVAE())
+    monkeypatch.setattr(run_mod, "load_model", lambda run_dir, map_location: OracleDSVAE())
     m = evaluate_run(run, toy_judge, seeds=3, batch_size=10)
     assert m["paper_protocol"]["attributes"]["color"] == {"mean": 1.0, "std": 0.0}
     assert m["paper_protocol"]["motion"] == {"mean": 1.0, "std": 0.0}
@@ -151,7 +151,7 @@ def test_oracle_model_scores_perfectly(tmp_path, toy_judge, monkeypatch):
 
 def test_second_judge_agrees_with_the_first(tmp_path, toy_judge, monkeypatch):
     run = make_run(tmp_path, toy_dataset(64))
-    monkeypatch.setattr(protocols, "load_model", lambda run_dir, map_location: OracleDSVAE())
+    monkeypatch.setattr(run_mod, "load_model", lambda run_dir, map_location: OracleDSVAE())
     m = evaluate_run(run, toy_judge, seeds=1, batch_size=16, judge2_dir=toy_judge, regressors=("linear",))
     assert m["judge2"]["sha256"] == m["judge"]["sha256"]
     assert m["judge_audit"]["agreement"] == {k: {"mean": 1.0, "std": 0.0} for k in ("color", "motion")}

@@ -124,3 +124,28 @@ def test_the_private_name_check_catches_a_reach_inside():
 def test_no_module_imports_another_modules_private_names():
     """A module's _underscore names are its own: another module that needs one gets a public name."""
     assert private_imports(imported_names(), set(module_files())) == []
+
+
+def test_speech_pictures_are_viz_and_evaluation_draws_nothing():
+    """Voice conversion and spectrograms are pictures (viz); evaluation keeps the scores, imports no
+    picture library, and viz does not import the speech scores."""
+    graph, names = import_graph(), imported_names()
+    assert "dsvae.evaluate.speech" not in graph["dsvae.viz"]
+    for mod, found in names.items():
+        if mod.startswith("dsvae.evaluate"):
+            assert not [t for t, _ in found if t.split(".")[0] in ("PIL", "matplotlib")], mod
+    assert not {n for _, n in names["dsvae.evaluate.speech"]} & {"voice_conversion", "colormap"}
+
+
+def test_one_fit_check_and_one_run_opening():
+    """The model/data fit is checked by dsvae.run.check_model_fits only, and eval, viz, report and
+    compare open a run through dsvae.run.TrainedRun."""
+    names = imported_names()
+    for mod in ("dsvae.evaluate.protocols", "dsvae.evaluate.speech", "dsvae.viz", "dsvae.report"):
+        assert ("dsvae.run", "TrainedRun") in names[mod], mod
+        assert ("dsvae.run", "load_model") not in names[mod] and (
+            "dsvae.run",
+            "open_run_dataset",
+        ) not in names[mod]
+    assert ("dsvae.run", "TrainedRun") in names["dsvae.evaluate.compare"]
+    assert ("dsvae.run", "check_model_fits") in names["dsvae.train"]

@@ -386,3 +386,46 @@ def test_data_of_a_built_name_resolves_against_the_recorded_directory(tmp_path, 
     monkeypatch.chdir(tmp_path)
     assert read_train_options(run)["data_path"] == str(project / "data" / "sprites")
     assert len(open_run_dataset(run)) == 80
+
+
+# --- the run folder as later stages read it: one fit check, one opening ----------------------------------
+
+
+def test_one_fit_check_says_what_differs_and_what_to_do():
+    import dataclasses
+
+    from dsvae.run import check_model_fits
+    from dsvae.train import model_config_for
+
+    ds = moving_squares()  # T = 4 frames of 3 x 16 x 16
+    cfg = model_config_for(ds, "tiny", {})
+    check_model_fits(cfg, ds)
+    with pytest.raises(
+        DatasetError, match=r"T, the frames per sequence \(model: 5, data: 4\)\. Open the run"
+    ):
+        check_model_fits(dataclasses.replace(cfg, T=5), ds)
+    with pytest.raises(
+        ValueError, match=r"frame shape \(C, H, W\) \(model: \(3, 32, 32\), data: \(3, 16, 16\)"
+    ):
+        model_config_for(ds, "tiny", {"frame_size": 32})  # training's check is the same one
+    with pytest.raises(ValueError, match="Drop the overrides"):
+        model_config_for(ds, "tiny", {"T": 6})
+    vectors = SequenceDataset.from_arrays(np.zeros((8, 4, 6), np.float32), meta={"name": "vec"})
+    with pytest.raises(DatasetError, match=r"does not fit the data vec: the kind of frames \(model: video"):
+        check_model_fits(cfg, vectors)
+
+
+def test_trained_run_opens_model_data_and_records_once(squares, tmp_path):
+    from dsvae.run import TrainedRun
+
+    train(tiny_tc(squares, epochs=1), tmp_path / "run")
+    run = TrainedRun(tmp_path / "run")
+    assert TrainedRun.of(run) is run and TrainedRun.of(tmp_path / "run").path == run.path
+    assert isinstance(run.model, DSVAE) and not run.model.training
+    assert run.model is run.model  # read once, then kept
+    assert len(run.test) + len(run.train) == len(run.dataset) == 80 and len(run.test) > 0
+    assert run.metrics is None and run.config.T == 4 and run.options["epochs"] == 1
+    assert [r["split"] for r in run.log] == ["train", "test"]
+    assert run.record("env.json")["data_checksums"] and run.record("nothing.json") == {}
+    with pytest.raises(FileNotFoundError, match="no run folder"):
+        _ = TrainedRun(tmp_path / "none").model

@@ -18,7 +18,8 @@ from dsvae.data.speech import (  # noqa: E402
     pad_frames,
     segment_starts,
 )
-from dsvae.evaluate.speech import evaluate_speech_run, overlap_average, voice_conversion  # noqa: E402
+from dsvae.evaluate.speech import evaluate_speech_run  # noqa: E402
+from dsvae.viz import overlap_average, voice_conversion  # noqa: E402
 
 FSDD = Path(__file__).resolve().parents[2] / "shared" / "fsdd" / "recordings"
 SPEAKERS = {"ann": 140.0, "bob": 260.0}  # pitch of each synthetic speaker

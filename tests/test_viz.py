@@ -1,6 +1,4 @@
 import json
-import sys
-import types
 import warnings
 
 import numpy as np
@@ -312,9 +310,10 @@ def test_heatmap_puts_time_right_and_the_first_feature_at_the_bottom():
     seq = np.array([[0.0, 1.0, 0.5], [1.0, 0.0, 0.5]], np.float32)  # (T=2, D=3)
     img = viz.heatmap(seq, (0.0, 1.0))
     assert img.shape == (3, 2, 3)
-    assert img[2, 0].tolist() == viz.VIRIDIS[0].tolist() and img[2, 1].tolist() == viz.VIRIDIS[-1].tolist()
-    assert img[1, 0].tolist() == viz.VIRIDIS[-1].tolist()
-    assert img[0, 0].tolist() == viz.VIRIDIS[2].tolist()
+    lowest, middle, highest = (viz.colormap(v).tolist() for v in (0.0, 0.5, 1.0))  # matplotlib's
+    assert img[2, 0].tolist() == lowest and img[2, 1].tolist() == highest
+    assert img[1, 0].tolist() == highest
+    assert img[0, 0].tolist() == middle
 
 
 @pytest.fixture(scope="module")
@@ -337,8 +336,7 @@ def vector_run(tmp_path_factory):
 
 def test_vector_run_gets_spectrograms_and_says_what_is_missing(vector_run, tmp_path, monkeypatch):
     assert {"recon.png", "swap.png"} <= {p.name for p in (vector_run / "pictures").iterdir()}
-    monkeypatch.setitem(sys.modules, "dsvae.evaluate.speech", None)  # a version without the module
-    with pytest.warns(UserWarning, match="voice conversion"):
+    with pytest.warns(UserWarning, match="voice conversion"):  # no recordings of speakers to convert
         paths = viz.visualize_run(vector_run, tmp_path / "a")
     # traversals of sound: spectrogram rows (PNG), no GIF of one-frame clips
     assert set(paths) == {"curves.png", "recon.png", "swap.png", "latent_map.png", "traverse_speaker.png"}
@@ -349,22 +347,18 @@ def test_vector_run_gets_spectrograms_and_says_what_is_missing(vector_run, tmp_p
 
     calls = []
 
-    def voice_conversion(run_dir, out_dir, device):
-        calls.append((run_dir, out_dir))
+    def voice_conversion(run, out_dir, device):
+        calls.append((run.path, out_dir))  # the run as visualize_run opened it
         return {"converted.wav": out_dir / "converted.wav"}
 
-    monkeypatch.setitem(
-        sys.modules, "dsvae.evaluate.speech", types.SimpleNamespace(voice_conversion=voice_conversion)
-    )
+    monkeypatch.setattr(viz, "voice_conversion", voice_conversion)
     paths = viz.visualize_run(vector_run, tmp_path / "b")
     assert calls == [(vector_run, tmp_path / "b" / "voice")] and "voice/converted.wav" in paths
 
-    def not_speech(run_dir, out_dir, device):
+    def not_speech(run, out_dir, device):
         raise ValueError("the dataset has no 'utterance' column")
 
-    monkeypatch.setitem(
-        sys.modules, "dsvae.evaluate.speech", types.SimpleNamespace(voice_conversion=not_speech)
-    )
+    monkeypatch.setattr(viz, "voice_conversion", not_speech)
     with pytest.warns(UserWarning, match="no 'utterance' column"):
         assert "curves.png" in viz.visualize_run(vector_run, tmp_path / "c")
 

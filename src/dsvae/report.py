@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import math
 import re
 import time
 from pathlib import Path
 
 from ._io import atomic_write_text
-from .config import DSVAEConfig
-from .run import read_log
+from .run import TrainedRun
 from .viz import LATENT_PICTURES, PICTURES
 
 MEDIA_TYPES = {".png": "image/png", ".gif": "image/gif", ".wav": "audio/wav"}
@@ -53,37 +51,38 @@ def build_report(run_dir: str | Path) -> Path:
             f"{run_dir / 'config.json'} not found: is {run_dir} a run folder? Train one with "
             "`dsvae train --out DIR`"
         )
-    return atomic_write_text(run_dir / "report.html", render_page(run_dir))
+    return atomic_write_text(run_dir / "report.html", render_page(TrainedRun(run_dir)))
 
 
-def missing(run_dir: str | Path) -> list[str]:
+def missing(run_dir: str | Path | TrainedRun) -> list[str]:
     """What the page would show that the run folder lacks, one line each with the command that
     makes it: the metrics (`dsvae eval RUN`) and the pictures (`dsvae viz RUN`, after eval for the
     latent map)."""
-    run_dir = Path(run_dir)
-    lines = []
+    run = TrainedRun.of(run_dir)
+    run_dir, lines = run.path, []
     if not (run_dir / "metrics.json").exists():
         lines.append(f"no metrics (metrics.json): run dsvae eval {run_dir}")
-    pictures = missing_pictures(run_dir)
+    pictures = missing_pictures(run)
     if pictures:
         lines.append(f"no {', '.join(pictures)} in {run_dir / 'pictures'}: run dsvae viz {run_dir}")
     return lines
 
 
-def missing_pictures(run_dir: Path) -> list[str]:
+def missing_pictures(run_dir: str | Path | TrainedRun) -> list[str]:
     """The pictures `dsvae viz` would draw for this run that RUN/pictures lacks."""
-    is_video = DSVAEConfig.load(run_dir / "config.json").is_video
-    expected = [name for name in PICTURES if is_video or name in VECTOR_PICTURES]
-    if not read_log(run_dir):
+    run = TrainedRun.of(run_dir)
+    expected = [name for name in PICTURES if run.config.is_video or name in VECTOR_PICTURES]
+    if not run.log:
         expected.remove("curves.png")
-    return [name for name in expected if not (run_dir / "pictures" / name).exists()]
+    return [name for name in expected if not (run.path / "pictures" / name).exists()]
 
 
-def render_page(run_dir: Path) -> str:
+def render_page(run: TrainedRun) -> str:
+    run_dir = run.path
     name = html.escape(run_dir.resolve().name)
     sections = [
-        ("summary", "Summary", _summary(run_dir) + _missing(run_dir)),
-        ("metrics", "Metrics", _metrics(run_dir)),
+        ("summary", "Summary", _summary(run) + _missing(run)),
+        ("metrics", "Metrics", _metrics(run)),
         ("curves", "Training curves", _pictures(run_dir, ["curves.png"])),
         ("latents", "Which factor lives where", _latent_pictures(run_dir)),
         (
@@ -91,7 +90,7 @@ def render_page(run_dir: Path) -> str:
             "What the model learned",
             _pictures(run_dir, [n for n in PICTURES if n != "curves.png"], others=True),
         ),
-        ("config", "Configuration", _configuration(run_dir)),
+        ("config", "Configuration", _configuration(run)),
     ]
     nav = " ".join(f'<a href="#{key}">{title}</a>' for key, title, _ in sections)
     body = "\n".join(
@@ -110,13 +109,8 @@ def render_page(run_dir: Path) -> str:
 # --- sections --------------------------------------------------------------------------------------
 
 
-def _read_json(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-def _summary(run_dir: Path) -> str:
-    cfg = DSVAEConfig.load(run_dir / "config.json")
-    train = _read_json(run_dir / "train.json") or {}
+def _summary(run: TrainedRun) -> str:
+    cfg, train = run.config, run.record("train.json")
     frames = (
         f"{cfg.channels} x {cfg.frame_size} x {cfg.frame_size} frames"
         if cfg.is_video
@@ -128,8 +122,7 @@ def _summary(run_dir: Path) -> str:
         f"sequences of T = {cfg.T} {frames}; f_dim {cfg.f_dim}, z_dim {cfg.z_dim}, q(z) {cfg.q_z}, "
         f"likelihood {cfg.likelihood}",
     ]
-    rows = read_log(run_dir)
-    tests = [r for r in rows if r["split"] == "test"]
+    tests = [r for r in run.log if r["split"] == "test"]
     if tests:
         last = tests[-1]
         terms = ", ".join(f"{k} {last[k]:.4g}" for k in ("recon", "kl_f", "kl_z"))
@@ -142,21 +135,21 @@ def _summary(run_dir: Path) -> str:
     return "<ul>\n" + "\n".join(f"<li>{item}</li>" for item in items) + "\n</ul>"
 
 
-def _missing(run_dir: Path) -> str:
-    lines = missing(run_dir)
+def _missing(run: TrainedRun) -> str:
+    lines = missing(run)
     if not lines:
         return ""
     items = "\n".join(f"<li>{html.escape(line)}</li>" for line in lines)
     return f'\n<p class="muted">Missing from the run folder:</p>\n<ul class="missing">\n{items}\n</ul>'
 
 
-def _metrics(run_dir: Path) -> str:
-    md, js = run_dir / "metrics.md", run_dir / "metrics.json"
+def _metrics(run: TrainedRun) -> str:
+    md = run.path / "metrics.md"
     if md.exists():
         return markdown_to_html(md.read_text())
-    if js.exists():
-        return _table(_flatten(json.loads(js.read_text())))
-    return f'<p class="muted">No metrics yet: run <code>dsvae eval {html.escape(str(run_dir))}</code>.</p>'
+    if run.metrics is not None:
+        return _table(_flatten(run.metrics))
+    return f'<p class="muted">No metrics yet: run <code>dsvae eval {html.escape(str(run.path))}</code>.</p>'
 
 
 def _pictures(run_dir: Path, names: list[str], others: bool = False) -> str:
@@ -220,15 +213,15 @@ def _latent_pictures(run_dir: Path) -> str:
     )
 
 
-def _configuration(run_dir: Path) -> str:
+def _configuration(run: TrainedRun) -> str:
     parts = []
     for name, what in (
         ("config.json", "the model (DSVAEConfig)"),
         ("train.json", "training options"),
         ("env.json", "environment"),
     ):
-        data = _read_json(run_dir / name)
-        if data is not None:
+        data = run.record(name)
+        if data:
             parts.append(f"<h3>{name}: {what}</h3>\n{_table(_flatten(data))}")
     return "\n".join(parts)
 

@@ -1,8 +1,14 @@
-"""Open a run folder written by ``dsvae train`` (layout in docs/CONTRACTS.md)."""
+"""Open a run folder written by ``dsvae train`` (layout in docs/CONTRACTS.md).
+
+:class:`TrainedRun` is how every stage after training reads a run (eval, viz, report, compare):
+its model, the data it trained on (checked against the run's checksums, then against the model by
+:func:`check_model_fits`, the one "does the model fit this data" check) and its records.
+"""
 
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 import time
@@ -13,6 +19,7 @@ import torch
 
 from ._io import DamagedFileError, atomic_write_text, recover_dir
 from .checkpoint import describe_last_checkpoint, last_good_checkpoint
+from .config import DSVAEConfig
 from .data import BUILT, DEFAULT_DATA_ROOT, GENERATED, DatasetError, SequenceDataset, open_dataset
 from .data.base import data_checksums
 from .model import DSVAE
@@ -384,3 +391,107 @@ def recipe_sha256(text: str) -> str:
         raise ValueError(f"not a TOML recipe: {e}") from None
     doc.pop("about", None)
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+# what to do when a trained run's model does not read its data (the message of check_model_fits)
+READ_WITH_ITS_DATA = (
+    "Open the run with the data it trained on (--data PATH points a run at a copy that moved), or "
+    "train a model for this data (dsvae train --data ...)."
+)
+
+
+def check_model_fits(cfg: DSVAEConfig, dataset: SequenceDataset, advice: str = READ_WITH_ITS_DATA) -> None:
+    """The one check that a model reads the sequences of ``dataset``: the same kind of frames (video
+    ``(C, H, W)`` or vectors ``(D,)``), the same frames per sequence ``T`` and the same frame shape.
+    ``cfg``: the model's :class:`~dsvae.config.DSVAEConfig`. ``advice``: what to do, ending the
+    message (default: for a trained run opened with other data).
+
+    Raises :class:`DatasetError` (a ValueError) naming each of the three that differs, with the
+    model's and the data's values."""
+    kind = "video" if cfg.is_video else "vector"
+    differ = []
+    if kind != dataset.kind:
+        differ.append(f"the kind of frames (model: {kind}, data: {dataset.kind})")
+    if cfg.T != dataset.T:
+        differ.append(f"T, the frames per sequence (model: {cfg.T}, data: {dataset.T})")
+    if tuple(cfg.frame_shape) != tuple(dataset.frame_shape):
+        axes = (" (C, H, W)" if cfg.is_video else " (D,)") if kind == dataset.kind else ""
+        differ.append(
+            f"the frame shape{axes} (model: {tuple(cfg.frame_shape)}, data: {tuple(dataset.frame_shape)})"
+        )
+    if differ:
+        name = dataset.meta.get("name", "the dataset")
+        raise DatasetError(f"the model does not fit the data {name}: {'; '.join(differ)}. {advice}".rstrip())
+
+
+class TrainedRun:
+    """A run folder as the stages after training read it; each part is read when first asked for,
+    then kept:
+
+    - :attr:`model`: the final model, else the last checkpoint with a warning that the run has not
+      finished (:func:`load_model`: checksums checked), in eval mode on ``device``;
+    - :attr:`dataset`: the data it trained on (:func:`open_run_dataset`: checked against the run's
+      checksums), checked once to fit the model (:func:`check_model_fits`); :attr:`test` its test
+      split (possibly empty), :attr:`train` its training split;
+    - :attr:`metrics`: RUN/metrics.json (:func:`read_metrics`; None before `dsvae eval`);
+      :attr:`config`: RUN/config.json without loading weights; :attr:`options`: RUN/train.json;
+      :attr:`log`: the rows of RUN/log.csv; :meth:`record`: any JSON record of the folder.
+
+    Errors are those of the functions named (FileNotFoundError for a folder that is no run, a
+    DatasetError for data that is gone, differs or does not fit, DamagedFileError)."""
+
+    def __init__(self, path: str | Path, device: str | torch.device = "cpu") -> None:
+        self.path = Path(path)
+        self.device = device
+
+    @classmethod
+    def of(cls, run: str | Path | TrainedRun, device: str | torch.device = "cpu") -> TrainedRun:
+        """``run`` itself if it is a TrainedRun already (one opening shared by the stages of a
+        command), else the run folder at that path."""
+        return run if isinstance(run, TrainedRun) else cls(run, device)
+
+    @functools.cached_property
+    def model(self) -> DSVAE:
+        return load_model(self.path, map_location=self.device)
+
+    @functools.cached_property
+    def dataset(self) -> SequenceDataset:
+        dataset = open_run_dataset(self.path)
+        check_model_fits(self.model.config, dataset)
+        return dataset
+
+    @functools.cached_property
+    def test(self) -> SequenceDataset:
+        return self.dataset.subset("test")
+
+    @functools.cached_property
+    def train(self) -> SequenceDataset:
+        return self.dataset.subset("train")
+
+    @functools.cached_property
+    def metrics(self) -> dict | None:
+        return read_metrics(self.path)
+
+    @functools.cached_property
+    def config(self) -> DSVAEConfig:
+        return DSVAEConfig.load(self.path / "config.json")
+
+    @functools.cached_property
+    def options(self) -> dict:
+        return read_train_options(self.path)
+
+    @functools.cached_property
+    def log(self) -> list[dict]:
+        return read_log(self.path)
+
+    def record(self, name: str) -> dict:
+        """RUN/``name`` (config.json, train.json, env.json, ...) as a dict; {} where the file is
+        missing, unreadable or not a JSON object (a run copied without it)."""
+        try:
+            doc = json.loads((self.path / name).read_text())
+        except (OSError, ValueError):
+            return {}
+        return doc if isinstance(doc, dict) else {}
+
+    def __repr__(self) -> str:
+        return f"TrainedRun({str(self.path)!r})"

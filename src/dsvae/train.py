@@ -32,7 +32,7 @@ from .elbo import ELBO_TERMS, elbo_terms, terms_of
 from .model import DSVAE
 from .objectives import Objective, family_terms
 from .progress import progress
-from .run import LOG_COLUMNS
+from .run import LOG_COLUMNS, check_model_fits
 from .runfolder import MAY_CHANGE_ON_RESUME, RunBusyError, TrainConfig, TrainingRun, resumed_config
 
 
@@ -74,11 +74,7 @@ def model_config_for(dataset: SequenceDataset, preset: str, overrides: dict) -> 
     else:
         shape.update(frame_dim=dataset.frame_shape[0])
     cfg = DSVAEConfig.preset(preset, **{**shape, **overrides})
-    if cfg.frame_shape != dataset.frame_shape or cfg.T != dataset.T:
-        raise ValueError(
-            f"model frames {cfg.frame_shape} x T={cfg.T} do not match the data's "
-            f"{dataset.frame_shape} x T={dataset.T}; drop the conflicting overrides"
-        )
+    check_model_fits(cfg, dataset, advice="Drop the overrides that conflict with the data's frames.")
     return cfg
 
 
@@ -98,7 +94,7 @@ def check_view_fits(cfg: DSVAEConfig, dataset: SequenceDataset, n: int = 64, nee
     if len(train) == 0:
         return 1.0
     pos = np.unique(np.linspace(0, len(train) - 1, min(n, len(train))).astype(int))
-    x = train.normalize(train.get_batch(pos)).float().flatten(0, 1)  # (N*T, C, H, W) in [0, 1]
+    x = train.model_batch(pos).float().flatten(0, 1)  # (N*T, C, H, W) in [0, 1]
     share = float(((x - x[:, :, :1, :1]).abs().amax(dim=1) <= 0.04).float().mean())
     if share < need:
         raise ValueError(

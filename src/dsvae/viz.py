@@ -32,7 +32,7 @@ from .data.base import SequenceDataset
 from .device import resolve_device, seeded_eval
 from .model import DSVAE
 from .progress import progress
-from .run import load_model, open_run_dataset, read_log, read_metrics
+from .run import TrainedRun, check_model_fits
 
 TARGET_SIZE = 128  # frames are enlarged by an integer factor to about this many pixels
 FRAME_MS = 150  # GIF frame duration
@@ -44,8 +44,8 @@ RULE = (160, 160, 160)
 # of preference; a label shows its value name, an info column "<short name> <value>"
 STATIC_KEYS = {"character": "char", "speaker": "speaker"}
 DYNAMIC_KEYS = {"motion": "motion", "digit": "digit"}
-# viridis, sampled at 0, 1/4, 1/2, 3/4, 1: the colour map of spectrogram heatmaps
-VIRIDIS = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], np.float32)
+# matplotlib's colour map of every heatmap: spectrograms, vector sequences, the latent map
+COLORMAP = "viridis"
 
 # Every picture `dsvae viz` writes into RUN/pictures: title and how to read it (the report shows both).
 PICTURES: dict[str, tuple[str, str]] = {
@@ -154,15 +154,30 @@ def strip(clip: np.ndarray) -> np.ndarray:
     return np.concatenate(list(clip), axis=1)
 
 
+@functools.cache
+def _colormap_table() -> np.ndarray:
+    """:data:`COLORMAP` as 256 uint8 RGB rows (matplotlib imported here, on first use)."""
+    try:
+        from matplotlib import colormaps
+    except ModuleNotFoundError as e:
+        raise ModuleNotFoundError(
+            "dsvae draws heatmaps with matplotlib's colour map: pip install matplotlib"
+        ) from e
+    return np.round(colormaps[COLORMAP](np.linspace(0.0, 1.0, 256))[:, :3] * 255).astype(np.uint8)
+
+
+def colormap(values: np.ndarray | float) -> np.ndarray:
+    """Values in [0, 1] (any shape; clipped) -> uint8 RGB ``(..., 3)`` of matplotlib's
+    :data:`COLORMAP` in 256 levels."""
+    levels = np.round(np.clip(np.asarray(values, np.float64), 0.0, 1.0) * 255).astype(np.int64)
+    return _colormap_table()[levels]
+
+
 def heatmap(seq: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
     """Vector frames ``(T, D)`` -> an RGB spectrogram ``(D, T, 3)`` uint8: time to the right, the
     first feature (lowest frequency) at the bottom, ``value_range`` spread over the colour map."""
     lo, hi = value_range
-    u = np.clip((np.asarray(seq, np.float32).T[::-1] - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
-    pos = u * (len(VIRIDIS) - 1)
-    i = np.minimum(pos.astype(np.int64), len(VIRIDIS) - 2)
-    w = (pos - i)[..., None]
-    return np.round(VIRIDIS[i] * (1 - w) + VIRIDIS[i + 1] * w).astype(np.uint8)
+    return colormap((np.asarray(seq, np.float32).T[::-1] - lo) / max(hi - lo, 1e-12))
 
 
 @dataclass
@@ -453,14 +468,10 @@ def _evaluating(model: DSVAE) -> Iterator[None]:
 
 
 def _check_fits(model: DSVAE, ds: SequenceDataset) -> None:
-    cfg = model.config
+    """Something to draw, and a model that reads it (:func:`~dsvae.run.check_model_fits`)."""
     if len(ds) == 0:
         raise ValueError("no sequences to draw: the dataset view is empty")
-    if (ds.T, *ds.frame_shape) != (cfg.T, *cfg.frame_shape):
-        raise ValueError(
-            f"the model reads sequences (T, frame) = {(cfg.T, *cfg.frame_shape)}, the dataset holds "
-            f"{(ds.T, *ds.frame_shape)}: draw a model with the dataset it was trained on"
-        )
+    check_model_fits(model.config, ds, advice="Draw a model with the dataset it was trained on.")
 
 
 def write_train_pictures(
@@ -708,12 +719,12 @@ def _map_of(latents: dict) -> tuple[str, list]:
     raise ValueError("no importance matrix of (f, z) in these latent scores")
 
 
-def run_latents(run_dir: Path, model: DSVAE) -> tuple[dict | None, dict | None]:
+def run_latents(run: TrainedRun) -> tuple[dict | None, dict | None]:
     """The latent scores `dsvae eval` wrote into RUN/metrics.json (``latents``) and the metrics (None
     where absent). Pictures never fit a metric: without metrics.json, or with latent scores of other
-    latents than this model's, a warning says to run `dsvae eval RUN` first and the latent pictures
-    are left out."""
-    metrics = read_metrics(run_dir)
+    latents than the run's model's, a warning says to run `dsvae eval RUN` first and the latent
+    pictures are left out."""
+    run_dir, metrics = run.path, run.metrics
     if metrics is None:
         warnings.warn(
             f"no latent map or traversals: {run_dir} has no metrics.json yet; run `dsvae eval {run_dir}` "
@@ -724,7 +735,7 @@ def run_latents(run_dir: Path, model: DSVAE) -> tuple[dict | None, dict | None]:
     latents = metrics.get("latents")
     if not (latents and latents.get("dci")):
         return None, metrics  # unlabelled, or nothing to fit: metrics.json's notes say why
-    cfg = model.config
+    cfg = run.model.config
     if len(latents["latent_names"]) != cfg.f_dim + cfg.z_dim:
         warnings.warn(
             f"no latent map or traversals: the latent scores in {run_dir}/metrics.json are of "
@@ -737,8 +748,7 @@ def run_latents(run_dir: Path, model: DSVAE) -> tuple[dict | None, dict | None]:
 
 
 def latent_pictures(
-    run_dir: Path,
-    model: DSVAE,
+    run: TrainedRun,
     test: SequenceDataset,
     out_dir: Path,
     k: int,
@@ -748,7 +758,7 @@ def latent_pictures(
     """The latent map (latent_map.png), the per-factor scores (factor_scores.png, where `dsvae eval`
     ran with a judge) and the traversals (traverse_<factor>.gif/.png; PNG of spectrograms for a vector
     run) of a labelled run, from what `dsvae eval` wrote in RUN/metrics.json (:func:`run_latents`)."""
-    latents, metrics = run_latents(run_dir, model)
+    latents, metrics = run_latents(run)
     paths: dict[str, Path] = {}
     if metrics and metrics.get("factors"):
         fig = factor_scores_figure(metrics["factors"], metrics["factor_kinds"])
@@ -759,7 +769,7 @@ def latent_pictures(
     title = f"latent map: importance of each dimension for each factor (DCI, {reg})"
     fig = latent_map_figure(np.asarray(R), latents["factors"], latents["latent_names"], title)
     paths["latent_map.png"] = save_figure(fig, out_dir / "latent_map.png")
-    paths.update(traversals(model, test, out_dir, latents, k, seed, device))
+    paths.update(traversals(run.model, test, out_dir, latents, k, seed, device))
     return paths
 
 
@@ -777,17 +787,18 @@ def visualize_run(
     matrix (``n_rows`` x ``n_cols``), fixed f and fixed z with ``k`` samples each, f interpolated in
     ``k`` steps, reconstructions and swaps, and the training curves (see :data:`PICTURES`). A vector
     (speech) run gets the curves, spectrogram reconstructions and swaps, and the voice conversion
-    examples of ``dsvae.evaluate.speech``."""
+    examples of :func:`voice_conversion`."""
     for name, value in (("n_rows", n_rows), ("n_cols", n_cols), ("k", k)):
         if value < 1:
             raise ValueError(f"{name} must be at least 1, got {value}")
     run_dir = Path(run_dir)
     out_dir = Path(out_dir) if out_dir is not None else run_dir / "pictures"
     device = resolve_device(str(device))
-    model, dataset, test = _open_run(run_dir, device)
+    run = TrainedRun(run_dir, device)
+    model, dataset, test = run.model, run.dataset, _drawn(run)
 
     paths: dict[str, Path] = {}
-    rows = read_log(run_dir)
+    rows = run.log
     if rows:
         paths["curves.png"] = plot_curves(rows, out_dir / "curves.png", log_scale=log_scale)
     steps = [lambda: write_train_pictures(model, test, out_dir, device=device, seed=seed)]
@@ -799,25 +810,19 @@ def visualize_run(
             lambda: interpolate_f(model, test, out_dir, n_rows, k, seed, device),
         ]
     if dataset.labels:
-        steps.append(lambda: latent_pictures(run_dir, model, test, out_dir, k, seed, device))
+        steps.append(lambda: latent_pictures(run, test, out_dir, k, seed, device))
     with _evaluating(model):
         for step in progress(steps, desc="pictures", unit="picture", leave=False):
             paths.update(step())
     if not model.config.is_video:
-        paths.update(_voice_conversion(run_dir, out_dir, device))
+        paths.update(_voice_conversion(run, out_dir, device))
     return paths
 
 
-def _open_run(run_dir: Path, device: torch.device) -> tuple[DSVAE, SequenceDataset, SequenceDataset]:
-    """The run's model, its dataset and the sequences to draw: the test split (a dataset without one:
-    the training split, which the labels then say), checked to fit the model."""
-    model = load_model(run_dir, map_location=device)
-    dataset = open_run_dataset(run_dir)
-    test = dataset.subset("test")
-    if len(test) == 0:
-        test = dataset.subset("train")
-    _check_fits(model, test)
-    return model, dataset, test
+def _drawn(run: TrainedRun) -> SequenceDataset:
+    """The sequences to draw of a run (its dataset already checked to fit the model): the test split,
+    or for a dataset without one the training split (which the labels then say)."""
+    return run.test if len(run.test) else run.train
 
 
 def write_run_train_pictures(
@@ -826,34 +831,173 @@ def write_run_train_pictures(
     """The pictures of a training that ended, drawn from the run folder into RUN/pictures: the
     reconstructions and swaps of :func:`write_train_pictures`. ``dsvae train`` calls it after
     training (unless ``--no-pictures``); the training loop itself draws nothing."""
-    run_dir = Path(run_dir)
-    device = resolve_device(str(device))
-    model, _, test = _open_run(run_dir, device)
-    return write_train_pictures(model, test, run_dir / "pictures", device=device, seed=seed)
+    run = TrainedRun(run_dir, resolve_device(str(device)))
+    return write_train_pictures(run.model, _drawn(run), run.path / "pictures", device=run.device, seed=seed)
 
 
-def _voice_conversion(run_dir: Path, out_dir: Path, device: torch.device) -> dict[str, Path]:
-    """The voice conversion examples of ``dsvae.evaluate.speech`` in ``out_dir``/voice, where this
-    version has that module and the run's data is speech (recordings with speakers)."""
-    try:
-        from .evaluate.speech import voice_conversion
-    except ModuleNotFoundError as e:
-        if e.name != "dsvae.evaluate.speech":
-            raise
-        warnings.warn(
-            f"{run_dir} is a speech run: its voice conversion examples come from dsvae.evaluate.speech, "
-            "which this dsvae version lacks; wrote the curves and spectrogram reconstructions and swaps only",
-            stacklevel=3,
-        )
-        return {}
+def _voice_conversion(run: TrainedRun, out_dir: Path, device: torch.device) -> dict[str, Path]:
+    """The voice conversion examples (:func:`voice_conversion`) in ``out_dir``/voice, where the run's
+    data is speech (recordings with speakers); otherwise a warning says why there are none."""
     try:
         return {
             f"voice/{name}": path
-            for name, path in voice_conversion(run_dir, out_dir / "voice", device=device).items()
+            for name, path in voice_conversion(run, out_dir / "voice", device=device).items()
         }
     except ValueError as e:  # vector data that is not speech recordings: nothing to convert
-        warnings.warn(f"no voice conversion examples for {run_dir}: {e}", stacklevel=3)
+        warnings.warn(f"no voice conversion examples for {run.path}: {e}", stacklevel=3)
         return {}
+
+
+# --- speech: spectrograms and voice conversion -------------------------------------------------------
+SPEECH_COLUMNS = ("utterance", "start_frame", "recording_frames")  # info columns of speech data
+
+
+def overlap_average(segments: np.ndarray, starts: np.ndarray, n_frames: int) -> np.ndarray:
+    """Segments (S, T, D) cut from one recording at ``starts`` -> the recording (n_frames, D), each
+    frame the mean of the segments that cover it (frames past ``n_frames`` were padding)."""
+    S, T, D = segments.shape
+    total = np.zeros((max(int(starts.max()) + T, n_frames), D))
+    count = np.zeros((len(total), 1))
+    for seg, s in zip(segments, starts):
+        total[s : s + T] += seg
+        count[s : s + T] += 1
+    return (total / np.maximum(count, 1))[:n_frames]
+
+
+def spectrogram_image(log_mel: np.ndarray, vmin: float, vmax: float, scale: int = 4) -> Image.Image:
+    """Log-mel (n_frames, n_mels) -> a PIL image ``(n_mels * scale) x (n_frames * scale)`` pixels,
+    time to the right, low frequencies at the bottom, [vmin, vmax] spread over :data:`COLORMAP`."""
+    rgb = upscale(heatmap(log_mel, (vmin, vmax)), scale)
+    return Image.fromarray(np.ascontiguousarray(rgb), "RGB")
+
+
+def _utterance_segments(ds: SequenceDataset, utterance: str) -> np.ndarray:
+    """Positions of the utterance's segments in ``ds``, in time order."""
+    pos = np.flatnonzero(ds.info_array("utterance") == utterance)
+    if len(pos) == 0:
+        raise ValueError(
+            f"no test utterance {utterance!r}; e.g. {', '.join(np.unique(ds.info_array('utterance'))[:3])}"
+        )
+    return pos[np.argsort(ds.info_array("start_frame")[pos], kind="stable")]
+
+
+def _speech_test_split(run: TrainedRun, speaker: str) -> SequenceDataset:
+    """The run's test split, after checking that it holds speech recordings: vector frames, the
+    recordings' columns (:data:`SPEECH_COLUMNS`), the ``speaker`` label and the feature parameters.
+    Raises ValueError saying what is missing."""
+    if run.model.config.is_video:
+        raise ValueError("voice conversion needs a speech run (vector frames: dsvae train --preset speech)")
+    test = run.test
+    name = test.meta.get("name", "the dataset")
+    missing = [c for c in SPEECH_COLUMNS if c not in test.info]
+    if missing:
+        raise ValueError(
+            f"{name} has no {', '.join(repr(c) for c in missing)} column; build speech data with "
+            "`dsvae data fsdd` or `dsvae data timit`"
+        )
+    if speaker not in test.labels:
+        raise ValueError(f"{name} has no {speaker!r} label; labels: {sorted(test.labels)}")
+    if "features" not in test.meta:
+        raise ValueError("the dataset keeps no feature parameters (meta['features']) to invert; rebuild it")
+    return test
+
+
+@torch.no_grad()
+def voice_conversion(
+    run: str | Path | TrainedRun,
+    out_dir: str | Path | None = None,
+    source: str | None = None,
+    target_speaker: str | None = None,
+    n_iter: int = 64,
+    device: str | torch.device = "cpu",
+) -> dict[str, Path]:
+    """Decode the z of test recording ``source`` with its own f and with ``target_speaker``'s f, of
+    the speech run ``run`` (a run folder or an opened :class:`~dsvae.run.TrainedRun`).
+
+    Writes into ``out_dir`` (default RUN/pictures/voice) a WAV (Griffin-Lim, ``n_iter`` iterations)
+    and a spectrogram PNG (:func:`spectrogram_image`) of: ``source`` (the input features), ``own_f``
+    (its z with its own f: the reconstruction), ``converted`` (its z with the target speaker's f: the
+    mean f over that speaker's test segments) and ``target`` (a test recording of the target
+    speaker, with the same digit where there is one), plus ``voice_conversion.png`` with the four
+    spectrograms top to bottom. Defaults: the first test recording, and the next speaker in label
+    order. Returns name -> path. Raises ValueError for a run that is not speech, an unknown
+    recording or speaker."""
+    from .data.speech import SPEAKER, SpeechFeatures, write_wav
+
+    run = TrainedRun.of(run, device)
+    out_dir = Path(out_dir) if out_dir is not None else run.path / "pictures" / "voice"
+    model, test = run.model, _speech_test_split(run, SPEAKER)
+    features = SpeechFeatures.from_dict(test.meta["features"])
+    utterances = test.info_array("utterance")
+    source = str(source if source is not None else np.unique(utterances)[0])
+    src_pos = _utterance_segments(test, source)
+    speakers = test.label_values[SPEAKER]
+    speaker = test.label_array(SPEAKER)
+    src_speaker = int(speaker[src_pos[0]])
+    if target_speaker is None:
+        present = np.unique(speaker)
+        later = present[present > src_speaker]
+        tgt_speaker = int(later[0] if len(later) else present[0])
+    elif target_speaker in speakers:
+        tgt_speaker = speakers.index(target_speaker)
+    else:
+        raise ValueError(f"unknown speaker {target_speaker!r}; the speakers are {', '.join(speakers)}")
+    tgt_all = np.flatnonzero(speaker == tgt_speaker)
+    if len(tgt_all) == 0:
+        raise ValueError(f"speaker {speakers[tgt_speaker]} has no test recordings to take f from")
+
+    def encode(pos: np.ndarray):
+        return model.encode(test.model_batch(pos, device))
+
+    def recording(pos: np.ndarray, segments: torch.Tensor) -> np.ndarray:
+        """Standardized segments (S, T, D) of one recording -> its log-mel features (n_frames, D)."""
+        feats = test.denormalize(segments.float()).cpu().numpy()
+        n_frames = int(test.info_array("recording_frames")[pos[0]])
+        return overlap_average(feats, test.info_array("start_frame")[pos], n_frames)
+
+    enc = encode(src_pos)
+    S = len(src_pos)
+    own_f = enc.f.mean(0, keepdim=True).expand(S, -1)
+    tgt_f = encode(tgt_all).f.mean(0, keepdim=True).expand(S, -1)
+    tgt_candidates = tgt_all
+    if "digit" in test.labels:
+        same_digit = tgt_all[test.label_array("digit")[tgt_all] == test.label_array("digit")[src_pos[0]]]
+        tgt_candidates = same_digit if len(same_digit) else tgt_all
+    tgt_pos = _utterance_segments(test, str(utterances[tgt_candidates[0]]))
+
+    spectrograms = {
+        "source": recording(src_pos, test.model_batch(src_pos)),
+        "own_f": recording(src_pos, model.decode(own_f, enc.z)),
+        "converted": recording(src_pos, model.decode(tgt_f, enc.z)),
+        "target": recording(tgt_pos, test.model_batch(tgt_pos)),
+    }
+    tgt_name = speakers[tgt_speaker]
+    captions = {
+        "source": f"{source} (speaker {speakers[src_speaker]}): input",
+        "own_f": f"{source}: its z with its own f",
+        "converted": f"{source}: its z with the f of {tgt_name}",
+        "target": f"{utterances[tgt_pos[0]]} (speaker {tgt_name}): input",
+    }
+    vmin, vmax = np.percentile(spectrograms["source"], [1, 99.5])
+    written, images = {}, []
+    for name, log_mel in spectrograms.items():
+        audio = features.to_audio(log_mel, n_iter=n_iter)
+        audio = 0.9 * audio / max(float(np.abs(audio).max()), 1e-9)
+        written[name] = atomic_file(out_dir / f"{name}.wav", lambda p, a=audio: write_wav(p, a, features.sr))
+        img = spectrogram_image(log_mel, vmin, vmax)
+        written[f"{name}_png"] = atomic_file(
+            out_dir / f"{name}.png", lambda p, im=img: im.save(p, format="PNG")
+        )
+        images.append((captions[name], img))
+    width = max(img.width for _, img in images)
+    sheet = Image.new("RGB", (width, sum(img.height + 16 for _, img in images)), "white")
+    draw, y = ImageDraw.Draw(sheet), 0
+    for caption, img in images:
+        draw.text((2, y + 2), caption, fill="black")
+        sheet.paste(img, (0, y + 16))
+        y += img.height + 16
+    written["sheet"] = atomic_file(out_dir / "voice_conversion.png", lambda p: sheet.save(p, format="PNG"))
+    return written
 
 
 # --- plots (matplotlib) ----------------------------------------------------------------------------
@@ -936,7 +1080,7 @@ def latent_map_figure(importance: np.ndarray, factors: list[str], latent_names: 
     # tall enough for the colour bar's label, also with two factors
     fig = _figure(figsize=(width, max(3.0, 1.2 + 0.45 * len(factors))), layout="constrained")
     ax = fig.subplots()
-    im = ax.imshow(share, aspect="auto", cmap="viridis", vmin=0.0, interpolation="nearest")
+    im = ax.imshow(share, aspect="auto", cmap=COLORMAP, vmin=0.0, interpolation="nearest")
     ax.set_yticks(range(len(factors)), factors)
     n_f = sum(name.startswith("f") for name in latent_names)
     step = max(1, len(latent_names) // 40)
@@ -999,7 +1143,11 @@ __all__ = [
     "describe",
     "fixed_part",
     "interpolate_f",
+    "colormap",
     "heatmap",
+    "overlap_average",
+    "spectrogram_image",
+    "voice_conversion",
     "layout",
     "pick",
     "plot_curves",

@@ -55,6 +55,7 @@ from .base import SPLITS, DatasetError, FramesWriter, SequenceDataset, atomic_da
 from .fetch import cache_dir as cache_dir_of
 from .fetch import download
 
+SPEAKER = "speaker"  # the label of who speaks (FSDD, TIMIT): static, what f should carry
 FSDD_URL = "https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/heads/master.zip"
 # what to do when FSDD_URL cannot be downloaded
 FSDD_ELSEWHERE = (
@@ -415,7 +416,7 @@ def _fsdd_recording(name: str, read: Callable[[], tuple[np.ndarray, int]]) -> Re
     digit, speaker, index = m.group(1), m.group(2), int(m.group(3))
     split = SPLITS["test"] if index in FSDD_TEST_INDICES else SPLITS["train"]
     utterance = name[: -len(m.group(4)) - 1]
-    return Recording(name, utterance, split, {"speaker": speaker, "digit": digit}, {}, read)
+    return Recording(name, utterance, split, {SPEAKER: speaker, "digit": digit}, {}, read)
 
 
 def _one_per_utterance(recordings: list[Recording]) -> list[Recording]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..run import DATA_LOCATION, read_log, read_train_options, recipe_sha256
+from ..run import DATA_LOCATION, TrainedRun, recipe_sha256
 from .markdown import row
 
 # top-level keys of metrics.json that are not scores (provenance and settings)
@@ -65,18 +65,9 @@ def run_recipe(run_dir: str | Path) -> dict[str, object]:
     without :data:`NOT_RECIPE`) and RUN/config.json (the resolved model config, as ``model.FIELD``).
     Files that are missing or unreadable give no keys (a run copied without them is compared on its
     scores alone)."""
-    recipe: dict[str, object] = {}
-    readers = (
-        ("", lambda: read_train_options(run_dir)),
-        ("model.", lambda: json.loads((Path(run_dir) / "config.json").read_text())),
-    )
-    for prefix, read in readers:
-        try:
-            opts = read()
-        except (OSError, ValueError):
-            continue
-        if isinstance(opts, dict):
-            recipe.update((prefix + k, v) for k, v in opts.items() if k not in NOT_RECIPE)
+    run, recipe = TrainedRun.of(run_dir), {}
+    for prefix, name in (("", "train.json"), ("model.", "config.json")):
+        recipe.update((prefix + k, v) for k, v in run.record(name).items() if k not in NOT_RECIPE)
     return recipe
 
 
@@ -94,12 +85,14 @@ def run_scores(run_dir: str | Path) -> dict[str, float]:
     """Every score of one evaluated run as ``{dotted key: number}``: metrics.json flattened (a
     ``{"mean", "std"}`` over evaluation seeds counts as its mean), plus ``train_minutes`` (the wall
     time of the training epochs in RUN/log.csv) where the log has it."""
-    path = Path(run_dir) / "metrics.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: score the run first (dsvae eval {run_dir} --judge DIR)")
+    run = TrainedRun.of(run_dir)
+    if run.metrics is None:
+        raise FileNotFoundError(
+            f"{run.path / 'metrics.json'} not found: score the run first (dsvae eval {run_dir} --judge DIR)"
+        )
     scores: dict[str, float] = {}
-    _flatten(json.loads(path.read_text()), "", scores)
-    train = [r for r in read_log(run_dir) if r["split"] == "train" and "wall_s" in r]
+    _flatten(run.metrics, "", scores)
+    train = [r for r in run.log if r["split"] == "train" and "wall_s" in r]
     if train:
         scores["train_minutes"] = sum(r["wall_s"] for r in train) / 60
     return scores
@@ -170,28 +163,22 @@ def compare_runs(run_dirs: Sequence[str | Path], n_boot: int = 10000, seed: int 
     return out
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return doc if isinstance(doc, dict) else {}
-
-
 def run_judge(run_dir: str | Path) -> str | None:
     """sha256 of the judge that scored the run (RUN/metrics.json), None when it was scored without
     one. Raises FileNotFoundError for a run not scored yet."""
-    path = Path(run_dir) / "metrics.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: score the run first (dsvae eval {run_dir})")
-    return (_read_json(path).get("judge") or {}).get("sha256")
+    run = TrainedRun.of(run_dir)
+    if not (run.path / "metrics.json").exists():
+        raise FileNotFoundError(
+            f"{run.path / 'metrics.json'} not found: score the run first (dsvae eval {run_dir})"
+        )
+    return (run.record("metrics.json").get("judge") or {}).get("sha256")
 
 
 def run_kind(run_dir: str | Path) -> str:
     """The kind of machine whose kernels trained the run, from RUN/env.json: the GPU's name, or the
     CPU's instruction set (AMX, AVX-512 BF16, AVX2, and whether it was capped) and the precision.
     Runs of one recipe are bit-identical only on one kind."""
-    env = _read_json(Path(run_dir) / "env.json")
+    env = TrainedRun.of(run_dir).record("env.json")
     precision = env.get("precision", "?")
     if str(env.get("device", "")).startswith("cuda"):
         return f"{env.get('cuda') or 'CUDA GPU'}, {precision}"
@@ -222,7 +209,7 @@ def results_entry(result: dict) -> dict:
     if len(kinds) != 1:
         raise ValueError(f"--record needs runs of one kind of machine; these ran on {sorted(kinds)}")
     name, sha256 = next(iter(recipes))
-    env = _read_json(Path(runs[0]) / "env.json")
+    env = TrainedRun.of(runs[0]).record("env.json")
     # the headline, the rest of the motion head's scores, and what the linear probes read from f and z
     keys = [*HEADLINE, "motion_scores.h_yx", "motion_scores.h_y"]
     keys += [k for k in result["scores"] if k.startswith("latents.probes.") and k.endswith(".linear")]
@@ -246,8 +233,9 @@ def results_entry(result: dict) -> dict:
 def _run_recipe_identity(run_dir: str | Path) -> tuple[str, str] | None:
     """(name, settings sha256) of the recipe a run was trained from, from its RUN/recipe.toml (the
     recipe's text as it was), None for a run trained without one."""
-    recorded = read_train_options(run_dir).get("recipe")
-    path = Path(run_dir) / "recipe.toml"
+    run = TrainedRun.of(run_dir)
+    recorded = run.options.get("recipe")
+    path = run.path / "recipe.toml"
     if not recorded or not path.exists():
         return None
     return recorded["name"], recipe_sha256(path.read_text())

@@ -31,7 +31,7 @@ from ..device import autocast, resolve_device, resolve_precision, seeded_eval
 from ..elbo import ELBO_TERMS, elbo_terms
 from ..model import DSVAE
 from ..progress import progress
-from ..run import load_model, model_provenance, open_run_dataset, write_metrics
+from ..run import TrainedRun, model_provenance, write_metrics
 from .codes import encode_means, latent_scores
 from .dci import REGRESSORS
 from .factors import (
@@ -82,7 +82,8 @@ def evaluate_run(
     precision = resolve_precision(precision, device)
     if seeds < 1:
         raise ValueError(f"seeds must be at least 1, got {seeds}")
-    model = load_model(run_dir, map_location=device)
+    run = TrainedRun(run_dir, device)
+    model = run.model
     if not model.config.is_video:  # speech: scored by speaker verification instead of a judge
         from .speech import evaluate_speech_run
 
@@ -94,16 +95,16 @@ def evaluate_run(
             )
 
         return evaluate_speech_run(
-            run_dir,
+            run,
             device=device,
             batch_size=batch_size,
             static=static,
             dynamic=dynamic,
             regressors=regressors,
         )
-    dataset = open_run_dataset(run_dir)
-    test = dataset.subset("test")
-    _check_model_fits(model, test)
+    dataset, test = run.dataset, run.test  # checked to fit the model
+    if len(test) == 0:
+        raise ValueError("the run's dataset has no test sequences to evaluate on")
     if judge_dir == "auto":  # the shipped judge of the data's benchmark, where there is one
         judge_dir = shipped_judge_dir(dataset) if test.labels else None
     judge = _open_judge(judge_dir, test, device)
@@ -165,17 +166,6 @@ def evaluate_run(
 
     write_metrics(run_dir, metrics, metrics_table(metrics))
     return metrics
-
-
-def _check_model_fits(model: DSVAE, test: SequenceDataset) -> None:
-    cfg = model.config
-    if len(test) == 0:
-        raise ValueError("the run's dataset has no test sequences to evaluate on")
-    if test.kind != "video" or (test.T, *test.frame_shape) != (cfg.T, *cfg.frame_shape):
-        raise ValueError(
-            f"the run's model reads sequences (T, C, H, W) = {(cfg.T, *cfg.frame_shape)}, its dataset "
-            f"holds {(test.T, *test.frame_shape)}: does RUN/train.json name the data it trained on?"
-        )
 
 
 def _open_judge(judge_dir: str | Path | None, test: SequenceDataset, device: torch.device) -> Judge | None:
