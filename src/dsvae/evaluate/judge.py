@@ -291,7 +291,7 @@ def judge_accuracy(
     judge.eval()
     correct = dict.fromkeys(judge.config.label_values, 0)
     for pos in dataset.batches(batch_size):
-        x = dataset.normalize(dataset.get_batch(pos).to(device))
+        x = dataset.model_batch(pos, device)
         with autocast(device, precision):
             logits = judge(x)
         for k, v in logits.items():
@@ -336,7 +336,7 @@ def train_judge(
     for epoch in range(epochs):
         judge.train()
         for pos in train.batches(batch_size, shuffle=True, seed=seed, epoch=epoch):
-            x = train.normalize(train.get_batch(pos).to(device))
+            x = train.model_batch(pos, device)
             with autocast(device, precision):
                 logits = judge(x)
             losses = {k: F.cross_entropy(v.float(), labels[k][pos].to(device)) for k, v in logits.items()}
