@@ -70,17 +70,28 @@ def _attribute_probe_keys(entry: dict, latent: str) -> list[str]:
     ]
 
 
+# the family's recipes per benchmark: (method, recipe), DSVAE's first
+QUICKSTART_FAMILY = [
+    ("DSVAE + silhouette view", "quickstart"),
+    ("C-DSVAE", "quickstart-cdsvae"),
+    ("DBSE", "quickstart-dbse"),
+]
+SPRITES_FAMILY = [("DSVAE", "sprites"), ("C-DSVAE", "sprites-cdsvae"), ("DBSE", "sprites-dbse")]
+
+
 def quickstart() -> list[str]:
     rows = [
-        "| kernels (CPU) | seeds | training | Acc | attributes | swap attrs | swap motion | PSNR dB |",
+        "| method (recipe) | kernels (CPU), seeds | training | Acc | attributes | swap attrs | swap motion | PSNR dB |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for e in _current("quickstart"):
-        rows.append(
-            f"| {_where(e)} | {e['runs']} | {_minutes(e)} | {_score(e, 'motion_scores.acc')} | "
-            f"{_score(e, 'paper_protocol.attributes_mean')} | {_score(e, 'swap.attributes_mean')} | "
-            f"{_score(e, 'swap.motion')} | {_score(e, 'reconstruction.psnr', pct=False)} |"
-        )
+    for method, recipe in QUICKSTART_FAMILY:
+        for e in _current(recipe):
+            rows.append(
+                f"| {method} (`{recipe}`) | {_where(e)}, {e['runs']} | {_minutes(e)} | "
+                f"{_score(e, 'motion_scores.acc')} | {_score(e, 'paper_protocol.attributes_mean')} | "
+                f"{_score(e, 'swap.attributes_mean')} | {_score(e, 'swap.motion')} | "
+                f"{_score(e, 'reconstruction.psnr', pct=False)} |"
+            )
     return rows
 
 
@@ -90,16 +101,17 @@ def sprites() -> list[str]:
         "| motion read from f | attributes read from z |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for e in _current("sprites"):
-        rows.append(
-            f"| **dsvae `sprites` recipe** | {_where(e)}, {e['runs']} seeds | {_minutes(e)} | "
-            f"{_score(e, 'motion_scores.acc')} | {_score(e, 'motion_scores.is', pct=False, digits=2)} | "
-            f"{_score(e, 'motion_scores.h_yx', pct=False, digits=3)} | "
-            f"{_score(e, 'motion_scores.h_y', pct=False, digits=3)} | "
-            f"{_score(e, 'paper_protocol.attributes_mean')} | {_score(e, 'swap.attributes_mean')} / "
-            f"{_score(e, 'swap.motion')} | {_score(e, 'latents.probes.motion.from_f.linear')} | "
-            f"{_mean_of(e, _attribute_probe_keys(e, 'z'))} |"
-        )
+    for method, recipe in SPRITES_FAMILY:
+        for e in _current(recipe):
+            rows.append(
+                f"| **{method}, dsvae `{recipe}` recipe** | {_where(e)}, {e['runs']} seeds | {_minutes(e)} | "
+                f"{_score(e, 'motion_scores.acc')} | {_score(e, 'motion_scores.is', pct=False, digits=2)} | "
+                f"{_score(e, 'motion_scores.h_yx', pct=False, digits=3)} | "
+                f"{_score(e, 'motion_scores.h_y', pct=False, digits=3)} | "
+                f"{_score(e, 'paper_protocol.attributes_mean')} | {_score(e, 'swap.attributes_mean')} / "
+                f"{_score(e, 'swap.motion')} | {_score(e, 'latents.probes.motion.from_f.linear')} | "
+                f"{_mean_of(e, _attribute_probe_keys(e, 'z'))} |"
+            )
     for name, *scores in PAPER_SPRITES:
         rows.append(f"| {name} | paper | | {' | '.join(scores)} | | | | |")
     return rows

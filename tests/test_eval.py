@@ -17,6 +17,7 @@ from dsvae.model import Encoding
 from test_judge import SIZE, T, render_toy, toy_dataset
 
 KEYS = {
+    "timings_s",
     "run",
     "model",
     "dataset",
@@ -178,8 +179,16 @@ def test_real_run_writes_every_key(tmp_path, toy_judge):
     md = (run / "metrics.md").read_text()
     for title in ("1. Paper protocol", "2. Motion head", "3. Swap", "4. Reconstruction"):
         assert title in md
-    # the same seeds give the same numbers
-    assert evaluate_run(run, toy_judge, seeds=2, batch_size=16) == m
+    # each part's seconds, and the evaluation time in the table
+    assert {"encode and reconstruct", "judge protocols (generate and judge)", "DCI (gbt)", "probes"} <= set(
+        m["timings_s"]
+    )
+    assert "Evaluation time:" in md
+    # the same seeds give the same numbers (only the timings differ)
+    again = evaluate_run(run, toy_judge, seeds=2, batch_size=16)
+    assert {k: v for k, v in again.items() if k != "timings_s"} == {
+        k: v for k, v in m.items() if k != "timings_s"
+    }
 
 
 def test_cli_prints_the_table(tmp_path, toy_judge, capsys):

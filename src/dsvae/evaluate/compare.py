@@ -22,7 +22,7 @@ from ..run import DATA_LOCATION, TrainedRun, recipe_sha256
 from .markdown import row
 
 # top-level keys of metrics.json that are not scores (provenance and settings)
-NOT_SCORES_TOP = {"run", "kind", "dataset", "judge", "judge2", "seeds", "precision", "notes"}
+NOT_SCORES_TOP = {"run", "kind", "dataset", "judge", "judge2", "seeds", "precision", "notes", "timings_s"}
 # keys at any depth that are not scores (notes, matrices, settings); judge_audit.judge is a score
 NOT_SCORES = {
     "notes", "paper_timit_eer", "factor_kinds", "pairs", "chance", "home", "importance", "D_i",

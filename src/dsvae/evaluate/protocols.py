@@ -30,7 +30,7 @@ from ..data.base import SequenceDataset
 from ..device import autocast, resolve_device, resolve_precision, seeded_eval
 from ..elbo import ELBO_TERMS, elbo_terms
 from ..model import DSVAE
-from ..progress import progress
+from ..progress import Stopwatch, progress
 from ..run import TrainedRun, model_provenance, write_metrics
 from .codes import encode_means, latent_scores
 from .dci import REGRESSORS
@@ -136,7 +136,9 @@ def evaluate_run(
         "notes": [],
     }
     notes = metrics["notes"]
-    codes, metrics["reconstruction"] = _encode_and_reconstruct(model, test, batch_size, device)
+    watch = Stopwatch()  # each part's wall-clock seconds, in metrics.json's "timings_s"
+    with watch.part("encode and reconstruct"):
+        codes, metrics["reconstruction"] = _encode_and_reconstruct(model, test, batch_size, device)
     if not test.labels:
         notes.append("the dataset has no labels: reconstruction and ELBO only")
     elif judge is None:
@@ -148,21 +150,35 @@ def evaluate_run(
         metrics["judge"] = _judge_info(judge_dir)
         if judge2 is not None:
             metrics["judge2"] = _judge_info(judge2_dir)
-        metrics.update(
-            _judge_protocols(
-                model, judge, test, codes, seeds, batch_size, device, precision, notes, kinds, judge2
+        with watch.part("judge protocols (generate and judge)"):
+            metrics.update(
+                _judge_protocols(
+                    model, judge, test, codes, seeds, batch_size, device, precision, notes, kinds, judge2
+                )
             )
-        )
-        metrics["judge_audit"] = _judge_audit(
-            model, {"judge": judge, "judge2": judge2}, test, codes, batch_size, device, precision
-        )
+        with watch.part("judge audit"):
+            metrics["judge_audit"] = _judge_audit(
+                model, {"judge": judge, "judge2": judge2}, test, codes, batch_size, device, precision
+            )
         metrics["judge_audit"]["agreement"] = metrics.pop("agreement", None)
     metrics["identity_eer"] = _identity_eer(test, codes)
     if test.labels:
         ceilings = (metrics["judge_audit"] or {}).get("judge", {}).get("real")
         metrics["latents"] = _latents(
-            model, dataset, test, codes, kinds, ceilings, regressors, max_train, batch_size, device, notes
+            model,
+            dataset,
+            test,
+            codes,
+            kinds,
+            ceilings,
+            regressors,
+            max_train,
+            batch_size,
+            device,
+            notes,
+            watch,
         )
+    metrics["timings_s"] = watch.seconds
 
     write_metrics(run_dir, metrics, metrics_table(metrics))
     return metrics
@@ -381,16 +397,20 @@ def _latents(
     batch_size: int,
     device: torch.device,
     notes: list[str],
+    watch: Stopwatch | None = None,
 ) -> dict | None:
     """DCI and the leakage probes (:func:`dsvae.evaluate.codes.latent_scores`), fitted on at most
-    ``max_train`` training sequences (a seeded subset) and scored on the test set."""
+    ``max_train`` training sequences (a seeded subset) and scored on the test set; ``watch`` gets
+    the seconds of each part."""
+    watch = watch or Stopwatch()
     train = dataset.subset("train")
     if len(train) == 0:
         notes.append("no training split: no DCI or probes (they are fitted on training codes)")
         return None
     if len(train) > max_train:
         train = train.subset(np.sort(np.random.default_rng(0).choice(len(train), max_train, replace=False)))
-    f_train, z_train = encode_means(model, train, batch_size, device)
+    with watch.part("encode training codes"):
+        f_train, z_train = encode_means(model, train, batch_size, device)
     out = latent_scores(
         {"f": f_train, "z": z_train.mean(axis=1)},
         {k: train.label_array(k) for k in train.labels},
@@ -399,6 +419,7 @@ def _latents(
         kinds,
         ceilings,
         regressors,
+        watch=watch,
     )
     out["train_sequences"] = len(train)
     notes += [f"no DCI or probes of {k}: {why}" for k, why in out["skipped"].items()]
@@ -536,6 +557,9 @@ def metrics_table(m: dict) -> str:
         )
     if m.get("latents"):
         lines += latent_tables(m["latents"], first=7)
+    if m.get("timings_s"):
+        parts = ", ".join(f"{k} {v:.0f} s" for k, v in m["timings_s"].items())
+        lines += ["", f"Evaluation time: {sum(m['timings_s'].values()):.0f} s ({parts})."]
     return "\n".join(lines) + "\n"
 
 
