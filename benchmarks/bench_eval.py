@@ -25,7 +25,9 @@ COPIED = ("config.json", "train.json", "env.json", "log.csv", "recipe.toml", "mo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("runs", nargs="+", help="trained run folders")
     parser.add_argument("--seeds", type=int, default=3, help="evaluation seeds (dsvae eval's default: 3)")
     parser.add_argument("--precision", default="auto", help="auto, bf16 or fp32 (as dsvae eval --precision)")
@@ -38,7 +40,8 @@ def main() -> None:
 
     info = cpu_info()
     cap = f", capped by {info.capped_by}" if info.capped_by else ""
-    print(f"CPU: {info.model}; kernels {info.isa}{cap}; {torch.get_num_threads()} threads; torch {torch.__version__}")
+    threads = torch.get_num_threads()
+    print(f"CPU: {info.model}; kernels {info.isa}{cap}; {threads} threads; torch {torch.__version__}")
     for run in map(Path, args.runs):
         with tempfile.TemporaryDirectory() as tmp:
             copy = Path(tmp) / run.name
@@ -54,10 +57,12 @@ def main() -> None:
             start = time.perf_counter()
             m = evaluate_run(copy, seeds=args.seeds, precision=args.precision)
             total = time.perf_counter() - start
-        print(f"\n{run} ({m['precision']}, {args.seeds} seeds, {m['dataset']['test_sequences']} test sequences)")
+        n = m["dataset"]["test_sequences"]
+        print(f"\n{run} ({m['precision']}, {args.seeds} seeds, {n} test sequences)")
         for part, s in m["timings_s"].items():
             print(f"  {part:<40} {s:7.1f} s")
-        print(f"  {'(opening the run, judge, EER, writing)':<40} {total - sum(m['timings_s'].values()):7.1f} s")
+        rest = total - sum(m["timings_s"].values())
+        print(f"  {'(opening the run, judge, EER, writing)':<40} {rest:7.1f} s")
         print(f"  {'total':<40} {total:7.1f} s  ({total / 60:.1f} min)")
 
 

@@ -81,7 +81,8 @@ SPRITES_FAMILY = [("DSVAE", "sprites"), ("C-DSVAE", "sprites-cdsvae"), ("DBSE", 
 
 def quickstart() -> list[str]:
     rows = [
-        "| method (recipe) | kernels (CPU), seeds | training | Acc | attributes | swap attrs | swap motion | PSNR dB |",
+        "| method (recipe) | kernels (CPU), seeds | training | Acc | attributes | swap attrs | swap motion "
+        "| PSNR dB |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for method, recipe in QUICKSTART_FAMILY:
