@@ -411,7 +411,10 @@ def test_one_fit_check_says_what_differs_and_what_to_do():
     with pytest.raises(ValueError, match="Drop the overrides"):
         model_config_for(ds, "tiny", {"T": 6})
     vectors = SequenceDataset.from_arrays(np.zeros((8, 4, 6), np.float32), meta={"name": "vec"})
-    with pytest.raises(DatasetError, match=r"does not fit the data vec: the kind of frames \(model: video"):
+    with pytest.raises(
+        DatasetError,
+        match=r"does not fit the data vec \(its frames do not match\): the kind of frames \(model: video",
+    ):
         check_model_fits(cfg, vectors)
 
 

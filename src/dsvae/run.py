@@ -421,7 +421,10 @@ def check_model_fits(cfg: DSVAEConfig, dataset: SequenceDataset, advice: str = R
         )
     if differ:
         name = dataset.meta.get("name", "the dataset")
-        raise DatasetError(f"the model does not fit the data {name}: {'; '.join(differ)}. {advice}".rstrip())
+        what = "; ".join(differ)
+        raise DatasetError(
+            f"the model does not fit the data {name} (its frames do not match): {what}. {advice}".rstrip()
+        )
 
 
 class TrainedRun:
