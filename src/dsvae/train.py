@@ -245,12 +245,7 @@ def _train(run: TrainingRun, world: int, rank: int, device: torch.device, t_star
     train_ds, test_ds = _splits(tc, dataset, world, sync=distributed and device.type == "cuda")
     cfg = model_config_for(dataset, tc.preset, tc.model_overrides)
     check_view_fits(cfg, dataset)
-    model = DSVAE(cfg).to(device)
-    channels_last = cfg.is_video and (
-        default_channels_last(cfg, device, precision) if tc.channels_last is None else tc.channels_last
-    )
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model, channels_last = _model_on(cfg, tc, device, precision)
     opt = make_optimizer(model, tc, device)
     epoch, step_in_epoch, step = 0, 0, 0
     if not run.fresh:  # (a failed start resumes from step 0)
@@ -343,6 +338,18 @@ def _train(run: TrainingRun, world: int, rank: int, device: torch.device, t_star
     return TrainResult(
         run_dir, epoch, step, train_terms, test_terms, time.perf_counter() - t_start, tc.epochs
     )
+
+
+def _model_on(cfg: DSVAEConfig, tc: TrainConfig, device: torch.device, precision: str) -> tuple[DSVAE, bool]:
+    """A new model of ``cfg`` on ``device``, in channels_last memory where ``tc`` asks for it or (by
+    default) where :func:`dsvae.device.default_channels_last` finds it faster; and whether it is."""
+    model = DSVAE(cfg).to(device)
+    channels_last = cfg.is_video and (
+        default_channels_last(cfg, device, precision) if tc.channels_last is None else tc.channels_last
+    )
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model, channels_last
 
 
 def _distributed(tc: TrainConfig) -> tuple[int, int, torch.device]:
