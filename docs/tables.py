@@ -37,8 +37,14 @@ def _score(entry: dict, key: str, pct: bool = True, digits: int = 1) -> str:
     if not s:
         return "-"
     k = 100 if pct else 1
+    if s.get("n", len(s.get("per_run", []))) == 1:  # one run: no interval to show
+        return f"{k * s['mean']:.{digits}f}"
     lo, hi = (k * v for v in s["ci95"])
     return f"{k * s['mean']:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def _seeds(entry: dict) -> str:
+    return f"{entry['runs']} seed{'s' * (entry['runs'] != 1)}"
 
 
 def _minutes(entry: dict) -> str:
@@ -105,7 +111,7 @@ def sprites() -> list[str]:
     for method, recipe in SPRITES_FAMILY:
         for e in _current(recipe):
             rows.append(
-                f"| **{method}, dsvae `{recipe}` recipe** | {_where(e)}, {e['runs']} seeds | {_minutes(e)} | "
+                f"| **{method}, dsvae `{recipe}` recipe** | {_where(e)}, {_seeds(e)} | {_minutes(e)} | "
                 f"{_score(e, 'motion_scores.acc')} | {_score(e, 'motion_scores.is', pct=False, digits=2)} | "
                 f"{_score(e, 'motion_scores.h_yx', pct=False, digits=3)} | "
                 f"{_score(e, 'motion_scores.h_y', pct=False, digits=3)} | "
