@@ -291,15 +291,18 @@ def results_lines(entries: list[dict], sha256: str | None = None) -> list[str]:
         parts = []
         for key, (name, unit) in RESULT_LINE.items():
             s = e.get("scores", {}).get(key)
+            one = e.get("runs") == 1
             if s and key == "train_minutes":  # runs that shared the machine only ran slower
                 times = [t for t in s.get("per_run", []) if t is not None]
-                parts.append(f"train {min(times):.1f} min (the fastest run)")
+                parts.append(f"train {min(times):.1f} min" + ("" if one else " (the fastest run)"))
             elif s:
                 scale = 100 if unit == "%" and key != "train_minutes" and abs(s["mean"]) <= 1 else 1
                 lo, hi = (scale * v for v in s["ci95"])
-                parts.append(f"{name} {scale * s['mean']:.1f}{unit} [{lo:.1f}-{hi:.1f}]")
+                interval = "" if one else f" [{lo:.1f}-{hi:.1f}]"  # one run has no interval
+                parts.append(f"{name} {scale * s['mean']:.1f}{unit}{interval}")
         old = " (an earlier version of the recipe)" if sha256 and e.get("sha256") != sha256 else ""
-        lines.append(f"{e.get('kind')} ({e.get('machine')}), {e.get('runs')} runs{old}: " + ", ".join(parts))
+        runs = f"{e.get('runs')} run{'s' * (e.get('runs') != 1)}"
+        lines.append(f"{e.get('kind')} ({e.get('machine')}), {runs}{old}: " + ", ".join(parts))
     return lines
 
 
