@@ -145,3 +145,21 @@ def test_cli_trains_a_judge(tmp_path, capsys):
     assert "test accuracy: color" in out and judge_sha256(tmp_path / "judge") in out
     assert main(args) == 2
     assert "--force" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_the_judge_scores_with_batchnorm_folded_and_says_the_same(channels_last):
+    import torch
+
+    from dsvae.evaluate.judge import SHIPPED_DIR
+
+    judge = Judge.load(SHIPPED_DIR / "synthetic").eval()
+    scorer = judge.for_scoring(channels_last)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in scorer.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in judge.modules())  # the judge itself is kept
+    x = torch.rand(6, judge.config.T, judge.config.channels, judge.config.frame_size, judge.config.frame_size)
+    with torch.no_grad():
+        a, b = judge(x), scorer(x)
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-4)
+        assert torch.equal(a[k].argmax(1), b[k].argmax(1))

@@ -254,9 +254,17 @@ def default_channels_last(cfg: DSVAEConfig, device: torch.device, precision: str
     faster (figures: docs/performance.md): on CUDA; on CPU for wide conv stacks (every layer 128
     channels or more, as the paper's), and for every stack in fp32 and on AVX-512 BF16. Off for
     narrow stacks in bf16 on AMX, where it was slower."""
-    if not cfg.is_video or device.type == "mps":
+    if not cfg.is_video:
         return False
-    if device.type == "cuda" or min(cfg.conv_channels) >= 128:
+    return conv_channels_last(cfg.conv_channels, device, precision)
+
+
+def conv_channels_last(widths: tuple[int, ...], device: torch.device, precision: str = "fp32") -> bool:
+    """The rule of :func:`default_channels_last` for any stack of convolutions of these ``widths``
+    (the judge's too): on CUDA, for wide stacks, and on CPUs except narrow stacks in bf16 on AMX."""
+    if device.type == "mps":
+        return False
+    if device.type == "cuda" or min(widths) >= 128:
         return True
     return not (precision == "bf16" and cpu_info().isa == "AMX")
 
@@ -266,6 +274,7 @@ __all__ = [
     "CPUInfo",
     "PrecisionUnavailable",
     "autocast",
+    "conv_channels_last",
     "cpu_info",
     "default_channels_last",
     "resolve_device",

@@ -129,6 +129,27 @@ class Judge(nn.Module):
         h = torch.cat([h_n[0], h_n[1]], dim=-1)
         return {k: head(h) for k, head in self.heads.items()}
 
+    def for_scoring(self, channels_last: bool = False) -> Judge:
+        """A copy of this judge to score with, in eval mode: each BatchNorm folded into the
+        convolution before it (``torch.nn.utils.fusion.fuse_conv_bn_eval``: one pass over the
+        activations less per layer), in channels_last memory if asked. Its logits are this judge's
+        up to float rounding; it cannot be trained or saved as a judge (its layers differ)."""
+        import copy
+
+        from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+        judge = copy.deepcopy(self).eval()
+        layers, fused = list(judge.frame_encoder), []
+        while layers:
+            layer = layers.pop(0)
+            if isinstance(layer, nn.Conv2d) and layers and isinstance(layers[0], nn.BatchNorm2d):
+                layer = fuse_conv_bn_eval(layer, layers.pop(0))
+            fused.append(layer)
+        judge.frame_encoder = nn.Sequential(*fused)
+        if channels_last:
+            judge = judge.to(memory_format=torch.channels_last)
+        return judge
+
     @torch.no_grad()
     def predict_proba(self, x: Tensor) -> dict[str, Tensor]:
         """{label: p(y | x) (B, K)} in fp32."""

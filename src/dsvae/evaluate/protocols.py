@@ -27,7 +27,14 @@ import numpy as np
 import torch
 
 from ..data.base import SequenceDataset
-from ..device import autocast, resolve_device, resolve_precision, seeded_eval
+from ..device import (
+    autocast,
+    conv_channels_last,
+    default_channels_last,
+    resolve_device,
+    resolve_precision,
+    seeded_eval,
+)
 from ..elbo import ELBO_TERMS, elbo_terms
 from ..model import DSVAE
 from ..progress import Stopwatch, progress
@@ -103,12 +110,14 @@ def evaluate_run(
             regressors=regressors,
         )
     dataset, test = run.dataset, run.test  # checked to fit the model
+    if default_channels_last(model.config, device, precision):  # as training chooses it: faster convs
+        model = model.to(memory_format=torch.channels_last)
     if len(test) == 0:
         raise ValueError("the run's dataset has no test sequences to evaluate on")
     if judge_dir == "auto":  # the shipped judge of the data's benchmark, where there is one
         judge_dir = shipped_judge_dir(dataset) if test.labels else None
-    judge = _open_judge(judge_dir, test, device)
-    judge2 = _open_judge(judge2_dir, test, device) if judge2_dir is not None else None
+    judge = _open_judge(judge_dir, test, device, precision)
+    judge2 = _open_judge(judge2_dir, test, device, precision) if judge2_dir is not None else None
     if judge2 is not None and judge is None:
         raise ValueError("--judge2 is a second opinion: pass --judge DIR as well")
     kinds, rules = dataset_factor_kinds(dataset, static, dynamic) if test.labels else ({}, {})
@@ -184,12 +193,16 @@ def evaluate_run(
     return metrics
 
 
-def _open_judge(judge_dir: str | Path | None, test: SequenceDataset, device: torch.device) -> Judge | None:
+def _open_judge(
+    judge_dir: str | Path | None, test: SequenceDataset, device: torch.device, precision: str
+) -> Judge | None:
+    """The judge of ``judge_dir`` (checked against the test labels) as it scores: BatchNorm folded,
+    channels_last where that is faster (:meth:`Judge.for_scoring`, :func:`conv_channels_last`)."""
     if judge_dir is None:
         return None
     judge = Judge.load(judge_dir, map_location=device)
     judge.check_labels(test)
-    return judge
+    return judge.for_scoring(conv_channels_last(judge.config.conv_channels, device, precision))
 
 
 def _judge_info(judge_dir: str | Path) -> dict:
