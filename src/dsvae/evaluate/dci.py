@@ -126,7 +126,11 @@ def importance_matrix(
         return column, float((clf.predict(xte) == yte).mean())
 
     names = list(train_factors)
-    fitted = fit_in_parallel(fit, names)
+    # the factors with the most classes first: boosting grows one tree per class and stage, so the
+    # longest fits start first and the threads finish together
+    order = sorted(names, key=lambda n: -len(np.unique(train_factors[n])))
+    fitted = dict(zip(order, fit_in_parallel(fit, order)))
+    fitted = [fitted[name] for name in names]
     R = np.stack([column for column, _ in fitted], axis=1)
     informativeness = {name: acc for name, (_, acc) in zip(names, fitted)}
     chance = {name: chance_accuracy(np.asarray(test_factors[name])) for name in names}
