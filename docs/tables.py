@@ -87,14 +87,14 @@ SPRITES_FAMILY = [("DSVAE", "sprites"), ("C-DSVAE", "sprites-cdsvae"), ("DBSE", 
 
 def quickstart() -> list[str]:
     rows = [
-        "| method (recipe) | kernels (CPU), seeds | training | Acc | attributes | swap attrs | swap motion "
+        "| method (recipe) | where, seeds | training | Acc | attributes | swap attrs | swap motion "
         "| PSNR dB |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for method, recipe in QUICKSTART_FAMILY:
         for e in _current(recipe):
             rows.append(
-                f"| {method} (`{recipe}`) | {_where(e)}, {e['runs']} | {_minutes(e)} | "
+                f"| {method} (`{recipe}`) | {_where(e)}, {_seeds(e)} | {_minutes(e)} | "
                 f"{_score(e, 'motion_scores.acc')} | {_score(e, 'paper_protocol.attributes_mean')} | "
                 f"{_score(e, 'swap.attributes_mean')} | {_score(e, 'swap.motion')} | "
                 f"{_score(e, 'reconstruction.psnr', pct=False)} |"
