@@ -76,11 +76,11 @@ def _attribute_probe_keys(entry: dict, latent: str) -> list[str]:
     ]
 
 
-# the family's recipes per benchmark: (method, recipe), DSVAE's first
+# the family's recipes per benchmark: (method, recipe), the main job's recipe first
 QUICKSTART_FAMILY = [
-    ("DSVAE + silhouette view", "quickstart"),
+    ("DBSE", "quickstart"),
+    ("DSVAE + silhouette view", "quickstart-silhouette"),
     ("C-DSVAE", "quickstart-cdsvae"),
-    ("DBSE", "quickstart-dbse"),
 ]
 SPRITES_FAMILY = [("DSVAE", "sprites"), ("C-DSVAE", "sprites-cdsvae"), ("DBSE", "sprites-dbse")]
 

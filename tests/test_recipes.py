@@ -15,10 +15,16 @@ from dsvae.data import SequenceDataset
 from dsvae.recipes import RecipeError, load_recipe, recipe_names
 from dsvae.train import TrainConfig, check_view_fits, model_config_for, train
 
-# the main job's command before recipes (README of the previous version): the recipe must train it
-MAIN_JOB_FLAGS = (
+# the main job's command before recipes (README of the previous version): the silhouette ablation
+# must train it
+SILHOUETTE_FLAGS = (
     "train --epochs 16 --lr 3e-3 --lr-decay-steps 195 --set likelihood=bernoulli "
     "--set z_view=silhouette-change --set z_conv_channels=8,16,32,64 --out runs/quickstart"
+)
+# the main job by DBSE's encoder, as flags: what the quickstart recipe must train
+MAIN_JOB_FLAGS = (
+    "train --epochs 16 --lr 3e-3 --lr-decay-steps 195 --first-frame-recon 1 --set likelihood=bernoulli "
+    "--set q_f=first-frame --set z_input=minus-first --set q_z=full-no-f --out runs/quickstart"
 )
 SPRITES_FLAGS = (
     "train --data sprites --preset sprites --epochs 16 --batch-size 50 --lr 1e-3 "
@@ -40,7 +46,10 @@ def test_every_shipped_recipe_loads_and_builds_its_model():
         DSVAEConfig.preset(tc.preset, **tc.model_overrides)
 
 
-@pytest.mark.parametrize("flags, recipe", [(MAIN_JOB_FLAGS, "quickstart"), (SPRITES_FLAGS, "sprites")])
+@pytest.mark.parametrize(
+    "flags, recipe",
+    [(MAIN_JOB_FLAGS, "quickstart"), (SILHOUETTE_FLAGS, "quickstart-silhouette"), (SPRITES_FLAGS, "sprites")],
+)
 def test_recipe_trains_exactly_what_the_flag_command_trained(flags, recipe):
     old, _ = resolve(flags)
     new, r = resolve(f"train --recipe {recipe} --out runs/x")
@@ -58,7 +67,8 @@ def test_command_line_options_override_the_recipe():
     tc, _ = resolve("train --recipe quickstart --epochs 3 --lr 1e-3 --set z_dim=4 --set likelihood=gaussian")
     assert (tc.epochs, tc.lr) == (3, 1e-3)
     assert tc.model_overrides["z_dim"] == 4 and tc.model_overrides["likelihood"] == "gaussian"
-    assert tc.model_overrides["z_view"] == "silhouette-change"  # the rest of the recipe stays
+    assert tc.model_overrides["q_f"] == "first-frame"  # the rest of the recipe stays
+    assert tc.first_frame_recon == 1.0
     assert tc.lr_decay_steps == 195
 
 
@@ -207,12 +217,12 @@ def test_silhouette_views_refuse_data_without_a_uniform_background(tiny_dataset_
     assert check_view_fits(cfg.replace(z_view="shared"), footage) == 1.0
 
 
-def test_the_main_jobs_view_fits_the_embedded_data():
-    """The quickstart recipe's silhouette-change view on the embedded data (a ground strip at the
-    bottom of every frame, characters that walk across it) passes the background check."""
+def test_the_silhouette_ablations_view_fits_the_embedded_data():
+    """The quickstart-silhouette recipe's silhouette-change view on the embedded data (a ground strip
+    at the bottom of every frame, characters that walk across it) passes the background check."""
     from dsvae.data import open_dataset
 
-    tc, _ = resolve("train --recipe quickstart")
+    tc, _ = resolve("train --recipe quickstart-silhouette")
     data = open_dataset("synthetic")
     cfg = model_config_for(data, tc.preset, tc.model_overrides)
     assert check_view_fits(cfg, data) > 0.5
@@ -233,7 +243,7 @@ def test_recipes_command_lists_every_recipe_with_its_command(capsys):
     for name in recipe_names():
         assert f"dsvae train --recipe {name}" in out
     assert main(["recipes", "quickstart"]) == 0
-    assert 'z_view = "silhouette-change"' in capsys.readouterr().out
+    assert 'q_f = "first-frame"' in capsys.readouterr().out
 
 
 if __name__ == "__main__":
@@ -281,6 +291,21 @@ def test_compare_records_a_recipes_results_and_recipes_lists_them(tmp_path, tiny
     assert main(["compare", str(runs[0]), str(other), "--record", str(tmp_path / "r2.json")]) == 2
     assert "differ in more than their seed: epochs" in capsys.readouterr().err
     assert not (tmp_path / "r2.json").exists()
+    # --as records the runs under another recipe of the same settings (a recipe renamed), and
+    # refuses one whose settings differ, and without --record
+    renamed = tmp_path / "renamed.toml"
+    renamed.write_text("# the same settings under a new name\n" + recipe.read_text().replace("a test", "new"))
+    assert main(["compare", *map(str, runs), "--record", str(results), "--as", str(renamed)]) == 0
+    doc = json.loads(results.read_text())
+    assert doc["renamed"][0]["sha256"] == entry["sha256"] and doc["renamed"][0]["runs"] == 2
+    changed = tmp_path / "changed.toml"
+    changed.write_text(recipe.read_text().replace("epochs = 1", "epochs = 2"))
+    capsys.readouterr()
+    assert main(["compare", *map(str, runs), "--record", str(results), "--as", str(changed)]) == 2
+    assert "are not the ones these runs were trained from (mine" in capsys.readouterr().err
+    assert "changed" not in json.loads(results.read_text())
+    assert main(["compare", *map(str, runs), "--as", str(renamed)]) == 2
+    assert "give --record FILE too" in capsys.readouterr().err
     # what dsvae recipes prints of an entry: the kind of machine, the runs, the time and scores
     from dsvae.evaluate.compare import results_lines
 

@@ -861,6 +861,14 @@ def _add_compare(sub) -> None:
         help="add the runs' time and scores to a results file (runs of one recipe on one kind of machine), "
         "which dsvae recipes --results FILE lists",
     )
+    p.add_argument(
+        "--as",
+        dest="as_recipe",
+        default=None,
+        metavar="RECIPE",
+        help="with --record: record the runs under this recipe's name; its settings must be the ones "
+        "the runs were trained from (the same sha256), e.g. after a recipe was renamed",
+    )
     p.set_defaults(func=_cmd_compare)
 
 
@@ -870,6 +878,8 @@ def _cmd_compare(args) -> int:
     from ._io import atomic_write_text
     from .evaluate.compare import compare_runs, compare_table
 
+    if args.as_recipe and not args.record:
+        raise ValueError("--as names the recipe to record the runs under: give --record FILE too")
     result = compare_runs(args.runs, n_boot=args.boot)
     if result["differences"]:
         print(
@@ -881,7 +891,13 @@ def _cmd_compare(args) -> int:
     if args.record:
         from .evaluate.compare import record_results, results_entry
 
-        entry = results_entry(result)
+        as_recipe = None
+        if args.as_recipe:
+            from .recipes import load_recipe
+
+            shipped = load_recipe(args.as_recipe)
+            as_recipe = (shipped.name, shipped.sha256)
+        entry = results_entry(result, as_recipe)
         record_results(args.record, entry)
         print(f"recorded {entry['recipe']} on {entry['kind']} ({entry['runs']} runs) in {args.record}")
     if args.out:

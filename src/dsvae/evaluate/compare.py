@@ -187,12 +187,15 @@ def run_kind(run_dir: str | Path) -> str:
     return f"CPU {cpu.get('isa', '?')}{capped}, {precision}"
 
 
-def results_entry(result: dict) -> dict:
+def results_entry(result: dict, recipe: tuple[str, str] | None = None) -> dict:
     """The entry of ``dsvae recipes``' results file for the runs of :func:`compare_runs`: the recipe
     (name, sha256), the kind of machine (:func:`run_kind`), the CPU model, the judge, and for every
     headline score and the training minutes the mean, std and 95% interval over the runs.
 
-    Raises ValueError unless every run was trained from the same recipe file on the same kind."""
+    ``recipe`` = (name, settings sha256) records the runs under another recipe's name (a recipe
+    renamed, or a study promoted to a shipped name, without a changed value); its sha256 must be the
+    runs' recipe's. Raises ValueError unless every run was trained from the same recipe settings on
+    the same kind, or when ``recipe``'s settings are not the runs'."""
     runs = result["runs"]
     if result.get("differences"):
         raise ValueError(
@@ -209,6 +212,15 @@ def results_entry(result: dict) -> dict:
     if len(kinds) != 1:
         raise ValueError(f"--record needs runs of one kind of machine; these ran on {sorted(kinds)}")
     name, sha256 = next(iter(recipes))
+    if recipe is not None:
+        if recipe[1] != sha256:
+            raise ValueError(
+                f"--as {recipe[0]}: that recipe's settings (sha256 {recipe[1][:12]}) are not the ones "
+                f"these runs were trained from ({name}, sha256 {sha256[:12]}); a recipe's figures are "
+                "only recorded for runs of its exact settings: train them with --recipe "
+                f"{recipe[0]}"
+            )
+        name = recipe[0]
     env = TrainedRun.of(runs[0]).record("env.json")
     # the headline, the rest of the motion head's scores, and what the linear probes read from f and z
     keys = [*HEADLINE, "motion_scores.h_yx", "motion_scores.h_y"]

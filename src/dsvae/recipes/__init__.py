@@ -80,7 +80,7 @@ def recipe_names() -> list[str]:
     order = [
         "quickstart",
         "quickstart-cdsvae",
-        "quickstart-dbse",
+        "quickstart-silhouette",
         "sprites",
         "sprites-cdsvae",
         "sprites-dbse",
