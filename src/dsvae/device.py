@@ -269,7 +269,52 @@ def conv_channels_last(widths: tuple[int, ...], device: torch.device, precision:
     return not (precision == "bf16" and cpu_info().isa == "AMX")
 
 
+# Elements of frames per chunk when a per-frame network scores on a CPU (per_frame): about 128
+# frames of 64x64 RGB, whose layer activations stay in a CPU's cache between one layer and the next;
+# whole batches of 1024 frames do not, and scored 1.5-2x slower (docs/performance.md, "Evaluation time")
+CPU_CHUNK_ELEMENTS = 128 * 3 * 64 * 64
+
+
+def per_frame(net: torch.nn.Module, x: torch.Tensor, frame_numel: int | None = None) -> torch.Tensor:
+    """``net(x)`` for a network that maps each row of ``x`` (N, ...) alone (a per-frame encoder or
+    decoder in eval mode): on a CPU without autograd, in chunks of rows that hold about
+    ``CPU_CHUNK_ELEMENTS`` frame elements (``frame_numel``: elements of one frame on either side of
+    ``net``, default one row of ``x``), so that each layer's activations stay in the cache. The same
+    result as ``net(x)`` up to float rounding; on other devices, with autograd, or with ``net`` in
+    training mode (BatchNorm's batch statistics span the whole batch), exactly ``net(x)``."""
+    if x.device.type != "cpu" or torch.is_grad_enabled() or net.training:
+        return net(x)
+    rows = max(1, CPU_CHUNK_ELEMENTS // max(1, frame_numel or x[0].numel()))
+    if x.shape[0] <= rows:
+        return net(x)
+    return torch.cat([net(chunk) for chunk in x.split(rows)])
+
+
+def fold_for_inference(layers: torch.nn.Sequential) -> torch.nn.Sequential:
+    """A copy of ``layers`` (in eval mode) to score with: each BatchNorm2d folded into the
+    convolution or transposed convolution before it (``torch.nn.utils.fusion.fuse_conv_bn_eval``:
+    one pass over the activations less per layer), and each ReLU / LeakyReLU that follows a layer
+    computing in place (the input of ``layers`` is never written). Its outputs are those of
+    ``layers`` in eval mode up to float rounding; it cannot be trained (its BatchNorms are gone)."""
+    import copy
+
+    from torch import nn
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    todo, out = list(copy.deepcopy(layers).eval()), []
+    while todo:
+        layer = todo.pop(0)
+        conv = isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d))
+        if conv and todo and isinstance(todo[0], nn.BatchNorm2d):
+            layer = fuse_conv_bn_eval(layer, todo.pop(0), transpose=isinstance(layer, nn.ConvTranspose2d))
+        elif isinstance(layer, (nn.ReLU, nn.LeakyReLU)) and out:
+            layer.inplace = True
+        out.append(layer)
+    return nn.Sequential(*out)
+
+
 __all__ = [
+    "CPU_CHUNK_ELEMENTS",
     "PRECISIONS",
     "CPUInfo",
     "PrecisionUnavailable",
@@ -277,6 +322,8 @@ __all__ = [
     "conv_channels_last",
     "cpu_info",
     "default_channels_last",
+    "fold_for_inference",
+    "per_frame",
     "resolve_device",
     "resolve_precision",
     "seeded_eval",

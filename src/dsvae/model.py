@@ -16,6 +16,7 @@ forcing); only generation rolls it out on its own samples.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -33,6 +34,7 @@ from ._io import (
     write_checksums,
 )
 from .config import DSVAEConfig
+from .device import fold_for_inference, per_frame
 
 
 class Posterior(NamedTuple):
@@ -288,9 +290,9 @@ class DSVAE(nn.Module):
         """Per-frame features (B, T, feature) of the frames, or of their dynamics view."""
         B, T = x.shape[:2]
         if view == "shared":
-            return self.frame_encoder(x.reshape(B * T, *x.shape[2:])).view(B, T, -1)
+            return per_frame(self.frame_encoder, x.reshape(B * T, *x.shape[2:])).view(B, T, -1)
         d = sequence_dynamics_view(x, view)
-        return self.z_frame_encoder(d.reshape(B * T, *d.shape[2:])).view(B, T, -1)
+        return per_frame(self.z_frame_encoder, d.reshape(B * T, *d.shape[2:])).view(B, T, -1)
 
     def _z_features(self, x: Tensor, v: Tensor) -> Tensor:
         """The frame features that q(z) reads (B, T, feature): v itself or those of the dynamics view,
@@ -340,7 +342,7 @@ class DSVAE(nn.Module):
     def _decode_logits(self, f: Tensor, z: Tensor) -> Tensor:
         B, T = z.shape[:2]
         zf = torch.cat([z, f.unsqueeze(1).expand(-1, T, -1)], dim=-1).reshape(B * T, -1)
-        out = self.frame_decoder(zf)
+        out = per_frame(self.frame_decoder, zf, math.prod(self.config.frame_shape))
         return out.reshape(B, T, *out.shape[1:])
 
     def decode(self, f: Tensor, z: Tensor) -> Tensor:
@@ -425,6 +427,23 @@ class DSVAE(nn.Module):
         return DSVAEOutput(recon + kl_f + kl_z, recon, kl_f, kl_z, x_hat, f_post, z_post, z_prior)
 
     # --- bookkeeping ------------------------------------------------------------------------------
+    def for_scoring(self, channels_last: bool = False) -> DSVAE:
+        """A copy of this model to score with (``dsvae eval``), in eval mode: in the convolutional
+        frame encoders and decoder each BatchNorm folded into the (transposed) convolution before it
+        and the activations in place (:func:`~dsvae.device.fold_for_inference`), in channels_last
+        memory if asked. It encodes, decodes and samples as this model in eval mode up to float
+        rounding; it cannot be trained, and :meth:`save` refuses it (its layers differ)."""
+        import copy
+
+        model = copy.deepcopy(self).eval()
+        for module in model.modules():
+            if isinstance(module, ConvFrameEncoder):
+                module.convs = fold_for_inference(module.convs)
+            elif isinstance(module, ConvFrameDecoder):
+                module.deconvs = fold_for_inference(module.deconvs)
+        model.scoring_copy = True
+        return model.to(memory_format=torch.channels_last) if channels_last else model
+
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
@@ -434,6 +453,11 @@ class DSVAE(nn.Module):
         naming the file that could not be written (a full or read-only disk)."""
         from safetensors.torch import save
 
+        if getattr(self, "scoring_copy", False):
+            raise ValueError(
+                "this is a scoring copy of a model (DSVAE.for_scoring: BatchNorms folded), which "
+                "cannot be saved as a DSVAE; save the model it was made from"
+            )
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from .._io import DamagedFileError, atomic_dir, one_line, write_file
 from ..data.base import SequenceDataset
-from ..device import autocast, resolve_device, resolve_precision
+from ..device import autocast, fold_for_inference, per_frame, resolve_device, resolve_precision
 from ..progress import progress
 
 
@@ -124,28 +124,20 @@ class Judge(nn.Module):
                 f"got shape {tuple(x.shape)}"
             )
         B, T = x.shape[:2]
-        v = self.frame_encoder(x.reshape(B * T, *x.shape[2:])).view(B, T, -1)  # (B, T, feature)
+        v = per_frame(self.frame_encoder, x.reshape(B * T, *x.shape[2:])).view(B, T, -1)  # (B, T, feature)
         _, (h_n, _) = self.lstm(v)  # h_n: (2, B, hidden): forward state at T, backward state at 1
         h = torch.cat([h_n[0], h_n[1]], dim=-1)
         return {k: head(h) for k, head in self.heads.items()}
 
     def for_scoring(self, channels_last: bool = False) -> Judge:
         """A copy of this judge to score with, in eval mode: each BatchNorm folded into the
-        convolution before it (``torch.nn.utils.fusion.fuse_conv_bn_eval``: one pass over the
-        activations less per layer), in channels_last memory if asked. Its logits are this judge's
-        up to float rounding; it cannot be trained or saved as a judge (its layers differ)."""
+        convolution before it and the ReLUs in place (:func:`~dsvae.device.fold_for_inference`), in
+        channels_last memory if asked. Its logits are this judge's up to float rounding; it cannot
+        be trained or saved as a judge (its layers differ)."""
         import copy
 
-        from torch.nn.utils.fusion import fuse_conv_bn_eval
-
         judge = copy.deepcopy(self).eval()
-        layers, fused = list(judge.frame_encoder), []
-        while layers:
-            layer = layers.pop(0)
-            if isinstance(layer, nn.Conv2d) and layers and isinstance(layers[0], nn.BatchNorm2d):
-                layer = fuse_conv_bn_eval(layer, layers.pop(0))
-            fused.append(layer)
-        judge.frame_encoder = nn.Sequential(*fused)
+        judge.frame_encoder = fold_for_inference(judge.frame_encoder)
         if channels_last:
             judge = judge.to(memory_format=torch.channels_last)
         return judge

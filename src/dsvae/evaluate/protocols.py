@@ -110,8 +110,8 @@ def evaluate_run(
             regressors=regressors,
         )
     dataset, test = run.dataset, run.test  # checked to fit the model
-    if default_channels_last(model.config, device, precision):  # as training chooses it: faster convs
-        model = model.to(memory_format=torch.channels_last)
+    # BatchNorms folded; channels_last as training chooses it (faster convs)
+    model = model.for_scoring(default_channels_last(model.config, device, precision))
     if len(test) == 0:
         raise ValueError("the run's dataset has no test sequences to evaluate on")
     if judge_dir == "auto":  # the shipped judge of the data's benchmark, where there is one
