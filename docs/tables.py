@@ -83,6 +83,7 @@ QUICKSTART_FAMILY = [
     ("C-DSVAE", "quickstart-cdsvae"),
 ]
 SPRITES_FAMILY = [("DSVAE", "sprites"), ("C-DSVAE", "sprites-cdsvae"), ("DBSE", "sprites-dbse")]
+FSDD_FAMILY = [("DSVAE", "fsdd"), ("C-DSVAE", "fsdd-cdsvae"), ("DBSE", "fsdd-dbse")]
 
 
 def quickstart() -> list[str]:
@@ -126,14 +127,20 @@ def sprites() -> list[str]:
 
 def fsdd() -> list[str]:
     rows = [
-        "| where, seeds | training | speaker EER % with f (lower is better) | with z (higher is better) |",
-        "| --- | --- | --- | --- |",
+        "| method (recipe) | where, seeds | training | speaker EER % with f (lower is better) "
+        "| with z (higher is better) | speaker read from f / z | digit read from f / z |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for e in _current("fsdd"):
-        rows.append(
-            f"| {_where(e)}, {e['runs']} seeds | {_minutes(e)} | "
-            f"{_score(e, 'speaker_eer.f', digits=2)} | {_score(e, 'speaker_eer.z', digits=2)} |"
-        )
+    for method, recipe in FSDD_FAMILY:
+        for e in _current(recipe):
+            rows.append(
+                f"| {method} (`{recipe}`) | {_where(e)}, {_seeds(e)} | {_minutes(e)} | "
+                f"{_score(e, 'speaker_eer.f', digits=2)} | {_score(e, 'speaker_eer.z', digits=2)} | "
+                f"{_score(e, 'latents.probes.speaker.from_f.linear')} / "
+                f"{_score(e, 'latents.probes.speaker.from_z.linear')} | "
+                f"{_score(e, 'latents.probes.digit.from_f.linear')} / "
+                f"{_score(e, 'latents.probes.digit.from_z.linear')} |"
+            )
     return rows
 
 

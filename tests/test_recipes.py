@@ -311,3 +311,28 @@ def test_compare_records_a_recipes_results_and_recipes_lists_them(tmp_path, tiny
 
     (line,) = results_lines([entry], entry["sha256"])
     assert line.startswith(entry["kind"]) and "2 runs" in line and "train" in line
+
+
+# each successor's keys: what its recipes add to the DSVAE recipe of the same benchmark
+CDSVAE_KEYS = {"contrastive_f": 10.0, "contrastive_z": 10.0, "mi_fz": 1.0, "contrastive_tau": 0.5}
+CDSVAE_MODEL = {"q_z": "full-no-f"}
+DBSE_KEYS = {"first_frame_recon": 1.0}
+DBSE_MODEL = {"q_f": "first-frame", "z_input": "minus-first", "q_z": "full-no-f"}
+
+
+@pytest.mark.parametrize(
+    "recipe, base, keys, model, removed",
+    [
+        ("sprites-cdsvae", "sprites", CDSVAE_KEYS, CDSVAE_MODEL, set()),
+        ("sprites-dbse", "sprites", DBSE_KEYS, {**DBSE_MODEL, "recon_scale": 5.0}, set()),
+        ("fsdd-cdsvae", "fsdd", CDSVAE_KEYS, CDSVAE_MODEL, set()),
+        ("fsdd-dbse", "fsdd", DBSE_KEYS, DBSE_MODEL, set()),
+        ("quickstart-cdsvae", "quickstart-silhouette", CDSVAE_KEYS, CDSVAE_MODEL, {"z_view", "z_conv_channels"}),
+        ("quickstart", "quickstart-silhouette", DBSE_KEYS, DBSE_MODEL, {"z_view", "z_conv_channels"}),
+    ],
+)
+def test_a_successors_recipe_is_its_benchmarks_recipe_plus_the_method(recipe, base, keys, model, removed):
+    """On one benchmark only the method differs: the same data, backbone and schedule."""
+    r, b = load_recipe(recipe), load_recipe(base)
+    assert r.train == {**b.train, **keys}
+    assert r.model == {**{k: v for k, v in b.model.items() if k not in removed}, **model}

@@ -87,6 +87,8 @@ def recipe_names() -> list[str]:
         "paper",
         "paper-fast",
         "fsdd",
+        "fsdd-cdsvae",
+        "fsdd-dbse",
         "video",
     ]
     found = sorted(p.stem for p in RECIPE_DIR.glob("*.toml"))
