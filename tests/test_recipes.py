@@ -295,13 +295,17 @@ def test_compare_records_a_recipes_results_and_recipes_lists_them(tmp_path, tiny
     # refuses one whose settings differ, and without --record
     renamed = tmp_path / "renamed.toml"
     renamed.write_text("# the same settings under a new name\n" + recipe.read_text().replace("a test", "new"))
-    assert main(["compare", *map(str, runs), "--record", str(results), "--as", str(renamed)]) == 0
+    as_renamed = ["--record", str(results), "--boot", "100", "--as", str(renamed)]
+    assert main(["compare", *map(str, runs), *as_renamed]) == 0
     doc = json.loads(results.read_text())
     assert doc["renamed"][0]["sha256"] == entry["sha256"] and doc["renamed"][0]["runs"] == 2
     changed = tmp_path / "changed.toml"
     changed.write_text(recipe.read_text().replace("epochs = 1", "epochs = 2"))
     capsys.readouterr()
-    assert main(["compare", *map(str, runs), "--record", str(results), "--as", str(changed)]) == 2
+    assert (
+        main(["compare", *map(str, runs), "--record", str(results), "--boot", "100", "--as", str(changed)])
+        == 2
+    )
     assert "are not the ones these runs were trained from (mine" in capsys.readouterr().err
     assert "changed" not in json.loads(results.read_text())
     assert main(["compare", *map(str, runs), "--as", str(renamed)]) == 2
@@ -327,7 +331,13 @@ DBSE_MODEL = {"q_f": "first-frame", "z_input": "minus-first", "q_z": "full-no-f"
         ("sprites-dbse", "sprites", DBSE_KEYS, {**DBSE_MODEL, "recon_scale": 5.0}, set()),
         ("fsdd-cdsvae", "fsdd", CDSVAE_KEYS, CDSVAE_MODEL, set()),
         ("fsdd-dbse", "fsdd", DBSE_KEYS, DBSE_MODEL, set()),
-        ("quickstart-cdsvae", "quickstart-silhouette", CDSVAE_KEYS, CDSVAE_MODEL, {"z_view", "z_conv_channels"}),
+        (
+            "quickstart-cdsvae",
+            "quickstart-silhouette",
+            CDSVAE_KEYS,
+            CDSVAE_MODEL,
+            {"z_view", "z_conv_channels"},
+        ),
         ("quickstart", "quickstart-silhouette", DBSE_KEYS, DBSE_MODEL, {"z_view", "z_conv_channels"}),
     ],
 )
