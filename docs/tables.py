@@ -82,8 +82,13 @@ QUICKSTART_FAMILY = [
     ("DSVAE + silhouette view", "quickstart-silhouette"),
     ("C-DSVAE", "quickstart-cdsvae"),
 ]
-SPRITES_FAMILY = [("DSVAE", "sprites"), ("C-DSVAE", "sprites-cdsvae"), ("DBSE", "sprites-dbse")]
-FSDD_FAMILY = [("DSVAE", "fsdd"), ("C-DSVAE", "fsdd-cdsvae"), ("DBSE", "fsdd-dbse")]
+SPRITES_FAMILY = [
+    ("DSVAE", "sprites"),
+    ("C-DSVAE", "sprites-cdsvae"),
+    ("DBSE", "sprites-dbse"),
+    ("SPYL", "sprites-spyl"),
+]
+FSDD_FAMILY = [("DSVAE", "fsdd"), ("C-DSVAE", "fsdd-cdsvae"), ("DBSE", "fsdd-dbse"), ("SPYL", "fsdd-spyl")]
 
 
 def quickstart() -> list[str]:

@@ -12,9 +12,12 @@ from dsvae.config import DSVAEConfig
 from dsvae.data import open_dataset
 from dsvae.model import DSVAE, Posterior
 from dsvae.objectives import (
+    SPYL_BANK,
     Objective,
     content_augment,
+    contrastive_with_negatives,
     family_terms,
+    farthest_by_kl,
     info_nce,
     method_name,
     motion_augment,
@@ -41,6 +44,51 @@ def test_info_nce_of_independent_views_is_near_log_of_the_batch():
     # and views that agree score lower than views that do not
     a = torch.randn(n, 16)
     assert info_nce(a, a + 0.1 * torch.randn(n, 16)).item() < got - 1.5
+
+
+@pytest.mark.parametrize("tau", [0.5, 1.0])
+def test_spyl_contrast_of_identical_positives_and_orthogonal_negatives_is_at_its_closed_form(tau):
+    n, k = 8, 5
+    basis = torch.eye(64) * 2.0
+    anchor = basis[:n]
+    negatives = torch.stack([basis[n + 5 * i : n + 5 * i + k] for i in range(n)])  # orthogonal to each anchor
+    want = math.log(1 + k * math.exp(-1 / tau))
+    got = contrastive_with_negatives(anchor, anchor.clone() * 3.0, negatives, tau).item()
+    assert got == pytest.approx(want, rel=1e-5)
+
+
+def test_spyl_contrast_of_unrelated_vectors_is_near_log_of_the_negatives_plus_one():
+    torch.manual_seed(0)
+    n, k, d = 32, 64, 8192
+    got = contrastive_with_negatives(torch.randn(n, d), torch.randn(n, d), torch.randn(n, k, d), 0.5).item()
+    assert got == pytest.approx(math.log(k + 1), abs=0.03)
+
+
+def test_spyl_contrast_refuses_shapes_that_do_not_fit():
+    with pytest.raises(ValueError, match="negatives must be"):
+        contrastive_with_negatives(torch.randn(4, 3), torch.randn(4, 3), torch.randn(4, 3))
+    with pytest.raises(ValueError, match="anchor and positive"):
+        contrastive_with_negatives(torch.randn(4, 3), torch.randn(5, 3), torch.randn(4, 2, 3))
+
+
+def test_spyl_negatives_are_the_farthest_bank_entries_by_kl():
+    torch.manual_seed(0)
+    from torch.distributions import Normal, kl_divergence
+
+    n, m, d, k = 6, 40, 5, 7
+    mean, logvar = torch.randn(n, d), torch.randn(n, d) * 0.5
+    bank_mean, bank_logvar = torch.randn(m, d) * 2, torch.randn(m, d) * 0.5
+    got = farthest_by_kl(mean, logvar, bank_mean, bank_logvar, k)
+    assert got.shape == (n, k, d)
+    for i in range(n):
+        q = Normal(mean[i], (0.5 * logvar[i]).exp())
+        kl = torch.stack(
+            [kl_divergence(q, Normal(bank_mean[j], (0.5 * bank_logvar[j]).exp())).sum() for j in range(m)]
+        )
+        want = bank_mean[kl.argsort(descending=True)[:k]]
+        assert torch.allclose(got[i], want)
+    with pytest.raises(ValueError, match="k must be in 1..40"):
+        farthest_by_kl(mean, logvar, bank_mean, bank_logvar, 41)
 
 
 def test_info_nce_refuses_mismatched_views():
@@ -178,6 +226,35 @@ def test_each_term_reaches_its_latent_path_only(obj, want):
     assert reached(model, terms.sum()) == want  # never the prior, never the decoder (but recon_x1)
 
 
+def test_spyls_terms_reach_what_their_views_pass_through():
+    """sp_f: the anchor's f path and the decoder that makes its positive view (f decoded with a motion
+    drawn from the prior); sp_z: the z path and the decoder (z decoded with an f drawn from N(0, I)).
+    Neither reaches the other latent's path nor the prior (its draws carry no gradient, as the
+    bank's)."""
+    x = torch.rand(6, 4, 3, 16, 16)
+    obj = Objective(sample_predict=1)
+    for i, want in enumerate([F_PATH | {"frame_decoder"}, Z_PATH | {"frame_decoder"}]):
+        torch.manual_seed(0)
+        model = DSVAE(DSVAEConfig.preset("tiny", q_z="full-no-f"))
+        terms = family_terms(model, x, model(x), obj)
+        assert terms.shape == (2,) and torch.isfinite(terms).all()
+        assert reached(model, terms[i]) == want
+
+
+def test_spyl_contrast_grows_with_nearer_negatives():
+    """The share of the bank taken as negatives: all of it (the nearer ones too) makes each contrast
+    harder than its farthest tenth alone. The bank is SPYL_BANK (the public code's 4) per sequence."""
+    assert SPYL_BANK == 4
+    torch.manual_seed(0)
+    model = DSVAE(DSVAEConfig.preset("tiny", q_z="full-no-f")).eval()
+    x = torch.rand(5, 4, 3, 16, 16)
+    with torch.no_grad():
+        a = family_terms(model, x, model(x), Objective(sample_predict=1, negatives=0.1))
+        b = family_terms(model, x, model(x), Objective(sample_predict=1, negatives=1.0))
+    # more (and nearer) negatives make the contrast harder: its loss grows
+    assert (b > a).all()
+
+
 def test_dsvae_objective_has_no_extra_terms():
     model = DSVAE(DSVAEConfig.preset("tiny"))
     x = torch.rand(4, 4, 3, 16, 16)
@@ -191,12 +268,17 @@ def test_bad_weights_are_refused():
         Objective(contrastive_f=-1)
     with pytest.raises(ValueError, match="temperature"):
         Objective(tau=0)
+    with pytest.raises(ValueError, match="fraction of SPYL's bank"):
+        Objective(sample_predict=1, negatives=0)
+    with pytest.raises(ValueError, match="sample_predict must be >= 0"):
+        Objective(sample_predict=-1)
 
 
 def test_method_names():
     assert method_name(Objective()) == "DSVAE"
     assert method_name(Objective(contrastive_f=10, contrastive_z=10, mi_fz=1)) == "C-DSVAE"
     assert method_name(Objective(first_frame=1), q_f="first-frame", z_input="minus-first") == "DBSE"
+    assert method_name(Objective(sample_predict=0.1, mi_fz=0.1)) == "SPYL"
 
 
 # --- the successors' encoders ---------------------------------------------------------------------
@@ -252,12 +334,14 @@ def test_the_loop_trains_the_successors_logs_their_terms_and_resumes_bit_exactly
 
     from dsvae.run import load_model
 
-    family = dict(contrastive_f=10.0, contrastive_z=10.0, mi_fz=1.0, first_frame_recon=1.0)
+    family = dict(
+        contrastive_f=10.0, contrastive_z=10.0, mi_fz=1.0, first_frame_recon=1.0, sample_predict=0.1
+    )
     tc = tiny_tc(tiny_dataset_dir, epochs=2, model_overrides={"q_z": "full-no-f"}, **family)
     res = train(tc, tmp_path / "whole")
-    assert {"nce_f", "nce_z", "mi_fz", "recon_x1"} <= set(res.train)
+    assert {"nce_f", "nce_z", "mi_fz", "sp_f", "sp_z", "recon_x1"} <= set(res.train)
     rows = (tmp_path / "whole" / "objective.csv").read_text().splitlines()
-    assert rows[0] == "epoch,split,nce_f,nce_z,mi_fz,recon_x1" and len(rows) == 3
+    assert rows[0] == "epoch,split,nce_f,nce_z,mi_fz,sp_f,sp_z,recon_x1" and len(rows) == 3
     assert load_model(tmp_path / "whole").config.q_z == "full-no-f"
     # stopped after 4 steps (the augmentations draw from the checkpointed RNG) and resumed
     part = tiny_tc(tiny_dataset_dir, epochs=2, max_steps=4, model_overrides={"q_z": "full-no-f"}, **family)

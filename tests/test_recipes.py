@@ -322,6 +322,7 @@ CDSVAE_KEYS = {"contrastive_f": 10.0, "contrastive_z": 10.0, "mi_fz": 1.0, "cont
 CDSVAE_MODEL = {"q_z": "full-no-f"}
 DBSE_KEYS = {"first_frame_recon": 1.0}
 DBSE_MODEL = {"q_f": "first-frame", "z_input": "minus-first", "q_z": "full-no-f"}
+SPYL_KEYS = {"sample_predict": 0.1, "sample_predict_negatives": 0.5, "mi_fz": 0.1, "contrastive_tau": 0.5}
 
 
 @pytest.mark.parametrize(
@@ -331,6 +332,8 @@ DBSE_MODEL = {"q_f": "first-frame", "z_input": "minus-first", "q_z": "full-no-f"
         ("sprites-dbse", "sprites", DBSE_KEYS, {**DBSE_MODEL, "recon_scale": 5.0}, set()),
         ("fsdd-cdsvae", "fsdd", CDSVAE_KEYS, CDSVAE_MODEL, set()),
         ("fsdd-dbse", "fsdd", DBSE_KEYS, DBSE_MODEL, set()),
+        ("sprites-spyl", "sprites", SPYL_KEYS, CDSVAE_MODEL, set()),
+        ("fsdd-spyl", "fsdd", SPYL_KEYS, CDSVAE_MODEL, set()),
         (
             "quickstart-cdsvae",
             "quickstart-silhouette",

@@ -358,19 +358,25 @@ class DSVAE(nn.Module):
         return self.prior_head(h, sample=False)._replace(sample=None)
 
     @torch.no_grad()
-    def sample_prior_z(self, batch_size: int, T: int | None = None, sample: bool = True) -> Tensor:
-        """Roll the learned prior out on its own draws (or its means with ``sample=False``):
-        z (batch_size, T, z_dim)."""
+    def prior_rollout(self, batch_size: int, T: int | None = None, sample: bool = True) -> Posterior:
+        """Roll the learned prior out on its own draws (or its means with ``sample=False``): the
+        prior's mean and logvar at each step given the z drawn before, and the z drawn, each
+        (batch_size, T, z_dim)."""
         T = T or self.config.T
         device = self.prior_head.mean.weight.device
         z_t = torch.zeros(batch_size, 1, self.config.z_dim, device=device)
-        state, zs = None, []
+        state, steps = None, []
         for _ in range(T):
             h, state = self.prior_lstm(z_t, state)
             p = self.prior_head(h, sample=sample)
             z_t = p.sample
-            zs.append(z_t)
-        return torch.cat(zs, dim=1)
+            steps.append(p)
+        return Posterior(*(torch.cat([getattr(p, k) for p in steps], dim=1) for k in Posterior._fields))
+
+    def sample_prior_z(self, batch_size: int, T: int | None = None, sample: bool = True) -> Tensor:
+        """Roll the learned prior out on its own draws (or its means with ``sample=False``):
+        z (batch_size, T, z_dim)."""
+        return self.prior_rollout(batch_size, T, sample).sample
 
     @torch.no_grad()
     def sample_prior_f(self, batch_size: int) -> Tensor:

@@ -11,6 +11,12 @@ terms (or change an encoder, which is :class:`~dsvae.config.DSVAEConfig`'s ``q_f
   between f and z_t estimated on the minibatch.
 - DBSE (Berman et al., ICML 2024, sec. 4; code azencot-group/DBSE, video/sprites/run_sprites.py): an
   extra reconstruction term of the first frame, the frame that q(f) reads.
+- SPYL (Naiman, Berman & Azencot, ICML 2023, sec. 4; code azencot-group/SPYL, train.py and
+  sample_and_predict.py): contrastive terms whose views the model makes itself, without
+  augmentations ("sample and predict"): the positive of f decodes f with a motion drawn from the
+  prior and encodes the result again, the positive of z decodes z with an f drawn from the prior;
+  the negatives are the posteriors of sequences generated from the prior, the farthest from each
+  anchor by KL; with C-DSVAE's I(f; z) penalty.
 
 :class:`Objective` holds the weights (0: off); :func:`family_terms` computes the active terms of a
 batch; the loop adds ``sum(weight * term)`` to the ELBO it minimises. Every term is in nats per
@@ -36,37 +42,54 @@ class Objective:
     contrastive_f: InfoNCE of f between x and its content augmentation (C-DSVAE's weight_c_aug);
     contrastive_z: InfoNCE of z_1:T between x and its motion augmentation (weight_m_aug);
     mi_fz: the minibatch estimate of I(f; z_t) (C-DSVAE adds it with weight 1);
-    tau: the InfoNCE temperature (C-DSVAE: 0.5);
-    first_frame: the first frame's squared error (DBSE's weight_rec_frame)."""
+    tau: the InfoNCE temperature (C-DSVAE and SPYL: 0.5);
+    first_frame: the first frame's squared error (DBSE's weight_rec_frame);
+    sample_predict: SPYL's two contrastive terms, of f and of z, each with this weight (c_floss);
+    negatives: the fraction of SPYL's bank (:data:`SPYL_BANK` prior samples per sequence of the
+    batch) each anchor takes as negatives, the farthest by KL (the public code: 256 of 512)."""
 
     contrastive_f: float = 0.0
     contrastive_z: float = 0.0
     mi_fz: float = 0.0
     tau: float = 0.5
     first_frame: float = 0.0
+    sample_predict: float = 0.0
+    negatives: float = 0.5
 
     def __post_init__(self) -> None:
-        for name in ("contrastive_f", "contrastive_z", "mi_fz", "first_frame"):
+        for name in ("contrastive_f", "contrastive_z", "mi_fz", "first_frame", "sample_predict"):
             if getattr(self, name) < 0:
                 raise ValueError(f"the weight {name} must be >= 0 (0: off), got {getattr(self, name)}")
         if self.tau <= 0:
             raise ValueError(f"the InfoNCE temperature must be positive, got {self.tau}")
+        if not 0 < self.negatives <= 1:
+            raise ValueError(
+                f"the fraction of SPYL's bank taken as negatives must be in (0, 1], got {self.negatives}"
+            )
 
     def names(self) -> tuple[str, ...]:
         """The names of the active terms, in the order :func:`family_terms` returns them."""
         return tuple(n for n, w in zip(TERM_NAMES, self.weights()) if w)
 
     def weights(self) -> tuple[float, ...]:
-        return (self.contrastive_f, self.contrastive_z, self.mi_fz, self.first_frame)
+        """The weight of each of :data:`TERM_NAMES`, in that order (0: off)."""
+        sp = self.sample_predict
+        return (self.contrastive_f, self.contrastive_z, self.mi_fz, sp, sp, self.first_frame)
 
 
-# the terms beyond the ELBO, as logged: InfoNCE of f and of z, I(f; z) estimate, first-frame error
-TERM_NAMES = ("nce_f", "nce_z", "mi_fz", "recon_x1")
+# the terms beyond the ELBO, as logged: InfoNCE of f and of z, I(f; z) estimate, SPYL's contrastive
+# terms of f and of z, first-frame error
+TERM_NAMES = ("nce_f", "nce_z", "mi_fz", "sp_f", "sp_z", "recon_x1")
+# SPYL's bank of negatives: this many sequences generated from the prior per sequence of the batch
+# (the public code: 4 x 128)
+SPYL_BANK = 4
 
 
 def method_name(obj: Objective, q_f: str = "sequence", z_input: str = "frames") -> str:
-    """The family member an objective and encoder make: C-DSVAE (any contrastive or MI term), DBSE
-    (q(f) from the first frame), else DSVAE."""
+    """The family member an objective and encoder make: SPYL (its sample-and-predict terms),
+    C-DSVAE (any other contrastive or MI term), DBSE (q(f) from the first frame), else DSVAE."""
+    if obj.sample_predict:
+        return "SPYL"
     if obj.contrastive_f or obj.contrastive_z or obj.mi_fz:
         return "C-DSVAE"
     if q_f == "first-frame" or z_input == "minus-first" or obj.first_frame:
@@ -173,6 +196,77 @@ def mutual_information_fz(f_post: Posterior, z_post: Posterior) -> Tensor:
     return (log_qfz - log_qf.unsqueeze(0) - log_qz).mean()
 
 
+def contrastive_with_negatives(
+    anchor: Tensor, positive: Tensor, negatives: Tensor, tau: float = 0.5
+) -> Tensor:
+    """SPYL's contrastive loss: for each anchor a_i (N, D), its positive p_i (N, D) and its own
+    negatives n_i1..n_ik (N, k, D), minus the log-softmax of cos(a_i, p_i) / tau against
+    cos(a_i, n_ij) / tau; the mean over i, nats (SPYL, sample_and_predict.py, contrastive_loss with
+    normalize=True, written with logsumexp). Identical positives with orthogonal negatives:
+    log(1 + k exp(-1/tau)); unrelated vectors in many dimensions: about log(k + 1). Raises
+    ValueError for shapes that do not fit."""
+    if anchor.dim() != 2 or positive.shape != anchor.shape:
+        raise ValueError(
+            "anchor and positive must be (N, D) of one shape, "
+            f"got {tuple(anchor.shape)}, {tuple(positive.shape)}"
+        )
+    n, d = anchor.shape
+    if negatives.dim() != 3 or negatives.shape[0] != n or negatives.shape[2] != d:
+        raise ValueError(f"negatives must be (N, k, D) = ({n}, k, {d}), got {tuple(negatives.shape)}")
+    a = F.normalize(anchor.float(), dim=-1)
+    pos = (a * F.normalize(positive.float(), dim=-1)).sum(-1, keepdim=True)  # (N, 1)
+    neg = torch.einsum("nd,nkd->nk", a, F.normalize(negatives.float(), dim=-1))  # (N, k)
+    logits = torch.cat([pos, neg], dim=1) / tau
+    return (torch.logsumexp(logits, dim=1) - logits[:, 0]).mean()
+
+
+def farthest_by_kl(mean: Tensor, logvar: Tensor, bank_mean: Tensor, bank_logvar: Tensor, k: int) -> Tensor:
+    """SPYL's negatives: for each posterior N(mean_i, exp(logvar_i)) (N, D), the means of the ``k``
+    bank entries (M, D) of largest KL(q_i || bank_j), the farthest first -> (N, k, D) (SPYL,
+    sample_and_predict.py, kl_contrast, neg_mode "soft", its default). Raises ValueError for
+    k outside 1..M."""
+    if not 1 <= k <= bank_mean.shape[0]:
+        raise ValueError(f"k must be in 1..{bank_mean.shape[0]} (the bank's size), got {k}")
+    m, lv = mean.float()[:, None], logvar.float()[:, None]  # (N, 1, D)
+    bm, blv = bank_mean.float()[None], bank_logvar.float()[None]  # (1, M, D)
+    kl = 0.5 * (blv - lv + (lv.exp() + (m - bm) ** 2) / blv.exp() - 1.0).sum(-1)  # (N, M)
+    return bank_mean[kl.topk(k, dim=1).indices]
+
+
+def sample_predict_terms(model: DSVAE, out: DSVAEOutput, obj: Objective) -> tuple[Tensor, Tensor]:
+    """SPYL's two contrastive terms for a batch and its model output ``out`` (nats, batch means):
+
+    - of f: anchor the posterior mean of f; positive: f of the sequence decoded from (that mean,
+      the prior's means along a rollout drawn from it), encoded again; negatives: the farthest by KL
+      among the f posteriors of the bank (SPYL, cdsvae/model.py forward_fixed_content_for_classification_tr);
+    - of z: anchor the posterior mean of z averaged over time; positive: that of the sequence
+      decoded from (an f drawn from N(0, I), the posterior mean of z), encoded again; negatives
+      likewise among the bank's (forward_fixed_action_for_classification_tr).
+
+    The bank: ``SPYL_BANK`` x B sequences decoded from the prior (f ~ N(0, I), z the prior's means
+    along a drawn rollout) and encoded, without gradients (sample_and_predict.py, samples_tr). The
+    views are only encoded (the public code also decodes them, and uses only their means), and the
+    prior's draws carry no gradient (the public code's rollout for the view of f carries one into
+    the prior: here the prior is fitted by the ELBO's KL alone). Draws from torch's global RNG; the
+    model runs in its current mode, as the public code's does."""
+    f_mean = out.f_post.mean
+    z_mean, z_logvar = out.z_post.mean.mean(1), out.z_post.logvar.mean(1)
+    B = f_mean.shape[0]
+    with torch.no_grad():
+        n = SPYL_BANK * B
+        bank = model.encode(model.decode(model.sample_prior_f(n), model.prior_rollout(n).mean))
+    k = max(1, round(obj.negatives * n))
+    view_f = model.encode(model.decode(f_mean, model.prior_rollout(B).mean)).f_post.mean
+    neg_f = farthest_by_kl(f_mean, out.f_post.logvar, bank.f_post.mean, bank.f_post.logvar, k)
+    view_z = model.encode(model.decode(model.sample_prior_f(B), out.z_post.mean)).z_post.mean.mean(1)
+    bank_z = (bank.z_post.mean.mean(1), bank.z_post.logvar.mean(1))
+    neg_z = farthest_by_kl(z_mean, z_logvar, *bank_z, k)
+    return (
+        contrastive_with_negatives(f_mean, view_f, neg_f, obj.tau),
+        contrastive_with_negatives(z_mean, view_z, neg_z, obj.tau),
+    )
+
+
 def first_frame_error(out: DSVAEOutput, x: Tensor) -> Tensor:
     """DBSE's frame term: the first frame's summed squared error, per sequence (batch mean). DBSE's
     code decodes [z_1, f] a second time for it; that is ``out.x_hat[:, 0]`` up to BatchNorm's batch
@@ -194,6 +288,8 @@ def family_terms(model: DSVAE, x: Tensor, out: DSVAEOutput, obj: Objective) -> T
         terms.append(info_nce(out.z_post.mean.flatten(1), z_m.flatten(1), obj.tau))
     if obj.mi_fz:
         terms.append(mutual_information_fz(out.f_post, out.z_post))
+    if obj.sample_predict:
+        terms.extend(sample_predict_terms(model, out, obj))
     if obj.first_frame:
         terms.append(first_frame_error(out, x))
     if not terms:
@@ -203,12 +299,16 @@ def family_terms(model: DSVAE, x: Tensor, out: DSVAEOutput, obj: Objective) -> T
 
 __all__ = [
     "Objective",
+    "SPYL_BANK",
     "TERM_NAMES",
     "content_augment",
+    "contrastive_with_negatives",
     "family_terms",
+    "farthest_by_kl",
     "first_frame_error",
     "info_nce",
     "method_name",
     "motion_augment",
     "mutual_information_fz",
+    "sample_predict_terms",
 ]

@@ -79,6 +79,12 @@ class TrainConfig:
     first_frame_recon: float = _option(
         0.0, "weight of an extra squared error of the first frame (DBSE; 0: off)"
     )
+    sample_predict: float = _option(
+        0.0, "weight of each of SPYL's sample-and-predict contrastive terms, of f and of z (0: off)"
+    )
+    sample_predict_negatives: float = _option(
+        0.5, "fraction of SPYL's bank (4 prior samples per sequence) each anchor takes as negatives"
+    )
     seed: int = _option(0, "seed of the model's initialisation, the batches and the sampled latents")
     data_seed: int = _option(0, "seed of generated data (synthetic)")
     precision: str = _option(
@@ -112,7 +118,13 @@ class TrainConfig:
         """The weights of the terms beyond the ELBO (:class:`dsvae.objectives.Objective`). Raises
         ValueError for a negative weight or temperature."""
         return Objective(
-            self.contrastive_f, self.contrastive_z, self.mi_fz, self.contrastive_tau, self.first_frame_recon
+            self.contrastive_f,
+            self.contrastive_z,
+            self.mi_fz,
+            self.contrastive_tau,
+            self.first_frame_recon,
+            self.sample_predict,
+            self.sample_predict_negatives,
         )
 
 

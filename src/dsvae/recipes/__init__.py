@@ -84,11 +84,13 @@ def recipe_names() -> list[str]:
         "sprites",
         "sprites-cdsvae",
         "sprites-dbse",
+        "sprites-spyl",
         "paper",
         "paper-fast",
         "fsdd",
         "fsdd-cdsvae",
         "fsdd-dbse",
+        "fsdd-spyl",
         "video",
     ]
     found = sorted(p.stem for p in RECIPE_DIR.glob("*.toml"))
