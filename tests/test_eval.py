@@ -89,6 +89,9 @@ class OracleDSVAE(torch.nn.Module):
     def sample_prior_f(self, batch_size):
         return torch.nn.functional.one_hot(torch.randint(0, 3, (batch_size,)), 3).float()
 
+    def for_scoring(self, channels_last=False):
+        return self  # nothing to fold: it has no layers
+
     def sample_prior_z(self, batch_size):
         return (
             torch.nn.functional.one_hot(torch.randint(0, 2, (batch_size,)), 2)
