@@ -301,14 +301,15 @@ def fold_for_inference(layers: torch.nn.Sequential) -> torch.nn.Sequential:
     from torch import nn
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+    computing = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.BatchNorm2d)
     todo, out = list(copy.deepcopy(layers).eval()), []
     while todo:
         layer = todo.pop(0)
         conv = isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d))
         if conv and todo and isinstance(todo[0], nn.BatchNorm2d):
             layer = fuse_conv_bn_eval(layer, todo.pop(0), transpose=isinstance(layer, nn.ConvTranspose2d))
-        elif isinstance(layer, (nn.ReLU, nn.LeakyReLU)) and out:
-            layer.inplace = True
+        elif isinstance(layer, (nn.ReLU, nn.LeakyReLU)) and out and isinstance(out[-1], computing):
+            layer.inplace = True  # only on a fresh output: a view (Flatten) may be the caller's input
         out.append(layer)
     return nn.Sequential(*out)
 
