@@ -320,7 +320,66 @@ def test_full_no_f_q_z_does_not_read_f():
     assert reached(model, enc.z.sum()) == {"frame_encoder", "z_lstm", "z_rnn", "z_head"}
 
 
-@pytest.mark.parametrize("field, value", [("q_f", "last"), ("z_input", "diff"), ("q_z", "f-free")])
+def test_frame_context_lets_the_first_frame_read_the_sequence():
+    # DBSE's speech encoder: with frame_context "sequence" f read from the first element depends on
+    # every frame (a BiLSTM runs over the frame features); with "frame" on the first frame alone
+    torch.manual_seed(0)
+    x = torch.randn(3, 6, 10)
+    later = x.clone()
+    later[:, -1] += 1.0  # only the last frame changes
+    for context, moves in (("frame", False), ("sequence", True)):
+        cfg = DSVAEConfig.preset(
+            "tiny", frame_dim=10, channels=1, q_f="first-frame", frame_context=context, T=6
+        )
+        model = DSVAE(cfg).eval()
+        assert (not torch.allclose(model.encode(x).f, model.encode(later).f, atol=1e-6)) == moves
+    # the first frame's posterior trains the context layers and the per-frame encoder, not q(z)
+    model = DSVAE(cfg).train()
+    enc = model.encode(x, sample=True)
+    assert reached(model, enc.f_post.mean.sum()) == {
+        "frame_encoder",
+        "context_lstm",
+        "context_fc",
+        "f_static",
+        "f_head",
+    }
+    # and z's features v_t - v_1 carry them too
+    cfg = cfg.replace(z_input="minus-first", q_z="full-no-f")
+    model = DSVAE(cfg).train()
+    assert {"context_lstm", "context_fc"} <= reached(model, model.encode(x).z.sum())
+
+
+@pytest.mark.parametrize("q_z", ["full", "full-no-f", "factorized"])
+def test_encode_f_and_encode_z_are_the_whole_encodes_halves(q_z):
+    # the views of the contrastive terms run one posterior each: the same numbers and the same
+    # BatchNorm statistics as a whole encode, so training is unchanged by it
+    torch.manual_seed(0)
+    model = DSVAE(DSVAEConfig.preset("tiny", q_z=q_z)).train()
+    x = torch.rand(3, 4, 3, 16, 16)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.manual_seed(1)
+    whole = model.encode(x)
+    after_whole = {k: v.clone() for k, v in model.state_dict().items()}
+    for half, want in (("encode_f", "f_post"), ("encode_z", "z_post")):
+        model.load_state_dict(state)
+        torch.manual_seed(1)
+        got = getattr(model, half)(x)
+        assert all(torch.equal(a, b) for a, b in zip(got, getattr(whole, want)) if a is not None)
+        assert all(torch.equal(v, after_whole[k]) for k, v in model.state_dict().items())
+    # and q(f) alone never touches q(z)'s layers
+    model.zero_grad()
+    model.encode_f(x).mean.sum().backward()
+    assert all(p.grad is None for n, p in model.named_parameters() if n.startswith(("z_", "prior_")))
+
+
+def test_frame_context_needs_the_shared_view():
+    with pytest.raises(ValueError, match="frame_context 'sequence'.*z_view 'shared'"):
+        DSVAEConfig.preset("tiny", frame_context="sequence", z_view="silhouette")
+
+
+@pytest.mark.parametrize(
+    "field, value", [("q_f", "last"), ("z_input", "diff"), ("q_z", "f-free"), ("frame_context", "window")]
+)
 def test_unknown_switch_values_are_refused(field, value):
     with pytest.raises(ValueError, match=f"{field} must be one of"):
         DSVAEConfig.preset("tiny", **{field: value})
@@ -355,10 +414,19 @@ def test_the_loop_trains_the_successors_logs_their_terms_and_resumes_bit_exactly
     assert last[0] == last[1]
 
 
-def test_a_dbse_model_trains_and_reloads(tiny_dataset_dir, tmp_path):
+@pytest.mark.parametrize("context", ["frame", "sequence"])
+def test_a_dbse_model_trains_and_reloads(tiny_dataset_dir, tmp_path, context):
     from dsvae.run import load_model
 
     over = {"q_f": "first-frame", "z_input": "minus-first", "q_z": "full-no-f", "recon_scale": 5.0}
+    over["frame_context"] = context
     train(tiny_tc(tiny_dataset_dir, epochs=1, model_overrides=over, first_frame_recon=1.0), tmp_path / "dbse")
-    cfg = load_model(tmp_path / "dbse").config
-    assert (cfg.q_f, cfg.z_input, cfg.q_z) == ("first-frame", "minus-first", "full-no-f")
+    model = load_model(tmp_path / "dbse")
+    cfg = model.config
+    assert (cfg.q_f, cfg.z_input, cfg.q_z, cfg.frame_context) == (
+        "first-frame",
+        "minus-first",
+        "full-no-f",
+        context,
+    )
+    assert hasattr(model, "context_lstm") == (context == "sequence")

@@ -331,7 +331,8 @@ SPYL_KEYS = {"sample_predict": 0.1, "sample_predict_negatives": 0.5, "mi_fz": 0.
         ("sprites-cdsvae", "sprites", CDSVAE_KEYS, CDSVAE_MODEL, set()),
         ("sprites-dbse", "sprites", DBSE_KEYS, {**DBSE_MODEL, "recon_scale": 5.0}, set()),
         ("fsdd-cdsvae", "fsdd", CDSVAE_KEYS, CDSVAE_MODEL, set()),
-        ("fsdd-dbse", "fsdd", DBSE_KEYS, DBSE_MODEL, set()),
+        # on speech DBSE's frame features read the whole segment (its audio encoder's BiLSTM)
+        ("fsdd-dbse", "fsdd", DBSE_KEYS, {**DBSE_MODEL, "frame_context": "sequence"}, set()),
         ("sprites-spyl", "sprites", SPYL_KEYS, CDSVAE_MODEL, set()),
         ("fsdd-spyl", "fsdd", SPYL_KEYS, CDSVAE_MODEL, set()),
         (

@@ -23,7 +23,15 @@ def _trained_batchnorms(model: nn.Module) -> nn.Module:
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
-@pytest.mark.parametrize("overrides", [{}, {"z_view": "silhouette-change"}, {"q_f": "first-frame"}])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"z_view": "silhouette-change"},
+        {"q_f": "first-frame"},
+        {"q_f": "first-frame", "frame_context": "sequence"},
+    ],
+)
 def test_the_scoring_copy_encodes_and_decodes_as_the_model(channels_last, overrides):
     torch.manual_seed(0)
     model = _trained_batchnorms(DSVAE(DSVAEConfig.preset("tiny", **overrides))).eval()

@@ -16,6 +16,7 @@ from pathlib import Path
 Q_Z_CHOICES = ("factorized", "full", "full-no-f")
 Q_F_CHOICES = ("sequence", "first-frame")
 Z_INPUT_CHOICES = ("frames", "minus-first")
+FRAME_CONTEXT_CHOICES = ("frame", "sequence")
 LIKELIHOOD_CHOICES = ("gaussian", "bernoulli")
 Z_VIEW_CHOICES = ("shared", "silhouette", "silhouette-change", "gray")
 
@@ -56,6 +57,11 @@ class DSVAEConfig:
     # what q(z) reads of the frame features v_t: "frames" v_t itself; "minus-first" v_t - v_1, the
     # subtraction of the static frame's features (DBSE, sec. 4), so v_1's content cannot reach z
     z_input: str = "frames"
+    # what a frame feature v_t is computed from: "frame" the frame x_t alone (the paper); "sequence"
+    # the per-frame features passed through a BiLSTM over the T frames and an affine layer back to
+    # feature_dim, so that v_t, and with q_f first-frame f, reads the whole sequence (DBSE's speech
+    # and time-series encoder, azencot-group/DBSE audio/model/dbse.py: z_lstm_encoder and fc)
+    frame_context: str = "frame"
     # what the dynamics (z) path sees of a frame. "shared": the frame features v_t that q(f) reads
     # (the paper). "silhouette": its own conv encoder over a one-channel mask of the pixels that differ
     # from the frame's top-left (background) pixel; "silhouette-change": that mask minus its mean over
@@ -143,6 +149,15 @@ class DSVAEConfig:
         need(
             self.z_input in Z_INPUT_CHOICES,
             f"z_input must be one of {Z_INPUT_CHOICES}, got {self.z_input!r}",
+        )
+        need(
+            self.frame_context in FRAME_CONTEXT_CHOICES,
+            f"frame_context must be one of {FRAME_CONTEXT_CHOICES}, got {self.frame_context!r}",
+        )
+        need(
+            self.frame_context == "frame" or self.z_view == "shared",
+            f"frame_context 'sequence' contextualizes the shared frame features only: it needs "
+            f"z_view 'shared', got {self.z_view!r}",
         )
         if self.z_input == "minus-first":
             need(self.T >= 2, f"z_input minus-first needs T >= 2 frames, got T={self.T}")

@@ -4,7 +4,8 @@
     q(f | x_1:T)  and  q(z_t | x_t)  (factorized)  or  q(z_1:T | x_1:T, f)  (full)
     (with a ``z_view`` other than "shared", q(z) reads a one-channel view of the frames instead of x;
     the successors' encoder changes are switches too: q(z_1:T | x_1:T) without f (``q_z`` full-no-f),
-    q(f | x_1) from the first frame and q(z) reading v_t - v_1 (``q_f``, ``z_input``: DBSE))
+    q(f | x_1) from the first frame and q(z) reading v_t - v_1 (``q_f``, ``z_input``: DBSE), frame
+    features that read the whole sequence through a BiLSTM (``frame_context``: DBSE's speech encoder))
 
     ELBO = E_q[sum_t log p(x_t | z_t, f)] - KL(q(f) || p(f)) - sum_t E_q[KL(q(z_t | .) || p(z_t | z_<t))]
 
@@ -228,6 +229,11 @@ class DSVAE(nn.Module):
         H = cfg.hidden_dim
         self.frame_encoder = ConvFrameEncoder(cfg) if cfg.is_video else MLPFrameEncoder(cfg)
         self.frame_decoder = ConvFrameDecoder(cfg) if cfg.is_video else MLPFrameDecoder(cfg)
+        if cfg.frame_context == "sequence":  # v_t = affine(BiLSTM(per-frame features)_t) (DBSE's speech)
+            self.context_lstm = nn.LSTM(
+                cfg.feature_dim, cfg.feature_dim, batch_first=True, bidirectional=True
+            )
+            self.context_fc = nn.Linear(2 * cfg.feature_dim, cfg.feature_dim)
         if cfg.q_f == "sequence":  # q(f | x_1:T): BiLSTM over v_1:T; [forward at T, backward at 1]
             self.f_lstm = nn.LSTM(cfg.feature_dim, H, batch_first=True, bidirectional=True)
             self.f_head = GaussianHead(2 * H, cfg.f_dim)
@@ -287,10 +293,15 @@ class DSVAE(nn.Module):
 
     # --- inference ------------------------------------------------------------------------------
     def _frame_features(self, x: Tensor, view: str = "shared") -> Tensor:
-        """Per-frame features (B, T, feature) of the frames, or of their dynamics view."""
+        """Per-frame features (B, T, feature) of the frames, or of their dynamics view; with
+        ``frame_context`` "sequence" the shared ones each read the whole sequence (a BiLSTM over
+        them and an affine layer, as DBSE's speech encoder: azencot-group/DBSE audio/model/dbse.py)."""
         B, T = x.shape[:2]
         if view == "shared":
-            return per_frame(self.frame_encoder, x.reshape(B * T, *x.shape[2:])).view(B, T, -1)
+            v = per_frame(self.frame_encoder, x.reshape(B * T, *x.shape[2:])).view(B, T, -1)
+            if self.config.frame_context == "sequence":
+                v = self.context_fc(self.context_lstm(v)[0])
+            return v
         d = sequence_dynamics_view(x, view)
         return per_frame(self.z_frame_encoder, d.reshape(B * T, *d.shape[2:])).view(B, T, -1)
 
@@ -309,7 +320,7 @@ class DSVAE(nn.Module):
         h, _ = self.f_lstm(v)  # (B, T, 2H)
         return self.f_head(torch.cat([h[:, -1, :H], h[:, 0, H:]], dim=-1), sample)
 
-    def _q_z(self, v: Tensor, f: Tensor, sample: bool) -> Posterior:
+    def _q_z(self, v: Tensor, f: Tensor | None, sample: bool) -> Posterior:
         if self.config.q_z == "factorized":
             return self.z_head(self.z_mlp(v), sample)
         g = (
@@ -329,6 +340,20 @@ class DSVAE(nn.Module):
         f_post = self._q_f(v, sample)
         z_post = self._q_z(self._z_features(x, v), f_post.sample, sample)
         return Encoding(f_post.sample, z_post.sample, f_post, z_post)
+
+    def encode_f(self, x: Tensor) -> Posterior:
+        """q(f | x) alone (B, f_dim), its mean as the sample: exactly ``encode(x).f_post``, without
+        running q(z). For the contrastive terms, which read one latent of a view (C-DSVAE, SPYL)."""
+        self._check_x(x)
+        return self._q_f(self._frame_features(x), sample=False)
+
+    def encode_z(self, x: Tensor) -> Posterior:
+        """q(z | x) alone (B, T, z_dim), its mean as the sample: exactly ``encode(x).z_post``; q(f)
+        runs only where q(z) reads f (``q_z`` full)."""
+        self._check_x(x)
+        v = self._frame_features(x)
+        f = self._q_f(v, sample=False).sample if self.config.q_z == "full" else None
+        return self._q_z(self._z_features(x, v), f, sample=False)
 
     # --- generation -------------------------------------------------------------------------------
     def _frames_out(self, logits: Tensor) -> Tensor:

@@ -256,9 +256,9 @@ def sample_predict_terms(model: DSVAE, out: DSVAEOutput, obj: Objective) -> tupl
         n = SPYL_BANK * B
         bank = model.encode(model.decode(model.sample_prior_f(n), model.prior_rollout(n).mean))
     k = max(1, round(obj.negatives * n))
-    view_f = model.encode(model.decode(f_mean, model.prior_rollout(B).mean)).f_post.mean
+    view_f = model.encode_f(model.decode(f_mean, model.prior_rollout(B).mean)).mean
     neg_f = farthest_by_kl(f_mean, out.f_post.logvar, bank.f_post.mean, bank.f_post.logvar, k)
-    view_z = model.encode(model.decode(model.sample_prior_f(B), out.z_post.mean)).z_post.mean.mean(1)
+    view_z = model.encode_z(model.decode(model.sample_prior_f(B), out.z_post.mean)).mean.mean(1)
     bank_z = (bank.z_post.mean.mean(1), bank.z_post.logvar.mean(1))
     neg_z = farthest_by_kl(z_mean, z_logvar, *bank_z, k)
     return (
@@ -278,13 +278,14 @@ def family_terms(model: DSVAE, x: Tensor, out: DSVAEOutput, obj: Objective) -> T
     """The active terms of ``obj`` (:meth:`Objective.names`) for the batch x and its model output
     ``out``, as one (k,) fp32 tensor (k = 0: DSVAE). The contrastive terms encode the augmented
     views with the model (in its current mode: C-DSVAE's code runs them in training mode) and compare
-    posterior means, as C-DSVAE does; no view is decoded."""
+    posterior means, as C-DSVAE does; no view is decoded, and each view runs only the posterior it is
+    compared by (:meth:`DSVAE.encode_f`, :meth:`DSVAE.encode_z`: the same numbers as a whole encode)."""
     terms = []
     if obj.contrastive_f:
-        f_c = model.encode(content_augment(x)).f_post.mean
+        f_c = model.encode_f(content_augment(x)).mean
         terms.append(info_nce(out.f_post.mean, f_c, obj.tau))
     if obj.contrastive_z:
-        z_m = model.encode(motion_augment(x)).z_post.mean
+        z_m = model.encode_z(motion_augment(x)).mean
         terms.append(info_nce(out.z_post.mean.flatten(1), z_m.flatten(1), obj.tau))
     if obj.mi_fz:
         terms.append(mutual_information_fz(out.f_post, out.z_post))
