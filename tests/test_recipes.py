@@ -278,9 +278,15 @@ def test_compare_records_a_recipes_results_and_recipes_lists_them(tmp_path, tiny
     assert entry["runs"] == 2 and entry["sha256"] == load_recipe(recipe).sha256
     assert entry["kind"].startswith("CPU ") and entry["kind"].endswith(", fp32")
     assert len(entry["scores"]["train_minutes"]["per_run"]) == 2
-    # recording again replaces the entry of the same recipe and kind
+    assert entry["threads"] == json.loads((runs[0] / "env.json").read_text())["torch_threads"]
+    # recording again replaces the entry of the same recipe and kind; runs trained with different
+    # thread counts are recorded with the range, not the first run's count
+    env = json.loads((runs[1] / "env.json").read_text())
+    (runs[1] / "env.json").write_text(json.dumps({**env, "torch_threads": 99}))
     assert main(["compare", *map(str, runs), "--record", str(results), "--boot", "100"]) == 0
-    assert len(json.loads(results.read_text())["mine"]) == 1
+    (again,) = json.loads(results.read_text())["mine"]
+    assert again["threads"] == f"{entry['threads']}-99"
+    (runs[1] / "env.json").write_text(json.dumps(env))
     # runs that differ in more than their seed are not one recipe's results
     other = tmp_path / "other"
     assert (

@@ -189,8 +189,9 @@ def run_kind(run_dir: str | Path) -> str:
 
 def results_entry(result: dict, recipe: tuple[str, str] | None = None) -> dict:
     """The entry of ``dsvae recipes``' results file for the runs of :func:`compare_runs`: the recipe
-    (name, sha256), the kind of machine (:func:`run_kind`), the CPU model, the judge, and for every
-    headline score and the training minutes the mean, std and 95% interval over the runs.
+    (name, sha256), the kind of machine (:func:`run_kind`), the CPU model, the torch threads, the
+    judge, and for every headline score and the training minutes the mean, std and 95% interval over
+    the runs.
 
     ``recipe`` = (name, settings sha256) records the runs under another recipe's name (a recipe
     renamed, or a study promoted to a shipped name, without a changed value); its sha256 must be the
@@ -222,6 +223,9 @@ def results_entry(result: dict, recipe: tuple[str, str] | None = None) -> dict:
             )
         name = recipe[0]
     env = TrainedRun.of(runs[0]).record("env.json")
+    # each run's torch threads: one number when they agree, else the range (e.g. "1-2"), so a table
+    # never names the first run's threads for all
+    threads = sorted({TrainedRun.of(r).record("env.json").get("torch_threads") for r in runs}, key=str)
     # the headline, the rest of the motion head's scores, and what the linear probes read from f and z
     keys = [*HEADLINE, "motion_scores.h_yx", "motion_scores.h_y"]
     keys += [k for k in result["scores"] if k.startswith("latents.probes.") and k.endswith(".linear")]
@@ -230,7 +234,7 @@ def results_entry(result: dict, recipe: tuple[str, str] | None = None) -> dict:
         "sha256": sha256,
         "kind": next(iter(kinds)),
         "machine": env.get("cuda") or (env.get("cpu") or {}).get("model"),
-        "threads": env.get("torch_threads"),
+        "threads": threads[0] if len(threads) == 1 else f"{threads[0]}-{threads[-1]}",
         "dsvae": env.get("dsvae"),
         "judge": run_judge(runs[0]),
         "runs": len(runs),
