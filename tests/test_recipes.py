@@ -321,6 +321,22 @@ def test_compare_records_a_recipes_results_and_recipes_lists_them(tmp_path, tiny
 
     (line,) = results_lines([entry], entry["sha256"])
     assert line.startswith(entry["kind"]) and "2 runs" in line and "train" in line
+    # a seed trained before a field was added (its files lack it, and name the recipe by an older
+    # sha256 of the same text) is a seed of the same recipe: the field's default is what it ran
+    from dsvae.evaluate.compare import recipe_differences
+
+    for name, key in (("train.json", "sample_predict"), ("config.json", "frame_context")):
+        record = json.loads((runs[1] / name).read_text())
+        record.pop(key)
+        if name == "train.json":
+            record["recipe"] = {**record["recipe"], "sha256": "0" * 64}
+        (runs[1] / name).write_text(json.dumps(record))
+    assert recipe_differences(runs) == {}
+    assert main(["compare", *map(str, runs), "--record", str(results), "--boot", "100"]) == 0
+    # a value that differs still tells
+    record = json.loads((runs[1] / "config.json").read_text())
+    (runs[1] / "config.json").write_text(json.dumps({**record, "frame_context": "sequence"}))
+    assert recipe_differences(runs) == {"model.frame_context": ["frame", "sequence"]}
 
 
 # each successor's keys: what its recipes add to the DSVAE recipe of the same benchmark

@@ -12,6 +12,7 @@ resamples): quote the number of runs with it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -60,14 +61,37 @@ NOT_RECIPE = {
 }  # fmt: skip
 
 
+def _defaults(cls) -> dict[str, object]:
+    """A config dataclass's field defaults as JSON gives them back (tuples as lists)."""
+    out = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return json.loads(json.dumps(out, default=str))
+
+
 def run_recipe(run_dir: str | Path) -> dict[str, object]:
     """What a run was trained with, less what seeds change: RUN/train.json (the training options,
     without :data:`NOT_RECIPE`) and RUN/config.json (the resolved model config, as ``model.FIELD``).
-    Files that are missing or unreadable give no keys (a run copied without them is compared on its
-    scores alone)."""
+    A field that a run's files lack is one added to dsvae after the run was trained: it gets its
+    default, which is what such a run did (as loading its model does), so that an older seed and a
+    newer one of one recipe compare as seeds. The recipe is named by the sha256 of RUN/recipe.toml
+    as this version computes it. Files that are missing or unreadable give no keys (a run copied
+    without them is compared on its scores alone)."""
+    from ..config import DSVAEConfig
+    from ..runfolder import TrainConfig
+
     run, recipe = TrainedRun.of(run_dir), {}
-    for prefix, name in (("", "train.json"), ("model.", "config.json")):
-        recipe.update((prefix + k, v) for k, v in run.record(name).items() if k not in NOT_RECIPE)
+    for prefix, name, cls in (("", "train.json", TrainConfig), ("model.", "config.json", DSVAEConfig)):
+        record = run.record(name)
+        if record:
+            record = {**_defaults(cls), **record}
+        recipe.update((prefix + k, v) for k, v in record.items() if k not in NOT_RECIPE)
+    identity = _run_recipe_identity(run_dir)
+    if identity is not None and isinstance(recipe.get("recipe"), dict):
+        recipe["recipe"] = {**recipe["recipe"], "name": identity[0], "sha256": identity[1]}
     return recipe
 
 
