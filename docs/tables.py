@@ -65,7 +65,9 @@ def _current(name: str) -> list[dict]:
 
 
 def _where(e: dict) -> str:
-    return f"{e['kind']} ({e['machine']}, {e['threads']} threads)" if e.get("threads") else e["kind"]
+    if not e.get("threads"):
+        return e["kind"]
+    return f"{e['kind']} ({e['machine']}, {e['threads']} thread{'s' * (e['threads'] != 1)})"
 
 
 def _attribute_probe_keys(entry: dict, latent: str) -> list[str]:
