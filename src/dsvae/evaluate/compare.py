@@ -89,8 +89,8 @@ def run_recipe(run_dir: str | Path) -> dict[str, object]:
         if record:
             record = {**_defaults(cls), **record}
         recipe.update((prefix + k, v) for k, v in record.items() if k not in NOT_RECIPE)
-    identity = _run_recipe_identity(run_dir)
-    if identity is not None and isinstance(recipe.get("recipe"), dict):
+    identity = _run_recipe_identity(run_dir) if isinstance(recipe.get("recipe"), dict) else None
+    if identity is not None:  # trained from a recipe whose text the run keeps
         recipe["recipe"] = {**recipe["recipe"], "name": identity[0], "sha256": identity[1]}
     return recipe
 
