@@ -104,6 +104,9 @@ class OracleDSVAE(torch.nn.Module):
         mse = (self.decode(enc.f, enc.z) - x).pow(2).flatten(1).sum(1).mean()
         return SimpleNamespace(loss=mse + 1.0, recon=mse, kl_f=torch.tensor(0.25), kl_z=torch.tensor(0.75))
 
+    def encode_and_elbo(self, x):
+        return self.encode(x), self(x)
+
 
 def test_oracle_model_scores_perfectly(tmp_path, toy_judge, monkeypatch):
     run = make_run(tmp_path, toy_dataset())
@@ -273,3 +276,37 @@ def test_a_dynamic_label_of_any_name_is_scored_as_motion(tmp_path, capsys):
     assert m["motion_scores"]["classes"] == 2 and m["factors"]["home"] == {"color": "f", "action": "z"}
     assert any("dynamic label 'action'" in note for note in m["notes"])
     assert "| z fixed (posterior mean), f ~ N(0, I) | action |" in out and "action of b" in out
+
+
+@pytest.mark.parametrize(
+    "overrides", [{}, {"q_z": "full-no-f", "q_f": "first-frame", "z_input": "minus-first"}]
+)
+def test_the_first_pass_scores_as_the_separate_passes(toy_judge, overrides):
+    """One pass over the test set (codes, reconstruction, ELBO, the fp32 judge audit) gives exactly
+    the numbers of the separate passes it replaces: encode + decode, elbo_terms, the audit's own loop."""
+    from dsvae.elbo import elbo_terms
+    from dsvae.evaluate.protocols import _encode_and_reconstruct, _judge_audit
+
+    torch.manual_seed(0)
+    test = toy_dataset(40)
+    model = DSVAE(DSVAEConfig.preset("tiny", **overrides)).for_scoring()
+    judge = Judge.load(toy_judge).for_scoring()
+    device = torch.device("cpu")
+    codes, recon, counted = _encode_and_reconstruct(model, test, 16, device, {"judge": judge})
+    with torch.no_grad():
+        f, z, mse = [], [], []
+        for pos in test.batches(16):
+            x = test.model_batch(pos, device)
+            enc = model.encode(x)
+            mse.append((model.decode(enc.f, enc.z) - x).pow(2).flatten(1).mean(dim=1).numpy())
+            f.append(enc.f.numpy())
+            z.append(enc.z.numpy())
+    assert np.array_equal(codes["f"], np.concatenate(f)) and np.array_equal(codes["z"], np.concatenate(z))
+    assert recon["mse"] == float(np.concatenate(mse).astype(np.float64).mean())
+    assert {k: recon[k] for k in ("loss", "recon", "kl_f", "kl_z")} == elbo_terms(model, test, 16, device)
+    separate = _judge_audit(model, {"judge": judge}, test, codes, 16, device, "fp32")
+    assert counted == separate and set(counted["judge"]) == {"real", "reconstruction"}
+    # the ELBO's draws are its own (seeded): the caller's random state is left as it was
+    state = torch.random.get_rng_state()
+    _encode_and_reconstruct(model, test, 16, device)
+    assert torch.equal(state, torch.random.get_rng_state())

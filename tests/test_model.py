@@ -247,3 +247,28 @@ def test_bad_config_is_clear():
         DSVAEConfig.preset("huge")
     with pytest.raises(ValueError, match="gaussian"):
         DSVAE(DSVAEConfig.preset("speech", likelihood="bernoulli"))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"z_view": "silhouette-change"},
+        {"q_f": "first-frame", "z_input": "minus-first", "q_z": "full-no-f"},
+    ],
+)
+def test_encode_and_elbo_is_encode_then_forward(overrides):
+    """One frame-encoder pass gives the posterior means of encode(x) and, with the same draws, the
+    negative ELBO of forward(x) (what `dsvae eval` reads in its first pass)."""
+    torch.manual_seed(0)
+    model = DSVAE(DSVAEConfig.preset("tiny", **overrides)).eval()
+    x = torch.rand(3, model.config.T, *model.config.frame_shape)
+    with torch.no_grad():
+        torch.manual_seed(7)
+        enc, out = model.encode_and_elbo(x)
+        torch.manual_seed(7)
+        enc2, out2 = model.encode(x), model(x)
+    assert torch.equal(enc.f, enc2.f) and torch.equal(enc.z, enc2.z)
+    for k in ("loss", "recon", "kl_f", "kl_z", "x_hat"):
+        assert torch.equal(getattr(out, k), getattr(out2, k)), k
+    assert torch.equal(out.z_post.sample, out2.z_post.sample)

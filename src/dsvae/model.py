@@ -431,10 +431,26 @@ class DSVAE(nn.Module):
     def forward(self, x: Tensor) -> DSVAEOutput:
         """x (B, T, C, H, W) in [0, 1] -> the negative ELBO and its parts (per sequence, batch mean)."""
         self._check_x(x)
-        B = x.shape[0]
         v = self._frame_features(x)
+        return self._elbo(x, v, self._z_features(x, v))
+
+    def encode_and_elbo(self, x: Tensor) -> tuple[Encoding, DSVAEOutput]:
+        """``(encode(x), forward(x))`` from one pass of the frame encoders: the posterior means
+        (f (B, f_dim), z (B, T, z_dim)) and the negative ELBO with posterior samples. The same values
+        as the two calls in that order, and the same random draws (the means draw nothing), so
+        scoring reads each test frame through the convolutions once (``dsvae eval``)."""
+        self._check_x(x)
+        v = self._frame_features(x)
+        u = self._z_features(x, v)
+        f_post = self._q_f(v, sample=False)
+        z_post = self._q_z(u, f_post.sample, sample=False)
+        return Encoding(f_post.sample, z_post.sample, f_post, z_post), self._elbo(x, v, u)
+
+    def _elbo(self, x: Tensor, v: Tensor, u: Tensor) -> DSVAEOutput:
+        """The negative ELBO of x given its frame features v (those q(f) reads) and u (q(z)'s)."""
+        B = x.shape[0]
         f_post = self._q_f(v, sample=True)
-        z_post = self._q_z(self._z_features(x, v), f_post.sample, sample=True)
+        z_post = self._q_z(u, f_post.sample, sample=True)
         z_prior = self.prior_z(z_post.sample)  # evaluated on the posterior samples z_<t
         logits = self._decode_logits(f_post.sample, z_post.sample)
 

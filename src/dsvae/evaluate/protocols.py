@@ -35,7 +35,7 @@ from ..device import (
     resolve_precision,
     seeded_eval,
 )
-from ..elbo import ELBO_TERMS, elbo_terms
+from ..elbo import ELBO_TERMS, terms_of
 from ..model import DSVAE
 from ..progress import Stopwatch, progress
 from ..run import TrainedRun, model_provenance, write_metrics
@@ -146,8 +146,13 @@ def evaluate_run(
     }
     notes = metrics["notes"]
     watch = Stopwatch()  # each part's wall-clock seconds, in metrics.json's "timings_s"
+    # the audit's fp32 reconstructions and real sequences are judged in the first pass (the same
+    # decodes as there, so once); under bf16 the audit decodes again under autocast
+    shared = {"judge": judge, "judge2": judge2} if precision == "fp32" and test.labels else {}
     with watch.part("encode and reconstruct"):
-        codes, metrics["reconstruction"] = _encode_and_reconstruct(model, test, batch_size, device)
+        codes, metrics["reconstruction"], counted = _encode_and_reconstruct(
+            model, test, batch_size, device, shared
+        )
     if not test.labels:
         notes.append("the dataset has no labels: reconstruction and ELBO only")
     elif judge is None:
@@ -167,7 +172,7 @@ def evaluate_run(
             )
         with watch.part("judge audit"):
             metrics["judge_audit"] = _judge_audit(
-                model, {"judge": judge, "judge2": judge2}, test, codes, batch_size, device, precision
+                model, {"judge": judge, "judge2": judge2}, test, codes, batch_size, device, precision, counted
             )
         metrics["judge_audit"]["agreement"] = metrics.pop("agreement", None)
     metrics["identity_eer"] = _identity_eer(test, codes)
@@ -222,13 +227,18 @@ def _judge_audit(
     batch_size: int,
     device: torch.device,
     precision: str,
+    counted: dict[str, dict] | None = None,
 ) -> dict:
     """Each judge's accuracy on the real test sequences and on the model's reconstructions from the
-    posterior means: the ceiling of every score on generated videos."""
+    posterior means: the ceiling of every score on generated videos. ``counted``: those of judges
+    already scored in the first pass (:func:`_encode_and_reconstruct`), used as they are."""
     f_all, z_all = torch.from_numpy(codes["f"]), torch.from_numpy(codes["z"])
     out = {}
     for name, judge in judges.items():
         if judge is None:
+            continue
+        if counted and name in counted:
+            out[name] = counted[name]
             continue
         correct = dict.fromkeys(test.labels, 0)
         for pos in test.batches(batch_size):
@@ -246,23 +256,48 @@ def _judge_audit(
 
 @torch.no_grad()
 def _encode_and_reconstruct(
-    model: DSVAE, test: SequenceDataset, batch_size: int, device: torch.device
-) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    model: DSVAE,
+    test: SequenceDataset,
+    batch_size: int,
+    device: torch.device,
+    judges: dict[str, Judge | None] | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, dict]]:
     """Posterior means of every test sequence, and protocol 4: reconstruction from those means
-    (per-pixel MSE, PSNR from each sequence's MSE) and the ELBO terms with posterior samples."""
+    (per-pixel MSE, PSNR from each sequence's MSE) and the ELBO terms with posterior samples (seed 0,
+    as :func:`~dsvae.elbo.elbo_terms`), in fp32 and in one pass of the encoder over the test set
+    (:meth:`~dsvae.model.DSVAE.encode_and_elbo`). Each of ``judges`` (fp32) also reads the real
+    sequences and the reconstructions on the way: their audit (:func:`_judge_audit`), returned."""
+    judges = {k: j for k, j in (judges or {}).items() if j is not None}
     f, z, mse = [], [], []
-    for pos in progress(list(test.batches(batch_size)), desc="encode", unit="batch"):
-        x = test.model_batch(pos, device)
-        enc = model.encode(x)
-        x_hat = model.decode(enc.f, enc.z)
-        mse.append((x_hat - x).pow(2).flatten(1).mean(dim=1).cpu().numpy())
-        f.append(enc.f.cpu().numpy())
-        z.append(enc.z.cpu().numpy())
+    sums = torch.zeros(len(ELBO_TERMS), dtype=torch.float64, device=device)
+    right = {
+        name: {"real": dict.fromkeys(test.labels, 0), "reconstruction": dict.fromkeys(test.labels, 0)}
+        for name in judges
+    }
+    with seeded_eval(model, 0, device):  # elbo_terms' seed: the same posterior draws
+        for pos in progress(list(test.batches(batch_size)), desc="encode", unit="batch"):
+            x = test.model_batch(pos, device)
+            enc, out = model.encode_and_elbo(x)
+            sums += terms_of(out).double() * len(pos)
+            x_hat = model.decode(enc.f, enc.z)
+            mse.append((x_hat - x).pow(2).flatten(1).mean(dim=1).cpu().numpy())
+            f.append(enc.f.cpu().numpy())
+            z.append(enc.z.cpu().numpy())
+            for name, judge in judges.items():
+                for which, video in (("real", x), ("reconstruction", x_hat)):
+                    for k, v in judge(video).items():
+                        right[name][which][k] += int(
+                            (v.argmax(-1).cpu().numpy() == test.label_array(k)[pos]).sum()
+                        )
     mse_seq = np.concatenate(mse).astype(np.float64)
     psnr = 10.0 * np.log10(1.0 / np.maximum(mse_seq, 1e-12))
     recon = {"mse": float(mse_seq.mean()), "psnr": float(psnr.mean())}
-    recon.update(elbo_terms(model, test, batch_size, device))
-    return {"f": np.concatenate(f), "z": np.concatenate(z)}, recon
+    recon.update(zip(ELBO_TERMS, (sums / len(test)).tolist()))
+    audit = {
+        name: {which: {k: c / len(test) for k, c in counts.items()} for which, counts in r.items()}
+        for name, r in right.items()
+    }
+    return {"f": np.concatenate(f), "z": np.concatenate(z)}, recon, audit
 
 
 @torch.no_grad()
