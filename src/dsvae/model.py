@@ -431,8 +431,7 @@ class DSVAE(nn.Module):
     def forward(self, x: Tensor) -> DSVAEOutput:
         """x (B, T, C, H, W) in [0, 1] -> the negative ELBO and its parts (per sequence, batch mean)."""
         self._check_x(x)
-        v = self._frame_features(x)
-        return self._elbo(x, v, self._z_features(x, v))
+        return self._elbo(x, self._frame_features(x))
 
     def encode_and_elbo(self, x: Tensor) -> tuple[Encoding, DSVAEOutput]:
         """``(encode(x), forward(x))`` from one pass of the frame encoders: the posterior means
@@ -446,11 +445,13 @@ class DSVAE(nn.Module):
         z_post = self._q_z(u, f_post.sample, sample=False)
         return Encoding(f_post.sample, z_post.sample, f_post, z_post), self._elbo(x, v, u)
 
-    def _elbo(self, x: Tensor, v: Tensor, u: Tensor) -> DSVAEOutput:
-        """The negative ELBO of x given its frame features v (those q(f) reads) and u (q(z)'s)."""
+    def _elbo(self, x: Tensor, v: Tensor, u: Tensor | None = None) -> DSVAEOutput:
+        """The negative ELBO of x given its frame features v (those q(f) reads) and u (q(z)'s; made
+        here when not given). q(f) runs before u is made, as it always did: the order in which autograd
+        adds the two paths' gradients into v, and so training's float rounding, stays as it was."""
         B = x.shape[0]
         f_post = self._q_f(v, sample=True)
-        z_post = self._q_z(u, f_post.sample, sample=True)
+        z_post = self._q_z(self._z_features(x, v) if u is None else u, f_post.sample, sample=True)
         z_prior = self.prior_z(z_post.sample)  # evaluated on the posterior samples z_<t
         logits = self._decode_logits(f_post.sample, z_post.sample)
 
