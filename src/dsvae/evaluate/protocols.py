@@ -218,6 +218,12 @@ def _judge_info(judge_dir: str | Path) -> dict:
     }
 
 
+def _count_right(logits: dict[str, torch.Tensor], test: SequenceDataset, pos, counts: dict[str, int]) -> None:
+    """Add to ``counts`` how many of the sequences ``pos`` each head of the judge got right."""
+    for k, v in logits.items():
+        counts[k] += int((v.argmax(-1).cpu().numpy() == test.label_array(k)[pos]).sum())
+
+
 @torch.no_grad()
 def _judge_audit(
     model: DSVAE,
@@ -245,8 +251,7 @@ def _judge_audit(
             with autocast(device, precision):
                 x_hat = model.decode(f_all[pos].to(device), z_all[pos].to(device))
                 logits = judge(x_hat.float())
-            for k, v in logits.items():
-                correct[k] += int((v.argmax(-1).cpu().numpy() == test.label_array(k)[pos]).sum())
+            _count_right(logits, test, pos, correct)
         out[name] = {
             "real": judge_accuracy(judge, test, batch_size, device, precision),
             "reconstruction": {k: c / len(test) for k, c in correct.items()},
@@ -285,10 +290,7 @@ def _encode_and_reconstruct(
             z.append(enc.z.cpu().numpy())
             for name, judge in judges.items():
                 for which, video in (("real", x), ("reconstruction", x_hat)):
-                    for k, v in judge(video).items():
-                        right[name][which][k] += int(
-                            (v.argmax(-1).cpu().numpy() == test.label_array(k)[pos]).sum()
-                        )
+                    _count_right(judge(video), test, pos, right[name][which])
     mse_seq = np.concatenate(mse).astype(np.float64)
     psnr = 10.0 * np.log10(1.0 / np.maximum(mse_seq, 1e-12))
     recon = {"mse": float(mse_seq.mean()), "psnr": float(psnr.mean())}
