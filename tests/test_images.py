@@ -147,10 +147,11 @@ def test_deep_and_odd_frame_files_import_as_their_8bit_originals(tmp_path, ext, 
         for t, g in enumerate(pixels):
             (Image.fromarray(g) if name == "eight" else make(g)).save(folder / f"f{t}.{ext}")
     ds = import_videos(tmp_path / "clips", tmp_path / "ds", size=32, T=3, test_fraction=0)
-    by_source = {s: ds.frames[ds.info["source"] == s] for s in ("eight", "other")}
-    assert by_source["other"].shape == (2, 3, 32, 32, 3)
-    np.testing.assert_array_equal(by_source["other"], by_source["eight"])
-    assert (by_source["other"] == 255).mean() < 0.01  # not the white of a clipped 16-bit image
+    # decoded to exactly the 8-bit frames (the same sha256), "other" is the same clip: imported once
+    assert ds.meta["duplicates"] == [{"source": "other", "same_as": "eight", "by": "frames"}]
+    eight = ds.frames[ds.info["source"] == "eight"]
+    assert eight.shape == (2, 3, 32, 32, 3) and set(ds.info["source"].tolist()) == {"eight"}
+    assert (eight == 255).mean() < 0.01  # not the white of a clipped 16-bit image
 
 
 def test_a_frame_that_cannot_be_read_as_rgb_skips_its_clip(tmp_path, capsys):
@@ -164,3 +165,35 @@ def test_a_frame_that_cannot_be_read_as_rgb_skips_its_clip(tmp_path, capsys):
     ds = import_videos(tmp_path / "clips", tmp_path / "ds", size=32, T=3, test_fraction=0)
     assert set(ds.info["source"].tolist()) == {"good"}
     assert "skipped wide: f0.tif: ImageModeError" in capsys.readouterr().err
+
+
+def test_an_alpha_channel_composited_over_black_is_recorded():
+    shown: dict = {}
+    rgba = with_alpha(Image.fromarray(RGB))
+    np.testing.assert_array_equal(to_rgb8(rgba, shown), over_black(RGB, HALF))  # exactly c * a / 255
+    to_rgb8(with_alpha(Image.fromarray(RGB), np.full((H, W), 255, np.uint8)), shown)  # opaque
+    assert shown == {"alpha": "RGBA", "transparent_frames": 1}
+    plain: dict = {}
+    to_rgb8(Image.fromarray(RGB), plain)
+    to_rgb8(palette_image(transparent=2)[0], plain)
+    assert plain == {"alpha": "P", "transparent_frames": 1}
+
+
+def test_a_transparent_gif_and_frame_images_are_listed_in_meta(tmp_path, capsys):
+    clips = tmp_path / "clips"
+    (clips / "pngs").mkdir(parents=True)
+    for t, g in enumerate(ramp_clip(4)):
+        with_alpha(Image.fromarray(g).convert("RGB"), np.full(g.shape, 128 + t, np.uint8)).save(
+            clips / "pngs" / f"f{t}.png"
+        )
+    images = [Image.fromarray(g).convert("P") for g in ramp_clip(4)[::-1]]
+    images[0].save(clips / "t.gif", save_all=True, append_images=images[1:], transparency=0, duration=100)
+    Image.fromarray(ramp_clip(4)[0]).save(clips / "opaque.png")
+    ds = import_videos(clips, tmp_path / "ds", size=32, T=4, test_fraction=0)
+    composited = ds.meta["alpha"]["composited"]
+    assert set(composited) == {"pngs", "t.gif"} and composited["pngs"] == {
+        "channel": "RGBA",
+        "transparent_frames": 4,
+    }
+    assert ds.meta["alpha"]["background"] == "black"
+    assert "2 of 3 clips have an alpha channel, composited over black" in capsys.readouterr().err

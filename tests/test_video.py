@@ -4,8 +4,11 @@ binary, GIF and PNG frame folders with Pillow), imported, and read back through 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import unicodedata
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -129,7 +132,7 @@ def test_import_folder_of_videos_gifs_and_frame_folders(clips, tmp_path):
     assert set(ds.split.tolist()) == {0, 1}
     meta = json.loads((out / "meta.json").read_text())
     assert meta["counts"] == {
-        "files": 3, "used": 3, "skipped": 0, "short": 0, "truncated": 0, "not_clips": 0,
+        "files": 3, "used": 3, "skipped": 0, "short": 0, "truncated": 0, "duplicates": 0, "not_clips": 0,
         "frames": 43, "sequences": 10,
         "train": int((ds.split == 0).sum()), "test": int((ds.split == 1).sum()),
     }  # fmt: skip
@@ -383,9 +386,16 @@ def test_every_container_ffmpeg_reads_and_animated_webp_are_clips(tmp_path, caps
     root = tmp_path / "clips"
     root.mkdir()
     write_mp4(root / "walk.mp4", moving_square(20))
-    ffmpeg("-i", str(root / "walk.mp4"), "-c:v", "mpeg2video", "-f", "mpegts", str(root / "avchd.MTS"))
-    ffmpeg("-i", str(root / "walk.mp4"), "-c:v", "mpeg2video", "-f", "mpeg", str(root / "disc.mpg"))
-    ffmpeg("-i", str(root / "walk.mp4"), "-c:v", "libx264", "-f", "matroska", str(root / "noext"))
+    # each file its own content (a white dot at its own place): identical frames would be one clip
+    for k, (codec, fmt, name) in enumerate(
+        [
+            ("mpeg2video", "mpegts", "avchd.MTS"),
+            ("mpeg2video", "mpeg", "disc.mpg"),
+            ("libx264", "matroska", "noext"),
+        ]
+    ):
+        dot = f"drawbox=x={4 * k}:y=0:w=4:h=4:color=white:t=fill"
+        ffmpeg("-i", str(root / "walk.mp4"), "-vf", dot, "-c:v", codec, "-f", fmt, str(root / name))
     write_webp(root / "wave.webp", moving_square(12, color=(0, 200, 255)))
     (root / "notes.txt").write_text("shot on tuesday\n")
     ffmpeg("-f", "lavfi", "-i", "sine=duration=1", str(root / "voice.m4a"))
@@ -533,3 +543,239 @@ def test_a_truncated_download_is_reported_per_clip_and_can_be_skipped(clips, tmp
     assert "cut.mp4" not in ds.info["source"].tolist()
     assert [s["source"] for s in ds.meta["skipped"]] == ["cut.mp4"]
     assert ds.meta["truncated"][0]["source"] == "cut.mp4"
+
+
+# --- the same clip twice (issue round 4, case 3) ---------------------------------------------------
+@pytest.fixture
+def twice(tmp_path):
+    """A folder with a.mp4, b.gif and link.mp4, a symbolic link to a.mp4."""
+    root = tmp_path / "clips"
+    root.mkdir()
+    write_mp4(root / "a.mp4", moving_square(16))
+    write_gif(root / "b.gif", moving_square(8, color=(0, 200, 255)))
+    (root / "link.mp4").symlink_to("a.mp4")
+    return root
+
+
+def test_a_clip_under_two_names_is_refused_when_its_labels_conflict(twice, tmp_path):
+    csv = tmp_path / "labels.csv"
+    csv.write_text("file,action\na.mp4,walk\nb.gif,wave\nlink.mp4,run\n", encoding="utf-8")
+    with pytest.raises(DatasetError) as e:
+        import_videos(twice, tmp_path / "ds", size=8, T=4, labels_csv=csv, test_fraction=0.5)
+    message = str(e.value)
+    assert "a.mp4 and link.mp4 are the same clip (one file on disk" in message
+    assert "different labels (action 'walk' vs 'run')" in message and "\n" not in message
+    assert not (tmp_path / "ds").exists()
+
+
+def test_a_clip_under_two_names_is_imported_once_and_never_in_both_splits(twice, tmp_path, capsys):
+    os.link(twice / "a.mp4", twice / "hard.mp4")  # a hard link: the same file too
+    csv = tmp_path / "labels.csv"
+    csv.write_text("file,action\na.mp4,walk\nb.gif,wave\nlink.mp4,walk\nhard.mp4,walk\n", encoding="utf-8")
+    for seed in range(4):  # whichever split the seed draws, the clip is on one side only
+        ds = import_videos(
+            twice, tmp_path / "ds", size=8, T=4, labels_csv=csv, test_fraction=0.5, seed=seed, force=True
+        )
+        assert sorted(set(ds.info["source"].tolist())) == ["a.mp4", "b.gif"]
+        assert (ds.info["source"] == "a.mp4").sum() == 4
+    err = capsys.readouterr().err
+    assert "note: link.mp4 is the same clip as a.mp4 (one file on disk" in err and "imported once" in err
+    assert ds.meta["duplicates"] == [
+        {"source": "hard.mp4", "same_as": "a.mp4", "by": "path"},
+        {"source": "link.mp4", "same_as": "a.mp4", "by": "path"},
+    ]
+    assert ds.meta["counts"]["files"] == 4 and ds.meta["counts"]["duplicates"] == 2
+    assert ds.meta["counts"]["used"] == 2
+
+
+def test_a_copy_or_a_reencode_to_identical_frames_is_the_same_clip(twice, tmp_path, capsys):
+    av = pytest.importorskip("av")
+    (twice / "link.mp4").unlink()
+    shutil.copy(twice / "a.mp4", twice / "copy.mp4")  # byte for byte
+    shown = [f for f, _ in decode_frames(Clip(twice / "a.mp4", "a.mp4", "video"))]
+    write_png_folder(twice / "frames", shown)  # the decoded frames, as images
+    with av.open(str(twice / "lossless.mkv"), "w") as container:  # the decoded frames, re-encoded
+        stream = container.add_stream("ffv1", rate=10)
+        stream.width, stream.height, stream.pix_fmt = W, H, "bgr0"
+        for f in shown:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        container.mux(stream.encode())
+    csv = tmp_path / "labels.csv"
+    rows = "file,action\na.mp4,walk\nb.gif,wave\ncopy.mp4,walk\nframes,walk\n"
+    csv.write_text(rows + "lossless.mkv,run\n", encoding="utf-8")
+    with pytest.raises(
+        DatasetError, match=r"a.mp4 and lossless.mkv are the same clip \(their decoded frames"
+    ):
+        import_videos(twice, tmp_path / "ds", size=8, T=4, labels_csv=csv)
+    assert not (tmp_path / "ds").exists()
+    csv.write_text(rows + "lossless.mkv,walk\n", encoding="utf-8")
+    ds = import_videos(twice, tmp_path / "ds", size=8, T=4, labels_csv=csv, test_fraction=0.5)
+    assert sorted(set(ds.info["source"].tolist())) == ["a.mp4", "b.gif"]
+    assert ds.meta["duplicates"] == [
+        {"source": name, "same_as": "a.mp4", "by": "frames"}
+        for name in ("copy.mp4", "frames", "lossless.mkv")
+    ]
+    assert (
+        "note: frames is the same clip as a.mp4 (their decoded frames are identical)"
+        in capsys.readouterr().err
+    )
+    assert ds.meta["counts"]["frames"] == 16 + 8  # the copies' frames are not counted twice
+
+
+@pytest.mark.parametrize(
+    "header,message",
+    [
+        ("file,action,action", "names column 'action' more than once"),
+        ("file, person ,action,person", "names column 'person' more than once"),
+        ("file,file,action", "names column 'file' more than once"),
+        ("file,action,", "header column 3 has no name"),
+    ],
+)
+def test_a_labels_header_that_names_a_column_twice_is_refused(clips, tmp_path, header, message):
+    csv = tmp_path / "labels.csv"
+    rows = [",".join([name] * (header.count(",") + 1)) for name in ("walk.mp4", "wave.gif", "lab/run1")]
+    csv.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")  # silently read before
+    with pytest.raises(DatasetError, match=message) as e:
+        import_videos(clips, tmp_path / "ds", size=8, T=4, labels_csv=csv)
+    assert "\n" not in str(e.value)
+    assert list(tmp_path.iterdir()) == [clips, csv]
+
+
+def test_a_labels_csv_with_a_byte_order_mark_and_accents_reads_on_any_locale(clips, tmp_path):
+    csv = tmp_path / "labels.csv"
+    csv.write_text("file,action\nwalk.mp4,marché\nwave.gif,wave\nlab/run1,run\n", encoding="utf-8-sig")
+    ds = import_videos(clips, tmp_path / "ds", size=8, T=4, labels_csv=csv)
+    assert ds.label_values["action"] == ["marché", "run", "wave"]
+    assert SequenceDataset.open(tmp_path / "ds").label_values["action"][0] == "marché"
+
+
+# --- transparency (issue round 4, case 4) ----------------------------------------------------------
+def rgba_square(n: int) -> np.ndarray:
+    """(n, H, W, 4): a transparent picture whose hidden colour is red, an opaque green square moving
+    right and a half-transparent white band (alpha 128) at the bottom."""
+    frames = np.zeros((n, H, W, 4), dtype=np.uint8)
+    frames[..., 0] = 255  # what the alpha hides
+    for t in range(n):
+        frames[t, 8:24, 2 * t : 2 * t + 16] = (0, 255, 0, 255)
+    frames[:, -6:, :] = (255, 255, 255, 128)
+    return frames
+
+
+def over_black(rgba: np.ndarray) -> np.ndarray:
+    return np.rint(rgba[..., :3] * (rgba[..., 3:] / 255.0)).astype(np.uint8)
+
+
+def write_with_pyav(path, frames, codec, pix_fmt, **options):
+    """Encode RGBA frames with PyAV, or skip the test when this PyAV build has no such encoder."""
+    av = pytest.importorskip("av")
+    try:
+        av.codec.Codec(codec, "w")
+    except Exception:
+        pytest.skip(f"this PyAV build has no {codec} encoder")
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=10, options=options)
+        stream.width, stream.height, stream.pix_fmt = W, H, pix_fmt
+        for f in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgba")))
+        container.mux(stream.encode())
+
+
+@pytest.fixture
+def transparent(tmp_path):
+    """8 RGBA frames as a VP9 webm (yuva420p), a ProRes 4444 mov (yuva444p10le) and a folder of RGBA
+    PNGs, and played backwards as PNG-in-mov (rgba, lossless: forwards it would be the PNGs' clip).
+    Returns the folder and each clip's RGBA frames."""
+    root = tmp_path / "clips"
+    root.mkdir()
+    frames = rgba_square(8)
+    write_with_pyav(root / "vp9.webm", frames, "libvpx-vp9", "yuva420p", lossless="1")
+    write_with_pyav(root / "prores.mov", frames, "prores_ks", "yuva444p10le", profile="4")
+    write_with_pyav(root / "png.mov", frames[::-1], "png", "rgba")
+    root.joinpath("pngs").mkdir()
+    for t, f in enumerate(frames):
+        Image.fromarray(f, "RGBA").save(root / "pngs" / f"f{t}.png")
+    return root, {"vp9.webm": frames, "prores.mov": frames, "png.mov": frames[::-1], "pngs": frames}
+
+
+def test_every_clip_with_alpha_is_composited_over_black_as_a_player_shows_it(transparent, tmp_path, capsys):
+    root, frames_of = transparent
+    for name, tolerance in (("png.mov", 0), ("pngs", 0), ("prores.mov", 3), ("vp9.webm", 3)):
+        expected = over_black(frames_of[name])
+        kind = "frames" if name == "pngs" else "video"
+        files = tuple(sorted((root / name).iterdir())) if kind == "frames" else ()
+        shown: dict = {}
+        got = np.stack([f for f, _ in decode_frames(Clip(root / name, name, kind, files), shown)])
+        assert got.shape == expected.shape, name
+        hidden = got[:, :8, :, 0]  # the transparent top rows: black, never the red under them
+        assert hidden.max() <= tolerance, (name, int(hidden.max()))
+        # the chroma of yuva420p and ProRes' 10 bits blur the square's edges: compare away from them
+        inner = (slice(None), slice(10, 22))
+        assert np.abs(got[inner].astype(int) - expected[inner]).max() <= max(tolerance, 1) * 4, name
+        np.testing.assert_allclose(got[:, -4:].astype(int), 128, atol=tolerance + 1)  # white at alpha 128
+        assert shown["transparent_frames"] == 8, name
+    ds = import_videos(root, tmp_path / "ds", size=16, T=4)
+    alpha = ds.meta["alpha"]
+    assert alpha["background"] == "black"
+    assert {k: v["channel"] for k, v in alpha["composited"].items()} == {
+        "png.mov": "rgba",
+        "pngs": "RGBA",
+        "prores.mov": "yuva444p12le",  # FFmpeg's ProRes decoder gives 12 bits
+        "vp9.webm": "yuva420p",
+    }
+    assert "4 of 4 clips have an alpha channel, composited over black" in capsys.readouterr().err
+    first = {s: ds.frames[ds.info["source"] == s][0].astype(int) for s in alpha["composited"]}
+    for name in ("prores.mov", "vp9.webm"):  # the videos read as the PNG frames do
+        assert np.abs(first[name] - first["pngs"]).mean() < 2, name
+    last = ds.frames[ds.info["source"] == "png.mov"][-1].astype(int)[::-1]  # backwards
+    np.testing.assert_array_equal(last, first["pngs"])
+
+
+def test_an_alpha_channel_the_installed_ffmpeg_cannot_decode_is_refused(
+    transparent, tmp_path, monkeypatch, capsys
+):
+    root, _ = transparent
+    monkeypatch.setitem(video.LIBVPX_DECODERS, "vp9", "no-such-decoder")  # a PyAV without libvpx
+    ds = import_videos(root, tmp_path / "ds", size=16, T=4)
+    assert "vp9.webm" not in ds.info["source"].tolist()
+    (skipped,) = ds.meta["skipped"]
+    assert skipped["source"] == "vp9.webm"
+    assert "an alpha channel (the WebM/Matroska track tag alpha_mode=1)" in skipped["reason"]
+    assert "ffmpeg -c:v no-such-decoder -i IN -vf premultiply=inplace=1" in skipped["reason"]
+    assert "skipped vp9.webm: an alpha channel" in capsys.readouterr().err
+
+
+# --- cut files that declare a duration, not a frame count (issue round 4, case 9) ----------------
+@pytest.mark.parametrize(
+    "name,codec,declared",
+    [("cut.mkv", "libx264", "for the video"), ("cut.webm", "libvpx-vp9", "for the video"),
+     ("cut.flv", "libx264", "(its longest stream)")],
+)  # fmt: skip
+def test_a_clip_that_declares_a_duration_and_decodes_to_less_is_truncated(
+    clips, tmp_path, capsys, name, codec, declared
+):
+    import av
+
+    whole = tmp_path / f"whole{Path(name).suffix}"
+    audio = ["-f", "lavfi", "-i", "sine=duration=4"]  # longer than the video: a whole file is not cut
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=48x32:rate=10:duration=3.2", *audio, "-c:v", codec, "-g", "4",
+           str(whole))  # fmt: skip
+    shown: dict = {}
+    assert len(list(decode_frames(Clip(whole, whole.name, "video"), shown))) == 32
+    assert "declared_frames" not in shown and shown["declared_seconds"] >= 3.2 - 1e-6
+    with av.open(str(whole)) as container:  # cut where video packet 16 of 32 starts
+        starts = sorted(p.pos for p in container.demux(video=0) if p.pos is not None and p.size)
+    (clips / name).write_bytes(whole.read_bytes()[: starts[16]])
+    (clips / whole.name).write_bytes(whole.read_bytes())
+    ds = import_videos(clips, tmp_path / "ds", size=8, T=2)
+    err = capsys.readouterr().err
+    (cut,) = ds.meta["truncated"]  # the whole file is not
+    assert cut["source"] == name and cut["decoded_frames"] <= 17 and cut["expected_frames"] >= 31
+    assert cut["declared_seconds"] >= 3.2 - 1e-6 and cut["decoded_seconds"] <= 1.8
+    assert (
+        f"warning: {name} decoded to {cut['decoded_seconds']:.2f} s ({cut['decoded_frames']} frames) of the"
+        in err
+    )
+    assert f"its container declares {declared}" in err and "the file is cut short" in err
+    assert ds.meta["counts"]["truncated"] == 1 and (ds.info["source"] == whole.name).sum() == 16
+    ds = import_videos(clips, tmp_path / "ds", size=8, T=2, force=True, skip_truncated=True)
+    assert name not in ds.info["source"].tolist() and [s["source"] for s in ds.meta["skipped"]] == [name]

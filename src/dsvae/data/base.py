@@ -388,7 +388,7 @@ class SequenceDataset:
             raise FileNotFoundError(f"no dataset folder at {path}")
         if not meta_path.exists():
             raise DatasetError(_not_a_dataset(path))
-        meta = json.loads(meta_path.read_text())
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if meta.get("format") != FORMAT:
             raise DatasetError(f"{meta_path} is not a {FORMAT} metadata file")
         frames = np.load(path / "frames.npy", mmap_mode="r" if mmap else None)
@@ -457,7 +457,9 @@ def write_columns(
     }
     del frames  # the memory map
     # meta.json is the last file: its presence marks a complete folder
-    (folder / "meta.json").write_text(json.dumps(full, indent=2, default=_json_default) + "\n")
+    (folder / "meta.json").write_text(
+        json.dumps(full, indent=2, default=_json_default) + "\n", encoding="utf-8"
+    )
 
 
 class FramesWriter:

@@ -13,18 +13,26 @@ is an explicit option (``fps``): then each tick ``t0 + k / fps`` takes the frame
 at that time. Pixels: :func:`dsvae.data.images.to_rgb8` (every Pillow mode as a viewer shows it);
 a rotated video is turned as its display matrix says.
 
+Transparency: an alpha channel (images, GIFs, frame folders, videos: VP8/VP9 alpha in WebM is
+decoded with libvpx, as FFmpeg's native decoders drop it) is composited over black
+(:func:`dsvae.data.images.composite_over_background`); an alpha that cannot be decoded is refused.
+
 Resize policy (``fit``): the frame is scaled keeping its aspect ratio, then
 - ``"crop"``: scaled so that its short side is ``size``, and the centre square is kept;
 - ``"pad"``: scaled so that its long side is ``size``, and centred on black.
 
 A file that cannot be decoded (or holds no frame) is reported, skipped and counted; a clip with
-fewer than ``T`` sampled frames is reported and gives no sequence. The split is by source file
-(whole videos go to the test set); with a single source the last sequences in time are the test set.
+fewer than ``T`` sampled frames is reported and gives no sequence; a video that decodes to less than
+its container declares (frames, or a duration) is reported as cut short. The same clip under two
+names (a link, a copy, identical decoded frames) is imported once, or refused if its labels differ.
+The split is by source file (whole videos go to the test set); with a single source the last
+sequences in time are the test set.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
 import os
 import re
@@ -42,7 +50,7 @@ from tqdm import tqdm
 
 from ..progress import progress
 from .base import DatasetError, FramesWriter, SequenceDataset, atomic_dataset_dir, write_columns
-from .images import read_rgb8, to_rgb8
+from .images import BACKGROUND, composite_over_background, read_rgb8, to_rgb8
 
 # files with these extensions are videos even when they do not open (then reported as unreadable);
 # every other file is a clip when PyAV or Pillow reads one in it (find_inputs)
@@ -253,17 +261,21 @@ def decode_frames(clip: Clip, shown: dict | None = None) -> Iterator[tuple[np.nd
     frame once, with its own time (a video frame's presentation timestamp, the summed durations of
     a GIF's frames before it; NaN for frame folders), as a player shows it (:func:`_video_frames`).
     ``shown``, if given, is filled with how a video's stored frames were turned into shown ones
-    and what its container declares (see :func:`_video_frames`). Decoder failures and display
-    properties that cannot be applied become :class:`UnreadableClip`."""
+    and what its container declares (see :func:`_video_frames`), and for every kind with
+    ``alpha`` (the pixel format or image mode of an alpha channel composited over
+    :data:`~dsvae.data.images.BACKGROUND`) and ``transparent_frames`` (how many frames had a pixel
+    that is not opaque). Decoder failures, display properties that cannot be applied and an alpha
+    channel that cannot be decoded become :class:`UnreadableClip`."""
+    shown = {} if shown is None else shown
     if clip.kind == "frames":
         for f in clip.frame_files:
             try:
-                frame = read_rgb8(f)
+                frame = read_rgb8(f, shown)
             except Exception as e:  # one bad frame makes the whole clip unreadable
                 raise UnreadableClip(f"{f.name}: {_reason(e)}") from e
             yield frame, math.nan
         return
-    frames = _gif_frames(clip.path) if clip.kind == "gif" else _video_frames(clip.path, shown)
+    frames = _gif_frames(clip.path, shown) if clip.kind == "gif" else _video_frames(clip.path, shown)
     while True:
         try:
             frame = next(frames)
@@ -276,11 +288,11 @@ def decode_frames(clip: Clip, shown: dict | None = None) -> Iterator[tuple[np.nd
         yield frame
 
 
-def _gif_frames(path: Path) -> Iterator[tuple[np.ndarray, float]]:
+def _gif_frames(path: Path, shown: dict | None = None) -> Iterator[tuple[np.ndarray, float]]:
     with Image.open(path) as image:
         ms = 0
         for frame in ImageSequence.Iterator(image):
-            yield to_rgb8(frame), ms / 1000.0
+            yield to_rgb8(frame, shown), ms / 1000.0
             ms += _gif_ms(frame)
 
 
@@ -293,6 +305,9 @@ HDR_TRANSFERS = {8: "linear", 9: "log100", 10: "log316", 11: "xvYCC (iec61966-2-
 HDR_TRANSFERS |= {16: "PQ (SMPTE ST 2084, HDR10)", 17: "SMPTE ST 428-1", 18: "HLG (ARIB STD-B67)"}
 SRGB_PRIMARIES = {1: "bt709", 2: "unspecified", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m"}
 WIDE_PRIMARIES = {9: "bt2020", 10: "smpte428 (CIE XYZ)", 11: "DCI-P3 (smpte431)", 12: "Display P3 (smpte432)"}
+# what meta["display"] records of each video (the rest of decode_frames' ``shown`` goes elsewhere)
+DISPLAY_KEYS = ("stored", "shown", "sample_aspect_ratio", "rotation", "color_range", "color_matrix")
+DISPLAY_KEYS += ("transfer", "primaries")
 RANGES = {0: "unspecified (limited)", 1: "limited (tv)", 2: "full (pc)"}
 MATRICES = {0: "rgb", 1: "bt709", 2: "unspecified", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m"}
 MATRICES |= {9: "bt2020nc", 10: "bt2020c"}
@@ -314,15 +329,98 @@ def _display_refusal(frame) -> str | None:
     return None
 
 
+# VP8/VP9 in WebM/Matroska keep the alpha channel as a second picture beside each frame (Matroska
+# BlockAdditional), announced by the track tag alpha_mode=1: FFmpeg's native vp8/vp9 decoders drop it
+# (they give yuv420p frames of the colours under the transparent pixels), libvpx's decoders read it
+LIBVPX_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
+AVFMT_NOTIMESTAMPS = 0x0080  # FFmpeg's flag of raw streams: no timestamps, so no duration to trust
+# frames declared but not decoded that are not yet a cut file (an edit list may hide one)
+DECLARED_SLACK_FRAMES = 1
+
+
+def _has_alpha(fmt) -> bool:
+    """Whether a PyAV video format carries an alpha channel (yuva420p, yuva444p12le, rgba, ...)."""
+    return fmt is not None and any(c.is_alpha for c in fmt.components)
+
+
+def _alpha_refusal(announced: str, codec: str) -> str:
+    decoder = f"-c:v {LIBVPX_DECODERS[codec]} " if codec in LIBVPX_DECODERS else ""
+    return (
+        f"an alpha channel ({announced}) that this PyAV's FFmpeg does not decode (its {codec} frames "
+        "come without it), so the colours hidden under transparent pixels would be stored; composite "
+        f"it over {BACKGROUND} first, e.g. ffmpeg {decoder}-i IN -vf premultiply=inplace=1,"
+        "format=yuv420p OUT.mp4"
+    )
+
+
+def _alpha_decoder(stream):
+    """``(codec context, what announces an alpha channel or "")`` for ``stream``: its own decoder,
+    or libvpx's for VP8/VP9 tagged alpha_mode=1 (FFmpeg's native ones drop the alpha). Raises
+    :class:`UnreadableClip` when that alpha cannot be decoded by the installed PyAV's FFmpeg."""
+    ctx = stream.codec_context
+    tags = {str(k).lower(): str(v).strip() for k, v in stream.metadata.items()}
+    if tags.get("alpha_mode") == "1":
+        announced = "the WebM/Matroska track tag alpha_mode=1"
+        if ctx.name not in LIBVPX_DECODERS:
+            return ctx, announced  # the first frame shows whether the decoder gives the alpha
+        try:
+            return _av().codec.CodecContext.create(LIBVPX_DECODERS[ctx.name], "r"), announced
+        except Exception as e:  # a PyAV built without libvpx
+            raise UnreadableClip(f"{_alpha_refusal(announced, ctx.name)} ({_reason(e)})") from e
+    if _has_alpha(ctx.format):
+        return ctx, f"pixel format {ctx.format.name}"
+    return ctx, ""
+
+
+def _declared_length(container, stream) -> dict:
+    """What the container declares of the video's length, to be checked against what decodes:
+    ``{"declared_frames": n}`` (a frame count: the mp4/mov, avi and ivf headers, Matroska's
+    NUMBER_OF_FRAMES tag), else ``{"declared_seconds": end time, "declared_of": "video"}`` (the video
+    stream's start + duration, or its Matroska/WebM DURATION tag) or ``{..., "declared_of": "file"}``
+    (only the whole file's duration, the longest of its streams), else ``{}`` (raw streams without
+    timestamps declare nothing; their duration would be a guess from the bit rate)."""
+    # FFmpeg names a Matroska tag of a language other than "und" NAME-lang (mkvmerge: NUMBER_OF_FRAMES-eng)
+    tags = {str(k).lower().split("-")[0]: str(v).strip() for k, v in stream.metadata.items()}
+    if stream.frames and stream.frames > 0:
+        return {"declared_frames": int(stream.frames)}
+    if tags.get("number_of_frames", "").isdigit() and int(tags["number_of_frames"]) > 0:
+        return {"declared_frames": int(tags["number_of_frames"])}
+    if container.format.flags & AVFMT_NOTIMESTAMPS or stream.start_time is None:
+        return {}
+    if stream.duration and stream.duration > 0 and stream.time_base:
+        end = (stream.start_time + stream.duration) * stream.time_base
+        return {"declared_seconds": float(end), "declared_of": "video"}
+    match = re.fullmatch(r"(\d+):(\d\d):(\d\d(?:\.\d+)?)", tags.get("duration", ""))
+    if match:
+        h, m, sec = match.groups()
+        return {"declared_seconds": int(h) * 3600 + int(m) * 60 + float(sec), "declared_of": "video"}
+    if container.duration and container.duration > 0:
+        return {"declared_seconds": container.duration / 1e6, "declared_of": "file"}
+    return {}
+
+
+def _packet_end(packet) -> float:
+    """The time in seconds at which a demuxed packet ends (-inf when it has no timestamp)."""
+    ts = packet.pts if packet.pts is not None else packet.dts
+    if ts is None or not packet.time_base:
+        return -math.inf
+    return float((ts + max(packet.duration or 0, 0)) * packet.time_base)
+
+
 def _video_frames(path: Path, shown: dict | None = None) -> Iterator[tuple[np.ndarray, float]]:
     """A video's frames as a player shows them: converted to RGB with the frame's colour matrix and
-    range, stretched to the display aspect (the pixel aspect ratio, ``sample_aspect_ratio``: the
-    short side is stretched, so no stored pixel is lost) and turned as the display matrix says.
-    Transfer curves and primaries other than SDR sRGB-like ones are refused (:class:`UnreadableClip`).
+    range, an alpha channel composited over black (:func:`~dsvae.data.images.composite_over_background`;
+    VP8/VP9 alpha in WebM decoded with libvpx), stretched to the display aspect (the pixel aspect
+    ratio, ``sample_aspect_ratio``: the short side is stretched, so no stored pixel is lost) and
+    turned as the display matrix says. Transfer curves and primaries other than SDR sRGB-like ones,
+    and an alpha channel that the installed FFmpeg does not decode, are refused (:class:`UnreadableClip`).
 
-    ``shown`` is filled with ``declared_frames`` (the container's frame count, None when it declares
-    none), ``stored`` and ``shown`` sizes [w, h], ``sample_aspect_ratio`` ("n:d"), ``rotation``
-    (degrees counter-clockwise), ``color_range``, ``color_matrix``, ``transfer`` and ``primaries``."""
+    ``shown`` is filled with what the container declares of the length (:func:`_declared_length`),
+    once the last frame is decoded ``decoded_seconds`` (the end of the last frame, or with
+    ``declared_of="file"`` of the last packet of any stream) and ``frame_seconds`` (a frame's
+    duration), ``stored`` and ``shown`` sizes [w, h], ``sample_aspect_ratio`` ("n:d"), ``rotation``
+    (degrees counter-clockwise), ``color_range``, ``color_matrix``, ``transfer``, ``primaries`` and,
+    for an alpha channel, ``alpha`` (its pixel format) and ``transparent_frames``."""
     shown = {} if shown is None else shown
     with _av().open(str(path)) as container:
         streams = [s for s in container.streams.video if not _is_cover_art(s)]
@@ -330,35 +428,65 @@ def _video_frames(path: Path, shown: dict | None = None) -> Iterator[tuple[np.nd
             raise UnreadableClip("no video stream")
         stream = streams[0]
         stream.thread_type = "AUTO"
+        decoder, alpha = _alpha_decoder(stream)
         rate = float(stream.average_rate) if stream.average_rate else math.nan
-        shown["declared_frames"] = int(stream.frames) if stream.frames and stream.frames > 0 else None
+        shown.update(_declared_length(container, stream))
         sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
         sar = Fraction(sar) if sar and sar > 0 else Fraction(1)
-        for i, frame in enumerate(container.decode(stream)):
-            if i == 0:
-                refusal = _display_refusal(frame)
-                if refusal:
-                    raise UnreadableClip(refusal)
-            pixels = frame.to_ndarray(format="rgb24")
-            h, w = pixels.shape[:2]
-            if sar != 1:
-                size = (round(w * sar), h) if sar > 1 else (w, round(h / sar))
-                pixels = np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.LANCZOS))
-            turns = round((frame.rotation or 0) / 90) % 4  # counter-clockwise, as players turn it
-            if turns:
-                pixels = np.ascontiguousarray(np.rot90(pixels, turns))
-            if i == 0:
-                shown.update(
-                    stored=[w, h],
-                    shown=[pixels.shape[1], pixels.shape[0]],
-                    sample_aspect_ratio=f"{sar.numerator}:{sar.denominator}",
-                    rotation=90 * turns,
-                    color_range=RANGES.get(int(frame.color_range), str(int(frame.color_range))),
-                    color_matrix=MATRICES.get(int(frame.colorspace), str(int(frame.colorspace))),
-                    transfer=SDR_TRANSFERS[int(frame.color_trc)],
-                    primaries=SRGB_PRIMARIES[int(frame.color_primaries)],
-                )
-            yield pixels, float(frame.time) if frame.time is not None else i / rate
+        i, time, duration, file_end = 0, math.nan, math.nan, -math.inf
+        # every stream's packets are read (they are read anyway), so that the file's declared
+        # duration can be compared with what the whole file holds
+        for packet in container.demux():
+            file_end = max(file_end, _packet_end(packet))
+            if packet.stream.index != stream.index:
+                continue
+            for frame in decoder.decode(packet):
+                if i == 0:
+                    refusal = _display_refusal(frame)
+                    if not refusal and alpha and not _has_alpha(frame.format):
+                        refusal = _alpha_refusal(alpha, stream.codec_context.name)
+                    if refusal:
+                        raise UnreadableClip(refusal)
+                if _has_alpha(frame.format) or frame.format.has_palette:  # a palette may be transparent
+                    rgba = frame.to_ndarray(format="rgba")
+                    if _has_alpha(frame.format) or (rgba[..., 3] < 255).any():
+                        pixels = composite_over_background(rgba, shown, frame.format.name)
+                    else:
+                        pixels = np.ascontiguousarray(rgba[..., :3])
+                else:
+                    pixels = frame.to_ndarray(format="rgb24")
+                h, w = pixels.shape[:2]
+                if sar != 1:
+                    size = (round(w * sar), h) if sar > 1 else (w, round(h / sar))
+                    pixels = np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.LANCZOS))
+                turns = round((frame.rotation or 0) / 90) % 4  # counter-clockwise, as players turn it
+                if turns:
+                    pixels = np.ascontiguousarray(np.rot90(pixels, turns))
+                if i == 0:
+                    shown.update(
+                        stored=[w, h],
+                        shown=[pixels.shape[1], pixels.shape[0]],
+                        sample_aspect_ratio=f"{sar.numerator}:{sar.denominator}",
+                        rotation=90 * turns,
+                        color_range=RANGES.get(int(frame.color_range), str(int(frame.color_range))),
+                        color_matrix=MATRICES.get(int(frame.colorspace), str(int(frame.colorspace))),
+                        transfer=SDR_TRANSFERS[int(frame.color_trc)],
+                        primaries=SRGB_PRIMARIES[int(frame.color_primaries)],
+                    )
+                previous = time
+                time = float(frame.time) if frame.time is not None else i / rate
+                if frame.duration and frame.time_base:
+                    duration = float(frame.duration * frame.time_base)
+                elif math.isfinite(rate):
+                    duration = 1.0 / rate
+                elif math.isfinite(previous):
+                    duration = time - previous
+                i += 1
+                yield pixels, time
+        if i and math.isfinite(time):
+            end = time + (duration if math.isfinite(duration) else 0.0)
+            shown["decoded_seconds"] = max(end, file_end) if shown.get("declared_of") == "file" else end
+            shown["frame_seconds"] = 1.0 / rate if math.isfinite(rate) else duration
 
 
 def resample(
@@ -447,6 +575,19 @@ def read_labels_csv(
     with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         columns = [c.strip() for c in reader.fieldnames or []]
+        # csv.DictReader keeps only the last of two equal column names: refuse rather than lose one
+        repeated = [c for k, c in enumerate(columns) if c in columns[:k]]
+        if repeated:
+            twice = ", ".join(repr(c) for c in dict.fromkeys(repeated))
+            raise DatasetError(
+                f"{path}: the header names column {twice} more than once (header: {','.join(columns)}); "
+                "give every column its own name"
+            )
+        if "" in columns:
+            raise DatasetError(
+                f"{path}: header column {columns.index('') + 1} has no name (header: {','.join(columns)}); "
+                "name it or remove it (a trailing comma?)"
+            )
         if "file" not in columns:
             raise DatasetError(
                 f"{path} has no 'file' column (columns: {columns}); the first line must be a header "
@@ -538,19 +679,88 @@ def _warn(message: str) -> None:
     tqdm.write(f"warning: {message}", file=sys.stderr)
 
 
+def _note(message: str) -> None:
+    tqdm.write(f"note: {message}", file=sys.stderr)
+
+
 class _Counted:
-    """Decoded frames passed through as ``(index, time, frame)``, counted, moving the progress bar."""
+    """Decoded frames passed through as ``(index, time, frame)``, counted, hashed (``sha256``: the
+    frames as shown, their shapes and pixels, not their times: a copy, a link or a re-encode to
+    identical frames hash the same) and moving the progress bar."""
 
     def __init__(self, frames: Iterator[tuple[np.ndarray, float]], bar: tqdm) -> None:
         self.frames = frames
         self.bar = bar
         self.n = 0
+        self._digest = hashlib.sha256()
+
+    @property
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
 
     def __iter__(self) -> Iterator[tuple[int, float, np.ndarray]]:
         for frame, time in self.frames:
             self.n += 1
+            self._digest.update(repr(frame.shape).encode())
+            self._digest.update(np.ascontiguousarray(frame).data)
             self.bar.update()
             yield self.n - 1, time, frame
+
+
+def _shortfall(source: str, shown: dict, n: int) -> tuple[dict, str] | None:
+    """``(record for meta["truncated"], message)`` when a video decoded to less than its container
+    declares (:func:`_declared_length`): fewer frames than its frame count, or an end earlier than
+    its duration, by more than :data:`DECLARED_SLACK_FRAMES` frame; else None."""
+    declared = shown.get("declared_frames")
+    if declared is not None:
+        if n >= declared - DECLARED_SLACK_FRAMES:
+            return None
+        record = {"source": source, "declared_frames": declared, "decoded_frames": n}
+        return record, f"{source} decoded to {n} of the {declared} frames its container declares"
+    seconds, got, step = (shown.get(k) for k in ("declared_seconds", "decoded_seconds", "frame_seconds"))
+    if seconds is None or got is None or step is None or not math.isfinite(step):
+        return None
+    # half a frame more than the frame-count slack: timestamps are rounded by the container
+    if seconds - got <= (DECLARED_SLACK_FRAMES + 0.5) * step:
+        return None
+    of = "for the video" if shown.get("declared_of") == "video" else "(its longest stream)"
+    record = {
+        "source": source,
+        "declared_seconds": round(seconds, 6),
+        "decoded_seconds": round(got, 6),
+        "decoded_frames": n,
+        "expected_frames": round(n + (seconds - got) / step),
+    }
+    message = (
+        f"{source} decoded to {got:.2f} s ({n} frames) of the {seconds:.2f} s its container declares "
+        f"{of} (about {record['expected_frames']} frames at {1 / step:.4g} fps)"
+    )
+    return record, message
+
+
+def _same_files(clips: list[Clip]) -> list[tuple[Clip, Clip]]:
+    """``(clip, the clip it is the same file as)`` for every clip that is a file already listed
+    under another name (a symbolic or hard link: the same device and inode). The one kept of each
+    group is a real file before a link, then the first in name order."""
+    groups: dict[tuple[int, int], list[Clip]] = {}
+    for clip in clips:
+        if clip.kind != "frames":  # a frame folder is read once by the walk itself
+            st = os.stat(clip.path)
+            groups.setdefault((st.st_dev, st.st_ino), []).append(clip)
+    pairs = []
+    for group in groups.values():
+        kept, *others = sorted(group, key=lambda c: (c.path.is_symlink(), _natural_key(c.source)))
+        pairs += [(other, kept) for other in others]
+    return pairs
+
+
+def _label_conflict(labels: dict[str, dict[str, int]], values: dict[str, list[str]], a: str, b: str) -> str:
+    """How the labels of sources ``a`` and ``b`` differ ("" when they agree)."""
+    return "; ".join(
+        f"{name} {values[name][ids[a]]!r} vs {values[name][ids[b]]!r}"
+        for name, ids in labels.items()
+        if ids[a] != ids[b]
+    )
 
 
 class _Track:
@@ -596,13 +806,23 @@ def import_videos(
     Unreadable files (and, with ``fps``, frame folders: they have no times) are reported, skipped
     and counted in ``meta["counts"]`` / ``meta["skipped"]``; clips shorter than T sampled frames in
     ``meta["short"]``; the files that are no clip (with the reason) in ``meta["not_clips"]``. A video
-    decoded to fewer frames than its container declares (a cut download) is warned about and listed
-    in ``meta["truncated"]``; ``skip_truncated`` skips it. How each video's stored frames became
-    the frames shown (pixel aspect, rotation, colour tags) is in ``meta["display"]``. A labels row
-    whose file is not imported (no clip, unreadable, skipped) is an error, or with
-    ``labels_missing="warn"`` a listed warning. Raises ``ValueError`` for bad options,
-    :class:`DatasetError` when no sequence can be cut (nothing is written) and ``FileExistsError``
-    for an existing ``out`` without ``force``.
+    decoded to less than its container declares (fewer frames than its frame count, or, where it
+    declares a duration instead (Matroska, WebM, ...), an earlier end: a cut download) is warned
+    about and listed in ``meta["truncated"]``; ``skip_truncated`` skips it. How each video's stored
+    frames became the frames shown (pixel aspect, rotation, colour tags) is in ``meta["display"]``;
+    the clips whose alpha channel was composited over black (videos, GIFs, frame images alike) in
+    ``meta["alpha"]``. A labels row whose file is not imported (no clip, unreadable, skipped) is an
+    error, or with ``labels_missing="warn"`` a listed warning.
+
+    The same clip under two names (a link to a file: the same device and inode; or a copy or
+    re-encode: the same decoded frames, sha256) is imported once, under the first name (a real file
+    before a link, then name order), with a note and a ``meta["duplicates"]`` record, so that it can
+    never be in both the training and the test split; when ``labels_csv`` gives the two names
+    different labels, :class:`DatasetError` names both and nothing is written.
+
+    Raises ``ValueError`` for bad options, :class:`DatasetError` when no sequence can be cut or for
+    duplicates with conflicting labels (nothing is written) and ``FileExistsError`` for an existing
+    ``out`` without ``force``.
     """
     stride = T if stride is None else stride
     for name, value in (("size", size), ("T", T), ("stride", stride), ("frame_step", frame_step)):
@@ -630,6 +850,30 @@ def import_videos(
         if labels_csv
         else ({}, {})
     )
+    duplicates: list[dict] = []
+
+    def same_clip(clip: Clip, kept: Clip, how: str) -> None:
+        """``clip`` is ``kept`` under another name: refused on conflicting labels, else noted."""
+        why = (
+            f"one file on disk, {os.path.realpath(kept.path)}"
+            if how == "path"
+            else "their decoded frames are identical"
+        )
+        conflict = _label_conflict(labels_by_source, label_values, kept.source, clip.source)
+        if conflict:
+            raise DatasetError(
+                f"{kept.source} and {clip.source} are the same clip ({why}) but {labels_csv} gives them "
+                f"different labels ({conflict}): give both rows the same labels (the clip is then "
+                "imported once), or remove one of the two files and its row"
+            )
+        duplicates.append({"source": clip.source, "same_as": kept.source, "by": how})
+        _note(f"{clip.source} is the same clip as {kept.source} ({why}): imported once, as {kept.source}")
+
+    for clip, kept in _same_files(clips):  # before any decoding: a conflict costs nothing
+        same_clip(clip, kept, "path")
+    found = len(clips)
+    linked = {d["source"] for d in duplicates}
+    clips = [c for c in clips if c.source not in linked]
 
     seq_source: list[str] = []
     seq_start: list[int] = []
@@ -639,6 +883,8 @@ def import_videos(
     short: list[dict] = []
     truncated: list[dict] = []
     display: dict[str, dict] = {}
+    alpha: dict[str, dict] = {}
+    by_frames: dict[str, Clip] = {}  # sha256 of the decoded frames -> the clip imported with them
     decoded = 0
 
     def transform(frame: np.ndarray) -> np.ndarray:
@@ -665,14 +911,10 @@ def import_videos(
                         seq_source.append(clip.source)
                         seq_start.append(track.index[first])
                         seq_times.append([track.time[p] for p in positions])
-                    declared = shown.get("declared_frames")
-                    if declared is not None and frames.n < declared - 1:  # one frame: edit lists
-                        cut = {"source": clip.source, "declared_frames": declared, "decoded_frames": frames.n}
-                        truncated.append(cut)
-                        message = (
-                            f"{clip.source} decoded to {frames.n} of the {declared} frames its container "
-                            "declares: the file is cut short (an interrupted download or copy?)"
-                        )
+                    cut = _shortfall(clip.source, shown, frames.n)
+                    if cut is not None:
+                        truncated.append(cut[0])
+                        message = f"{cut[1]}: the file is cut short (an interrupted download or copy?)"
                         if skip_truncated:
                             raise UnreadableClip(f"{message}; --skip-truncated")
                         _warn(f"{message}; its {frames.n} frames are used (--skip-truncated skips it)")
@@ -683,10 +925,21 @@ def import_videos(
                     skipped.append({"source": clip.source, "reason": str(e)})
                     _warn(f"skipped {clip.source}: {e}")
                     continue
+                if frames.n and frames.sha256 in by_frames:
+                    writer.truncate(before)  # imported once: the sequences of the first copy stay
+                    del seq_source[before:], seq_start[before:], seq_times[before:]
+                    same_clip(clip, by_frames[frames.sha256], "frames")
+                    continue
+                by_frames.setdefault(frames.sha256, clip)
                 decoded += frames.n
                 fps_of[clip.source] = clip_rate
                 if "stored" in shown:
-                    display[clip.source] = {k: v for k, v in shown.items() if k != "declared_frames"}
+                    display[clip.source] = {k: shown[k] for k in DISPLAY_KEYS}
+                if "alpha" in shown:
+                    alpha[clip.source] = {
+                        "channel": shown["alpha"],
+                        "transparent_frames": shown["transparent_frames"],
+                    }
                 if frames.n == 0:
                     skipped.append({"source": clip.source, "reason": "no frames"})
                     _warn(f"skipped {clip.source}: no frames")
@@ -705,11 +958,12 @@ def import_videos(
                 reasons = {s["source"]: s["reason"] for s in skipped}
                 _labels_not_imported(Path(labels_csv), lost, reasons, labels_missing)
         counts = {
-            "files": len(clips),
+            "files": found,
             "used": len(set(seq_source)),
             "skipped": len(skipped),
             "short": len(short),
             "truncated": len(truncated),
+            "duplicates": len(duplicates),
             "not_clips": len(not_clips),
             "frames": decoded,
             "sequences": writer.count,
@@ -718,6 +972,12 @@ def import_videos(
             _warn(
                 f"{len(skipped)} of {len(clips)} files skipped (unreadable or empty), "
                 f"{len(short)} shorter than T={T} sampled frames"
+            )
+        if alpha:
+            _note(
+                f"{len(alpha)} of {len(clips)} clips have an alpha channel, composited over {BACKGROUND} as "
+                f"a player shows them ({', '.join(list(alpha)[:5])}{' ...' if len(alpha) > 5 else ''}; "
+                "meta.json alpha)"
             )
         if writer.count == 0:
             raise DatasetError(
@@ -755,6 +1015,9 @@ def import_videos(
             "truncated": truncated,
             "not_clips": not_clips,
             "display": display,
+            # transparent pixels show the background, never the colour stored under them
+            "alpha": {"background": BACKGROUND, "composited": alpha},
+            "duplicates": duplicates,
         }
         write_columns(
             tmp,
