@@ -509,7 +509,10 @@ def _add_train(sub) -> None:
         flag = "--" + f.name.replace("_", "-")
         meta = dict(f.metadata)
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        text = meta.pop("help") + (f" (default {_shown_default(default)})" if default is not None else "")
+        valid = meta.pop("valid")
+        shown = [f"default {_shown_default(default)}"] if default is not None else []
+        shown += [str(valid)] if valid is not None else []
+        text = meta.pop("help") + (f" ({'; '.join(shown)})" if shown else "")
         if hints[f.name] in (bool, bool | None):
             p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=text)
         else:
@@ -520,6 +523,14 @@ def _add_train(sub) -> None:
         "--resume",
         action="store_true",
         help="continue the run in --out from its last checkpoint (only its length and machine may change)",
+    )
+    p.add_argument(
+        "--resume-lr",
+        type=float,
+        default=None,
+        metavar="LR",
+        help="with --resume: go on with this learning rate from the checkpoint's step (recorded in "
+        "RUN/train.json; the way on after a diverged run)",
     )
     p.add_argument("--force", action="store_true", help="train into a non-empty --out anyway (starts over)")
     p.set_defaults(
@@ -585,7 +596,12 @@ def _cmd_train(args) -> int:
     out = Path(args.out or f"runs/{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
         result = train(
-            tc, out, resume=args.resume, force=args.force, recipe=recipe.record() if recipe else None
+            tc,
+            out,
+            resume=args.resume,
+            force=args.force,
+            recipe=recipe.record() if recipe else None,
+            resume_lr=args.resume_lr,
         )
     except TrainingDiverged as e:
         print(f"dsvae train: stopped: {e}", file=sys.stderr)
@@ -597,11 +613,12 @@ def _cmd_train(args) -> int:
             f"{t['loss']:.2f} (recon {t['recon']:.2f}, kl_f {t['kl_f']:.2f}, kl_z {t['kl_z']:.2f}); "
             f"run: {out}"
         )
-    if tc.pictures and result.epochs_done >= result.epochs and int(os.environ.get("RANK", "0")) == 0:
+    finished = result.epochs_done >= result.epochs
+    if tc.pictures and finished and int(os.environ.get("RANK", "0")) == 0:
         from .viz import write_run_train_pictures  # a later stage, on what training wrote
 
         write_run_train_pictures(out, device=tc.device)
-    else:  # --max-steps or --max-minutes ended it, mid-epoch or at an epoch's end
+    if not finished:  # --max-steps or --max-minutes ended it, mid-epoch or at an epoch's end
         print(
             f"stopped after {result.steps} steps, {result.epochs_done} of {result.epochs} epochs "
             f"({result.wall_s:.0f} s); resume with --resume --out {out}"
@@ -742,7 +759,7 @@ def _cmd_eval(args) -> int:
         max_train=args.dci_train,
     )
     # the table evaluate_run chose for the run's data and wrote beside metrics.json
-    print((Path(metrics["run"]) / "metrics.md").read_text(), end="")
+    print((Path(metrics["run"]) / "metrics.md").read_text(encoding="utf-8"), end="")
     return 0
 
 
@@ -987,6 +1004,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     import warnings
 
+    from ._io import tolerant_stdout
+
+    tolerant_stdout()  # the ± of the metrics on a stdout that is not UTF-8 (a C locale, Windows)
     # a warning is a line for the user, not a source location
     warnings.formatwarning = lambda message, *_args, **_kw: f"dsvae: warning: {message}\n"
     parser = build_parser()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,7 +177,15 @@ class DSVAEConfig:
             )
         for name in ("T", "f_dim", "z_dim", "hidden_dim", "feature_dim", "factorized_hidden"):
             need(getattr(self, name) > 0, f"{name} must be positive, got {getattr(self, name)}")
-        need(self.recon_scale > 0, f"recon_scale must be positive, got {self.recon_scale}")
+        need(
+            math.isfinite(self.recon_scale) and self.recon_scale > 0,
+            f"recon_scale must be a positive finite number, got {self.recon_scale}",
+        )
+        need(self.fc_dim >= 0, f"fc_dim must be >= 0 (0: no affine layer), got {self.fc_dim}")
+        need(self.frame_size > 0, f"frame_size must be positive, got {self.frame_size}")
+        for name in ("conv_channels", "z_conv_channels", "mlp_hidden"):
+            widths = getattr(self, name)
+            need(all(w > 0 for w in widths), f"every width of {name} must be positive, got {widths}")
         need(self.frame_dim >= 0, f"frame_dim must be >= 0 (0 means video frames), got {self.frame_dim}")
         if self.is_video:
             need(self.channels > 0, f"channels must be positive, got {self.channels}")
@@ -230,11 +239,11 @@ class DSVAEConfig:
         return cls(**d)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | Path) -> DSVAEConfig:
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
     def replace(self, **changes) -> DSVAEConfig:
         return dataclasses.replace(self, **changes)

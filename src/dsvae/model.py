@@ -256,8 +256,43 @@ class DSVAE(nn.Module):
         self.prior_lstm = nn.LSTM(cfg.z_dim, H, batch_first=True)
         self.prior_head = GaussianHead(H, cfg.z_dim)
 
-    # --- input checks (shapes only: nothing here synchronises with the device) ----------------------
+    # --- input checks ----------------------------------------------------------------------------
     def _check_x(self, x: Tensor) -> None:
+        """x's kind, layout and shape, then its values (:meth:`_check_values`). Raises ValueError
+        saying what is wrong and how to convert the frames."""
+        self._check_x_shape(x)
+        self._check_values(x)
+
+    def _check_values(self, x: Tensor) -> None:
+        """Video frames within [0, 1] and vector frames finite. Frames in 0-255 as floats would be
+        taken as a loss thousands of times the true one and garbage codes, without an error
+        anywhere. One min/max pass over x (a small fraction of a step: benchmarks/bench_input_check.py);
+        it reads the values on the host, so on an accelerator it runs outside autograd only (encoding,
+        scoring), never inside a training step, which takes its frames from a dataset's
+        ``normalize`` (always in range)."""
+        if x.device.type != "cpu" and torch.is_grad_enabled():
+            return
+        if not self.config.is_video:
+            if not bool(torch.isfinite(x).all()):
+                raise ValueError("x holds NaN or infinite values; vector frames must be finite numbers")
+            return
+        lo, hi = torch.aminmax(x.detach())
+        lo, hi = float(lo), float(hi)
+        if lo >= 0.0 and hi <= 1.0:
+            return
+        if math.isnan(lo) or math.isnan(hi):
+            raise ValueError("x holds NaN values; video frames must be numbers in [0, 1]")
+        hint = (
+            "frames in 0-255 as floats: divide by 255 (x / 255), or give uint8 frames to "
+            "dataset.normalize(x)"
+            if hi > 1.0 and hi <= 255.0 and lo >= 0.0
+            else "frames normalised to [-1, 1]: use (x + 1) / 2"
+            if lo >= -1.0 and hi <= 1.0
+            else "scale the frames to [0, 1]"
+        )
+        raise ValueError(f"video frames must be in [0, 1], x spans [{lo:g}, {hi:g}]: {hint}")
+
+    def _check_x_shape(self, x: Tensor) -> None:
         cfg = self.config
         layout = "(B, T, C, H, W)" if cfg.is_video else "(B, T, D)"
         want = (cfg.T,) + cfg.frame_shape

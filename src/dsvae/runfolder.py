@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import platform
 import shutil
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._io import atomic_write_text
+from ._io import atomic_write_text, remove_stale_temporaries
 from .config import DSVAEConfig
 from .data import SequenceDataset, open_dataset
 from .device import PRECISIONS, cpu_info
@@ -36,12 +37,45 @@ from .run import (
 )
 
 
-def _option(default, help: str, **argparse_kw):
+@dataclass(frozen=True)
+class Range:
+    """The values a number option may take: ``low`` <= v (or < v when ``low_open``) and, where
+    ``high`` is set, v <= ``high`` (or < with ``high_open``); always finite. Checked once where the
+    options are made (:meth:`TrainConfig.__post_init__`: recipe, command line and API alike)."""
+
+    low: float
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def holds(self, v: float) -> bool:
+        if not math.isfinite(v):
+            return False
+        ok = v > self.low if self.low_open else v >= self.low
+        if self.high is not None:
+            ok = ok and (v < self.high if self.high_open else v <= self.high)
+        return ok
+
+    def __str__(self) -> str:
+        low = f"{'>' if self.low_open else '>='} {self.low:g}"
+        if self.high is None:
+            return low
+        return (
+            f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+        )
+
+
+NON_NEGATIVE, POSITIVE, AT_LEAST_ONE = Range(0), Range(0, low_open=True), Range(1)
+
+
+def _option(default, help: str, valid: Range | None = None, **argparse_kw):
     """A TrainConfig field whose ``dsvae train`` option (``--field-name``) is generated from it: the
-    help text and any argparse settings (choices, metavar) live here, written once."""
+    help text, the values it may take (``valid``) and any argparse settings (choices, metavar) live
+    here, written once."""
+    metadata = {"help": help, "valid": valid, **argparse_kw}
     if isinstance(default, (dict, list, tuple)):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help, **argparse_kw})
-    return field(default=default, metadata={"help": help, **argparse_kw})
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass
@@ -56,37 +90,51 @@ class TrainConfig:
     )
     preset: str = _option("cpu", "model preset: paper, cpu, sprites, tiny, speech (dsvae.config.PRESETS)")
     model_overrides: dict = _option({}, "DSVAEConfig fields over the preset, e.g. {'z_dim': 8}")
-    epochs: int = _option(10, "epochs in all")
-    batch_size: int = _option(25, "the global batch; under DDP each of the W processes takes batch_size / W")
-    lr: float = _option(2e-4, "Adam learning rate")
-    betas: tuple[float, float] = _option((0.9, 0.999), "Adam betas, as B1,B2", metavar="B1,B2")
+    epochs: int = _option(10, "epochs in all", AT_LEAST_ONE)
+    batch_size: int = _option(
+        25, "the global batch; under DDP each of the W processes takes batch_size / W", AT_LEAST_ONE
+    )
+    lr: float = _option(2e-4, "Adam learning rate", POSITIVE)
+    betas: tuple[float, float] = _option(
+        (0.9, 0.999), "Adam betas, as B1,B2", Range(0, 1, high_open=True), metavar="B1,B2"
+    )
     kl_warmup_steps: int = _option(
-        0, "linear warm-up of the KL weight from 0 to 1 over this many steps (0: the plain ELBO)"
+        0,
+        "linear warm-up of the KL weight from 0 to 1 over this many steps (0: the plain ELBO)",
+        NON_NEGATIVE,
     )
     lr_decay_steps: int = _option(
-        0, "decay the learning rate to 0 (half cosine) over the last N steps (0: constant)"
+        0, "decay the learning rate to 0 (half cosine) over the last N steps (0: constant)", NON_NEGATIVE
     )
-    grad_clip: float = _option(0.0, "clip the global gradient norm to this value (0: no clipping)")
+    grad_clip: float = _option(
+        0.0, "clip the global gradient norm to this value (0: no clipping)", NON_NEGATIVE
+    )
     # the successors' terms beyond the ELBO (dsvae.objectives; 0: off, all 0: DSVAE)
     contrastive_f: float = _option(
-        0.0, "weight of InfoNCE between f of x and of x's frames shuffled (C-DSVAE; 0: off)"
+        0.0, "weight of InfoNCE between f of x and of x's frames shuffled (C-DSVAE; 0: off)", NON_NEGATIVE
     )
     contrastive_z: float = _option(
-        0.0, "weight of InfoNCE between z of x and of x recoloured (C-DSVAE; 0: off)"
+        0.0, "weight of InfoNCE between z of x and of x recoloured (C-DSVAE; 0: off)", NON_NEGATIVE
     )
-    mi_fz: float = _option(0.0, "weight of the minibatch estimate of I(f; z) (C-DSVAE; 0: off)")
-    contrastive_tau: float = _option(0.5, "temperature of the InfoNCE terms")
+    mi_fz: float = _option(0.0, "weight of the minibatch estimate of I(f; z) (C-DSVAE; 0: off)", NON_NEGATIVE)
+    contrastive_tau: float = _option(0.5, "temperature of the InfoNCE terms", POSITIVE)
     first_frame_recon: float = _option(
-        0.0, "weight of an extra squared error of the first frame (DBSE; 0: off)"
+        0.0, "weight of an extra squared error of the first frame (DBSE; 0: off)", NON_NEGATIVE
     )
     sample_predict: float = _option(
-        0.0, "weight of each of SPYL's sample-and-predict contrastive terms, of f and of z (0: off)"
+        0.0,
+        "weight of each of SPYL's sample-and-predict contrastive terms, of f and of z (0: off)",
+        NON_NEGATIVE,
     )
     sample_predict_negatives: float = _option(
-        0.5, "fraction of SPYL's bank (4 prior samples per sequence) each anchor takes as negatives"
+        0.5,
+        "fraction of SPYL's bank (4 prior samples per sequence) each anchor takes as negatives",
+        Range(0, 1, low_open=True),
     )
-    seed: int = _option(0, "seed of the model's initialisation, the batches and the sampled latents")
-    data_seed: int = _option(0, "seed of generated data (synthetic)")
+    seed: int = _option(
+        0, "seed of the model's initialisation, the batches and the sampled latents", NON_NEGATIVE
+    )
+    data_seed: int = _option(0, "seed of generated data (synthetic)", NON_NEGATIVE)
     precision: str = _option(
         "auto", "bf16 autocast or fp32; auto uses bf16 where the hardware has it", choices=PRECISIONS
     )
@@ -95,19 +143,49 @@ class TrainConfig:
         None, "channels_last convolutions (default: where measured faster, dsvae.device)"
     )
     compile: bool = _option(False, "torch.compile the model")
-    log_every: int = _option(10, "steps between host synchronisations (progress bar, NaN check)")
-    checkpoint_every: int = _option(
-        0, "also checkpoint every N steps inside an epoch (0: at epoch ends only)"
+    log_every: int = _option(
+        10, "steps between host synchronisations (progress bar, NaN check)", AT_LEAST_ONE
     )
-    max_steps: int = _option(0, "stop (checkpointed) after this many steps in all (0: run the epochs)")
+    checkpoint_every: int = _option(
+        0, "also checkpoint every N steps inside an epoch (0: at epoch ends only)", NON_NEGATIVE
+    )
+    max_steps: int = _option(
+        0, "stop (checkpointed) after this many steps in all (0: run the epochs)", NON_NEGATIVE
+    )
     max_minutes: float = _option(
         0.0,
         "stop (checkpointed) after this many minutes of this invocation (0: none); continue with --resume",
+        NON_NEGATIVE,
     )
     pictures: bool = _option(
         True, "after training, draw the reconstructions and swaps into RUN/pictures (dsvae viz: the rest)"
     )
     progress: bool = _option(True, "show progress bars")
+
+    def __post_init__(self) -> None:
+        self.check_ranges()
+
+    def check_ranges(self) -> None:
+        """Every number option within the values it may take (the ``valid`` of its field): a
+        negative clip would reverse the gradients, a negative warm-up make the KL weight negative, 0
+        epochs train nothing, and each would still end with exit 0. Raises ValueError naming the
+        option as a recipe key and a flag, its value and its allowed range."""
+        for f in dataclasses.fields(self):
+            valid = f.metadata.get("valid")
+            if valid is None:
+                continue
+            value = getattr(self, f.name)
+            values = value if isinstance(value, (list, tuple)) else (value,)
+            numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+            if numbers and all(valid.holds(float(v)) for v in values):
+                continue
+            flag = "--" + f.name.replace("_", "-")
+            shown = ",".join(map(str, values)) if isinstance(value, (list, tuple)) else repr(value)
+            each = "each of " if isinstance(value, (list, tuple)) else ""
+            raise ValueError(
+                f"training option {f.name} ({flag}) = {shown} is out of range: {each}{f.name} must be "
+                f"{valid} ({f.metadata['help']})"
+            )
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -140,8 +218,9 @@ MAY_CHANGE_ON_RESUME = (
     "log_every",
     "checkpoint_every",
 )
-# train.json entries beside the TrainConfig fields: where the data is, and the recipe of the run
-RUN_RECORD_EXTRA = (*DATA_LOCATION, "recipe")
+# train.json entries beside the TrainConfig fields: where the data is, the recipe of the run, and the
+# learning rates a resumed run changed to on purpose (--resume-lr: step, was, lr)
+RUN_RECORD_EXTRA = (*DATA_LOCATION, "recipe", "lr_changes")
 
 
 def resumed_config(run_dir: str | Path, changes: dict) -> tuple[TrainConfig, list[str]]:
@@ -175,7 +254,8 @@ def resumed_config(run_dir: str | Path, changes: dict) -> tuple[TrainConfig, lis
             "recorded: " + "; ".join(refused) + ". Drop them to continue the run as it was, or train a "
             "new run into another --out (or start this one over with --force). Only "
             + ", ".join(f"--{k.replace('_', '-')}" for k in MAY_CHANGE_ON_RESUME)
-            + " may change on --resume."
+            + " may change on --resume (and the learning rate on purpose, recorded in train.json, "
+            "with --resume-lr LR: the way on after a diverged run)."
         )
     return recorded, applied
 
@@ -201,6 +281,8 @@ def environment(seed: int) -> dict:
                 ["git", "rev-parse", "HEAD"],
                 capture_output=True,
                 text=True,
+                encoding="utf-8",
+                errors="replace",
                 timeout=5,
                 cwd=Path(__file__).resolve().parent,
             ).stdout.strip()
@@ -283,6 +365,9 @@ class TrainingRun:
     recipe: dict | None
     is_main: bool
     locks: list[int] = field(default_factory=list)
+    # the learning rates the run changed to on resume (--resume-lr), and this start's change if any
+    lr_changes: list[dict] = field(default_factory=list)
+    lr_change: dict | None = None
 
     @classmethod
     def open(
@@ -293,11 +378,15 @@ class TrainingRun:
         force: bool = False,
         recipe: dict | None = None,
         is_main: bool = True,
+        resume_lr: float | None = None,
     ) -> TrainingRun:
         """Never train over an existing run unless resuming it (or ``force``); a folder that holds
-        nothing but a start that failed before its first checkpoint is no run yet. Raises
-        FileExistsError, FileNotFoundError (resume without train.json), :class:`RunBusyError`, and
-        ValueError for options a resumed run may not change (:func:`resumed_config`)."""
+        nothing but a start that failed before its first checkpoint is no run yet. ``resume_lr``: a
+        resumed run continues with this learning rate from its checkpoint's step on, recorded in
+        train.json (``lr_changes``; after a divergence, the way on from the last finite checkpoint).
+        Raises FileExistsError, FileNotFoundError (resume without train.json), :class:`RunBusyError`,
+        and ValueError for options a resumed run may not change (:func:`resumed_config`) or a
+        ``resume_lr`` without resume or out of range."""
         run_dir = Path(run_dir)
         failed_start = is_failed_start(run_dir)
         run = cls(run_dir, tc, resume, not resume or failed_start, data_location(tc.data), recipe, is_main)
@@ -321,6 +410,13 @@ class TrainingRun:
                     k: getattr(tc, k) for k in MAY_CHANGE_ON_RESUME if not (k == "epochs" and not tc.epochs)
                 }
                 run.tc, _ = resumed_config(run_dir, changes)
+                run.lr_changes = list(recorded.get("lr_changes", []))
+            if resume_lr is not None:
+                if not resume:
+                    raise ValueError("--resume-lr changes the learning rate of a resumed run: add --resume")
+                if resume_lr != run.tc.lr:
+                    run.lr_change = {"was": run.tc.lr, "lr": resume_lr}
+                    run.tc = dataclasses.replace(run.tc, lr=resume_lr)  # range-checked there
         except BaseException:
             run.close()
             raise
@@ -333,11 +429,12 @@ class TrainingRun:
             return open_run_dataset(self.path)
         return open_dataset(self.tc.data, seed=self.tc.data_seed)
 
-    def start(self, cfg: DSVAEConfig, dataset: SequenceDataset, **env) -> None:
-        """Before the first step (main process only): clear what a fresh start replaces, create and
-        lock the folder, and write config.json, train.json (options, data place, recipe), recipe.toml
-        and env.json (the environment, ``env``, and the data's checksums, checked whenever the run's
-        data is reopened: :func:`dsvae.run.check_run_data`)."""
+    def start(self, cfg: DSVAEConfig, dataset: SequenceDataset, at_step: int = 0, **env) -> None:
+        """Before the first step (main process only; ``at_step``: the step it starts from): clear
+        what a fresh start replaces, create and lock the folder, and write config.json, train.json
+        (options, data place, recipe, learning-rate changes), recipe.toml and env.json (the
+        environment, ``env``, and the data's checksums, checked whenever the run's data is reopened:
+        :func:`dsvae.run.check_run_data`)."""
         if not self.is_main:
             return
         if self.fresh:
@@ -345,8 +442,14 @@ class TrainingRun:
         self.path.mkdir(parents=True, exist_ok=True)
         if not self.locks:
             lock_run_dir(self.path, self.locks)
+        remove_stale_temporaries(self.path)  # of writers killed in an earlier start, with a note
         cfg.save(self.path / "config.json")
         record = {**self.tc.to_dict(), **self.location}
+        if self.lr_change is not None:
+            self.lr_changes.append({"step": at_step, **self.lr_change})
+            self.lr_change = None
+        if self.lr_changes:
+            record["lr_changes"] = self.lr_changes
         if self.recipe is not None:
             record["recipe"] = {k: self.recipe[k] for k in ("name", "sha256", "source")}
             if "text" in self.recipe:

@@ -14,6 +14,7 @@ import csv
 import math
 import os
 import random
+import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,9 @@ from .runfolder import MAY_CHANGE_ON_RESUME, RunBusyError, TrainConfig, Training
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
+    """The loss or the weights became NaN or infinite. Nothing non-finite is saved: the last
+    checkpoint (if any) is the last finite one, and the message says how to go on from it with a
+    lower learning rate (``--resume --resume-lr``)."""
 
 
 @dataclass
@@ -151,7 +154,7 @@ class Logger:
         self.tb = None
         if enabled:
             if not self.path.exists():
-                with self.path.open("w", newline="") as fh:
+                with self.path.open("w", newline="", encoding="utf-8") as fh:
                     csv.writer(fh).writerow(LOG_COLUMNS)
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -166,13 +169,13 @@ class Logger:
         if not self.enabled:
             return
         values = [epoch, split] + [f"{terms[k]:.6g}" for k in ELBO_TERMS]
-        with self.path.open("a", newline="") as fh:
+        with self.path.open("a", newline="", encoding="utf-8") as fh:
             csv.writer(fh).writerow(values + [f"{seq_per_s:.4g}", f"{wall_s:.2f}"])
         extra = [k for k in terms if k not in ELBO_TERMS]
         if extra:
             path = self.path.with_name("objective.csv")
             new = not path.exists()
-            with path.open("a", newline="") as fh:
+            with path.open("a", newline="", encoding="utf-8") as fh:
                 if new:
                     csv.writer(fh).writerow(["epoch", "split", *extra])
                 csv.writer(fh).writerow([epoch, split] + [f"{terms[k]:.6g}" for k in extra])
@@ -202,7 +205,7 @@ class Logger:
             return
         for path in (self.path, self.path.with_name("objective.csv")):
             if path.exists():
-                with path.open(newline="") as fh:
+                with path.open(newline="", encoding="utf-8") as fh:
                     rows = list(csv.reader(fh))
                 kept = [rows[0]] + [r for r in rows[1:] if int(r[0]) <= epoch]
                 atomic_write_text(path, "".join(",".join(r) + "\n" for r in kept))
@@ -217,6 +220,7 @@ def train(
     resume: bool = False,
     force: bool = False,
     recipe: dict | None = None,
+    resume_lr: float | None = None,
 ) -> TrainResult:
     """Train a DSVAE as ``tc`` says into the run folder ``run_dir`` (config.json, train.json, env.json,
     log.csv, checkpoints/last, model/; no pictures, :func:`dsvae.viz.write_run_train_pictures` draws
@@ -224,16 +228,18 @@ def train(
     ``tc`` only the fields of :data:`~dsvae.runfolder.MAY_CHANGE_ON_RESUME` are used, see
     :func:`~dsvae.runfolder.resumed_config`), or ``force`` over an old one. ``recipe``
     (:meth:`dsvae.recipes.Recipe.record`: name, sha256, source, text) is recorded in RUN/train.json and
-    RUN/recipe.toml. The folder's life (lock, clearing, records) is :class:`~dsvae.runfolder.TrainingRun`'s.
+    RUN/recipe.toml. ``resume_lr``: a resumed run goes on with this learning rate, recorded in
+    RUN/train.json (``lr_changes``). The folder's life (lock, clearing, records) is
+    :class:`~dsvae.runfolder.TrainingRun`'s.
     Under torchrun, DistributedDataParallel. Returns a :class:`TrainResult`.
 
     Raises FileExistsError for a folder that holds a run (without resume/force), RunBusyError while
     another process trains into it, FileNotFoundError / CheckpointError for a run that cannot be
-    resumed, ValueError for settings or data that cannot work, TrainingDiverged for a NaN loss (the
-    last good checkpoint is kept)."""
+    resumed, ValueError for settings or data that cannot work, TrainingDiverged for a non-finite
+    loss or weights (nothing non-finite is saved; the last finite checkpoint is kept)."""
     t_start = time.perf_counter()
     world, rank, device = _distributed(tc)
-    with TrainingRun.open(tc, run_dir, resume, force, recipe, is_main=rank == 0) as run:
+    with TrainingRun.open(tc, run_dir, resume, force, recipe, is_main=rank == 0, resume_lr=resume_lr) as run:
         return _train(run, world, rank, device, t_start)
 
 
@@ -253,7 +259,13 @@ def _train(run: TrainingRun, world: int, rank: int, device: torch.device, t_star
         epoch, step_in_epoch, step = state["epoch"], state["step_in_epoch"], state["step"]
     memory_format = "channels_last" if channels_last else "contiguous"
     run.start(
-        cfg, dataset, precision=precision, memory_format=memory_format, device=str(device), world_size=world
+        cfg,
+        dataset,
+        at_step=step,
+        precision=precision,
+        memory_format=memory_format,
+        device=str(device),
+        world_size=world,
     )
     logger = Logger(run_dir, is_main)
     if run.resume:
@@ -300,10 +312,12 @@ def _train(run: TrainingRun, world: int, rank: int, device: torch.device, t_star
             bar.update(1)
             if step % tc.log_every == 0 or step_in_epoch == steps_per_epoch:
                 now = time.perf_counter()
-                _show(bar, term_names, sums / n_seen, n_window / (now - t_window), run_dir, epoch, step)
+                _show(
+                    bar, term_names, sums / n_seen, n_window / (now - t_window), run_dir, epoch, step, tc.lr
+                )
                 t_window, n_window = now, 0
             if tc.checkpoint_every and step % tc.checkpoint_every == 0 and step_in_epoch < steps_per_epoch:
-                _check_finite(sums, n_seen, run_dir, epoch, step)
+                _check_finite(model, sums, n_seen, tc, run_dir, epoch, step)
                 if is_main:
                     save_checkpoint(run_dir, model, opt, epoch, step_in_epoch, step)
             stop = bool(tc.max_steps and step >= tc.max_steps) or bool(
@@ -314,14 +328,18 @@ def _train(run: TrainingRun, world: int, rank: int, device: torch.device, t_star
         bar.close()
 
         if step_in_epoch < steps_per_epoch:  # stopped mid-epoch (max_steps, max_minutes): checkpoint, leave
-            _check_finite(sums, n_seen, run_dir, epoch, step)
+            _check_finite(model, sums, n_seen, tc, run_dir, epoch, step)
             if is_main:
                 save_checkpoint(run_dir, model, opt, epoch, step_in_epoch, step)
             break
         epoch_s = time.perf_counter() - t_epoch
         train_terms = dict(zip(term_names, _all_mean(sums / max(n_seen, 1), distributed)))
+        _check_finite(model, sums, n_seen, tc, run_dir, epoch, step)
         if is_main:
             test_terms = elbo_terms(model, test_ds, max(tc.batch_size, 50), device, precision)
+            _check_finite(
+                model, torch.tensor(list(test_terms.values())), 1, tc, run_dir, epoch, step, "test "
+            )
             seq_s = (steps_per_epoch - first_step) * tc.batch_size / epoch_s
             logger.epoch(epoch + 1, tc.epochs, train_terms, test_terms, seq_s, epoch_s, tc.progress)
         epoch, step_in_epoch = epoch + 1, 0
@@ -432,17 +450,20 @@ def _step(
 
 
 def _show(
-    bar, names: tuple[str, ...], mean: torch.Tensor, seq_s: float, run_dir: Path, epoch: int, step: int
+    bar,
+    names: tuple[str, ...],
+    mean: torch.Tensor,
+    seq_s: float,
+    run_dir: Path,
+    epoch: int,
+    step: int,
+    lr: float,
 ) -> None:
     """The one host synchronisation of a logging window: the window's mean terms on the progress bar;
     raises TrainingDiverged when they are not finite."""
     values = mean.tolist()
     if not all(math.isfinite(v) for v in values):
-        raise TrainingDiverged(
-            f"the loss became {values[0]} at epoch {epoch + 1}, step {step}; the last good checkpoint is "
-            f"kept in {run_dir / 'checkpoints' / 'last'}. Try a lower --lr, --precision fp32, or "
-            "--kl-warmup-steps."
-        )
+        raise TrainingDiverged(diverged_advice(f"the loss became {values[0]}", run_dir, epoch, step, lr))
     shown = {k: f"{v:.1f}" if k in ("loss", "recon") else f"{v:.2f}" for k, v in zip(names, values)}
     bar.set_postfix(refresh=False, **shown, seq_s=f"{seq_s:.1f}")
 
@@ -461,12 +482,45 @@ def learning_rate(tc: TrainConfig, step: int, total_steps: int) -> float:
     return tc.lr * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
 
-def _check_finite(sums: torch.Tensor, n: int, run_dir: Path, epoch: int, step: int) -> None:
+def _check_finite(
+    model: DSVAE,
+    sums: torch.Tensor,
+    n: int,
+    tc: TrainConfig,
+    run_dir: Path,
+    epoch: int,
+    step: int,
+    what: str = "",
+) -> None:
+    """Before anything is saved or logged as a result: the summed terms ``sums`` (of ``n`` steps)
+    and every weight of ``model`` finite. One step with a huge learning rate can leave a finite loss
+    behind and non-finite weights, which the next checkpoint would keep. Raises TrainingDiverged."""
     if n and not torch.isfinite(sums).all():
         raise TrainingDiverged(
-            f"the loss became non-finite by epoch {epoch + 1}, step {step}; the last good checkpoint is "
-            f"kept in {run_dir / 'checkpoints' / 'last'}. Try a lower --lr or --precision fp32."
+            diverged_advice(f"the {what}loss became non-finite", run_dir, epoch, step, tc.lr)
         )
+    weights = [p.detach() for p in model.parameters()]
+    if not all(torch.isfinite(n).all() for n in torch._foreach_norm(weights)):
+        raise TrainingDiverged(diverged_advice("the weights became non-finite", run_dir, epoch, step, tc.lr))
+
+
+def diverged_advice(what: str, run_dir: Path, epoch: int, step: int, lr: float) -> str:
+    """The message of a diverged run: what became non-finite and when, what is kept, and the command
+    that goes on from the last finite checkpoint (or starts over, where none was written) with a
+    learning rate ten times lower, recorded in RUN/train.json."""
+    from .checkpoint import last_good_checkpoint
+
+    good = last_good_checkpoint(run_dir)
+    kept = (
+        f"the last finite checkpoint {good[0]} (step {good[1]}) is kept and nothing after it was saved"
+        if good is not None
+        else "no checkpoint was written before it, so the run starts over from step 0"
+    )
+    again = f"dsvae train --resume --out {shlex.quote(str(run_dir))} --resume-lr {lr / 10:g}"
+    return (
+        f"{what} at epoch {epoch + 1}, step {step} (learning rate {lr:g}); {kept}. Go on with a lower "
+        f"learning rate (recorded in train.json): {again}"
+    )
 
 
 def _all_mean(t: torch.Tensor, distributed: bool) -> list[float]:

@@ -119,7 +119,8 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
             )
         path, name, source = RECIPE_DIR / f"{text_name}.toml", text_name, f"dsvae:{text_name}"
     try:
-        text = path.read_text()
+        # utf-8-sig: a recipe saved by an editor that writes a byte-order mark reads as any other
+        text = path.read_text(encoding="utf-8-sig")
         doc = tomllib.loads(text)
     except UnicodeDecodeError as e:
         raise RecipeError(f"recipe {path} is not a text file: {e}") from None
@@ -149,8 +150,9 @@ def _check_keys(path: Path, values: dict, cls, excluded: set, what: str) -> None
 
 
 def recipe_values_check(recipe: Recipe) -> None:
-    """Every training option of the kind TrainConfig declares (numbers for numbers, text for text);
-    the model fields are checked by building the DSVAEConfig of the preset. Raises ValueError."""
+    """Every training option of the kind TrainConfig declares (numbers for numbers, text for text)
+    and within its range (:meth:`TrainConfig.check_ranges`); the model fields are checked by building
+    the DSVAEConfig of the preset. Raises ValueError."""
     hints = typing.get_type_hints(TrainConfig)
     for key, value in recipe.train.items():
         kind = hints[key]
@@ -170,6 +172,10 @@ def recipe_values_check(recipe: Recipe) -> None:
             ok = isinstance(value, bool)
         if not ok:
             raise ValueError(f"{key} = {value!r} is not of the kind {getattr(kind, '__name__', kind)}")
+    # the ranges of the options, checked where every TrainConfig is made
+    TrainConfig(
+        **{**recipe.train, **({"betas": tuple(recipe.train["betas"])} if "betas" in recipe.train else {})}
+    )
     DSVAEConfig.preset(recipe.train.get("preset", TrainConfig.preset), **recipe.model)
 
 
