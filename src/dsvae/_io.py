@@ -30,10 +30,13 @@ class DamagedFileError(ValueError):
 def atomic_file(path: str | Path, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, flush it to disk, rename it over
     ``path`` and flush the folder. A failed write leaves ``path`` as it was and no temporary file; an
-    ``OSError`` that names no file (a full disk while writing) is raised again naming ``path``."""
+    ``OSError`` that names no file (a full disk while writing) is raised again naming ``path``.
+    The temporary file ``.<name>.tmp-<pid>-*`` names its process, so one that a killed writer left
+    is removed by the next write of ``path`` (:func:`remove_stale_temporaries`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    remove_stale_temporaries(path.parent, path.name)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent)
     os.close(fd)
     try:
         write(Path(tmp))
@@ -122,7 +125,7 @@ def verify_checksums(folder: str | Path, names: list[str] | None = None) -> bool
     if not path.exists():
         return False
     try:
-        recorded = json.loads(path.read_text())["sha256"]
+        recorded = json.loads(path.read_text(encoding="utf-8"))["sha256"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise DamagedFileError(f"{path} is unreadable ({type(e).__name__}: {e})") from e
     for name, sha in recorded.items():
@@ -150,7 +153,9 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
-    return atomic_file(path, lambda p: p.write_text(text))
+    """:func:`atomic_file` of ``text`` in UTF-8, whatever the locale (a C or Windows locale's
+    encoding cannot write the ± of metrics.md, and another machine would read the file as UTF-8)."""
+    return atomic_file(path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
 class atomic_dir:
@@ -159,7 +164,7 @@ class atomic_dir:
     Ctrl-C does) nothing is left behind and an existing ``out`` is untouched. Between the two
     renames that replace an existing ``out`` it is kept as ``.<name>.old`` (see :func:`recover_dir`).
     The work folder ``.<name>.partial-<pid>-*`` names its process, so partial folders that a killed
-    build left beside ``out`` are removed by the next one (:func:`remove_stale_partials`)."""
+    build left beside ``out`` are removed by the next one (:func:`remove_stale_temporaries`)."""
 
     def __init__(self, out: str | Path, force: bool = False) -> None:
         self.out = Path(out)
@@ -169,7 +174,7 @@ class atomic_dir:
         if self.out.exists() and not self.force:
             raise FileExistsError(f"{self.out} exists; pass --force (force=True) to replace it")
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_partials(self.out)
+        remove_stale_temporaries(self.out.parent, self.out.name)
         self.tmp = Path(
             tempfile.mkdtemp(prefix=f".{self.out.name}.partial-{os.getpid()}-", dir=self.out.parent)
         )
@@ -220,41 +225,94 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_partials(out: str | Path) -> list[Path]:
-    """Remove the ``.<name>.partial-*`` folders beside ``out`` that builds which died (killed,
-    power loss) left behind; say so on stderr. A folder whose process still runs (another build
-    into the same place) is reported and kept. Returns the folders removed."""
-    out = Path(out)
+# the work files of the atomic writers: .<name>.partial-<pid>-* folders (atomic_dir) and
+# .<name>.tmp-<pid>-* files (atomic_file); earlier versions named no process: .<name>.partial-*
+# folders and mkstemp's .<name>.XXXXXXXX files (8 characters of [a-z0-9_])
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.(?P<kind>partial|tmp)-(?:(?P<pid>\d+)-)?.*", re.DOTALL)
+_LEGACY_TMP_FILE = re.compile(r"\.(?P<name>[^/]+\.[A-Za-z0-9]+)\.[a-z0-9_]{8}")
+
+
+def _temporary_of(entry: Path) -> tuple[str, int | None] | None:
+    """``(the name it was to become, its writer's pid or None)`` for a work file or folder of an
+    atomic writer, None for anything else."""
+    m = _TEMPORARY.fullmatch(entry.name)
+    if m and (m["kind"] == "partial") == entry.is_dir():
+        return m["name"], int(m["pid"]) if m["pid"] else None
+    m = _LEGACY_TMP_FILE.fullmatch(entry.name)
+    if m and entry.is_file() and not entry.is_symlink():
+        return m["name"], None
+    return None
+
+
+def remove_stale_temporaries(folder: str | Path, name: str | None = None) -> list[Path]:
+    """Remove the work files and folders of atomic writers (:func:`atomic_file`,
+    :class:`atomic_dir`) in ``folder`` that writers which died (killed, power loss) left behind,
+    only those of ``folder/name`` when ``name`` is given; say so on stderr. One whose process still
+    runs (another writer of the same place) is reported and kept. Returns what was removed."""
+    folder = Path(folder)
     removed = []
-    if not out.parent.is_dir():
+    if not folder.is_dir():
         return removed
-    for folder in sorted(out.parent.glob(f".{glob.escape(out.name)}.partial-*")):
-        if not folder.is_dir():
+    pattern = f".{glob.escape(name)}.*" if name is not None else ".*"
+    for entry in sorted(folder.glob(pattern)):
+        found = _temporary_of(entry)
+        if found is None or (name is not None and found[0] != name):
             continue
-        m = re.match(r"(\d+)-", folder.name[len(f".{out.name}.partial-") :])
-        pid = int(m.group(1)) if m else None  # folders of older versions name no process
+        target, pid = found
         if pid == os.getpid():
             continue
+        what = "build" if entry.is_dir() else "write"
         if pid is not None and _alive(pid):
-            print(f"note: {folder} belongs to a build still running (pid {pid}); left alone", file=sys.stderr)
+            print(f"note: {entry} belongs to a {what} still running (pid {pid}); left alone", file=sys.stderr)
             continue
-        size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
-        shutil.rmtree(folder, ignore_errors=True)
+        if entry.is_dir():
+            size = sum(f.stat().st_size for f in entry.rglob("*") if f.is_file())
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            size = entry.stat().st_size
+            entry.unlink(missing_ok=True)
         print(
-            f"note: removed {folder} ({size / 2**20:.1f} MiB), left by an interrupted build of {out}",
+            f"note: removed {entry} ({size / 2**20:.1f} MiB), left by an interrupted {what} of "
+            f"{folder / target}",
             file=sys.stderr,
         )
-        removed.append(folder)
+        removed.append(entry)
     return removed
 
 
+def current_dir(out: str | Path) -> Path:
+    """What a reader opens for an :class:`atomic_dir` ``out``: ``out``, or the previous version
+    ``.<name>.old`` while a swap is between its two renames (or was interrupted there). Changes
+    nothing: only the writer, which holds the place, may put the old version back
+    (:func:`recover_dir`); a reader renaming it back inside a writer's swap breaks the writer's
+    second rename ("Directory not empty")."""
+    out = Path(out)
+    old = out.parent / f".{out.name}.old"
+    return old if not out.exists() and old.exists() else out
+
+
 def recover_dir(out: str | Path) -> Path:
-    """``out``, or the previous version kept by an :class:`atomic_dir` interrupted mid-swap."""
+    """``out``, or the previous version kept by an :class:`atomic_dir` interrupted mid-swap, renamed
+    back to ``out``. For the writer of ``out`` only (training holds the run's lock); readers use
+    :func:`current_dir`."""
     out = Path(out)
     old = out.parent / f".{out.name}.old"
     if not out.exists() and old.exists():
         os.replace(old, out)
     return out
+
+
+def tolerant_stdout() -> None:
+    """Let ``print`` write any text to a stdout whose encoding cannot hold it (a C or POSIX locale,
+    a Windows console page): such characters (the ± of the metrics) are written as backslash
+    escapes instead of ending the command with UnicodeEncodeError. A UTF-8 stdout is left as it is."""
+    stream = sys.stdout
+    encoding = getattr(stream, "encoding", None) or "ascii"
+    try:
+        "±→".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
 
 
 def one_line(e: Exception, last: bool = False) -> str:

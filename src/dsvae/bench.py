@@ -42,7 +42,7 @@ class PathResult:
 
 
 def _rss_mb() -> float:
-    with open("/proc/self/statm") as fh:
+    with open("/proc/self/statm", encoding="utf-8") as fh:
         return int(fh.read().split()[1]) * resource.getpagesize() / 2**20
 
 
@@ -314,4 +314,4 @@ def format_table(rows: list[dict]) -> str:
 
 
 def write_json(rows: list[dict], path: str | Path) -> None:
-    Path(path).write_text(json.dumps(rows, indent=2) + "\n")
+    Path(path).write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")

@@ -15,6 +15,7 @@ import torch
 from ._io import (
     DamagedFileError,
     atomic_dir,
+    current_dir,
     one_line,
     recover_dir,
     verify_checksums,
@@ -27,8 +28,10 @@ CHECKPOINT_FILES = ("config.json", "model.safetensors", "state.safetensors", "st
 
 
 def last_checkpoint_dir(run_dir: str | Path) -> Path:
-    """RUN/checkpoints/last (or the previous one kept by a swap that was interrupted)."""
-    return recover_dir(Path(run_dir) / "checkpoints" / "last")
+    """RUN/checkpoints/last, or the previous checkpoint ``.last.old`` while training swaps in a new
+    one (or where a swap was interrupted). Reads only: the folder belongs to the training that holds
+    the run's lock, and only it puts an interrupted swap right (:func:`load_checkpoint`)."""
+    return current_dir(Path(run_dir) / "checkpoints" / "last")
 
 
 def record_checkpoint(folder: str | Path) -> Path:
@@ -39,7 +42,7 @@ def record_checkpoint(folder: str | Path) -> Path:
 def checkpoint_step(folder: str | Path) -> int | None:
     """The training step a checkpoint folder was saved at (state.json), None if it holds none."""
     try:
-        return int(json.loads((Path(folder) / "state.json").read_text())["state"]["step"])
+        return int(json.loads((Path(folder) / "state.json").read_text(encoding="utf-8"))["state"]["step"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -155,7 +158,7 @@ def load_checkpoint(run_dir: Path, model: DSVAE, opt: torch.optim.Optimizer, dev
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    last = recover_dir(run_dir / "checkpoints" / "last")
+    last = recover_dir(run_dir / "checkpoints" / "last")  # training holds the run's lock: its folder
     if not (last / "state.json").exists():
         if (last / "state.pt").exists():
             raise CheckpointError(
@@ -172,7 +175,7 @@ def load_checkpoint(run_dir: Path, model: DSVAE, opt: torch.optim.Optimizer, dev
             "restore the run folder from a copy, or start again with --force"
         ) from e
     try:
-        doc = json.loads((last / "state.json").read_text())
+        doc = json.loads((last / "state.json").read_text(encoding="utf-8"))
         if doc.get("format") != STATE_FORMAT or doc.get("format_version") != STATE_VERSION:
             raise CheckpointError(
                 f"{last}/state.json is not a {STATE_FORMAT} version {STATE_VERSION} file (got "

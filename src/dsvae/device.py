@@ -93,7 +93,7 @@ def _read_cpuinfo() -> tuple[str, set[str]]:
     model = platform.processor() or platform.machine() or "unknown CPU"
     flags: set[str] = set()
     try:
-        text = Path("/proc/cpuinfo").read_text()
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
     except OSError:
         return model, flags
     for line in text.splitlines():

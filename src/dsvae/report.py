@@ -17,8 +17,8 @@ import re
 import time
 from pathlib import Path
 
-from ._io import atomic_write_text
-from .run import TrainedRun
+from ._io import atomic_write_text, remove_stale_temporaries
+from .run import TrainedRun, read_metrics_markdown
 from .viz import LATENT_PICTURES, PICTURES
 
 MEDIA_TYPES = {".png": "image/png", ".gif": "image/gif", ".wav": "audio/wav"}
@@ -44,13 +44,16 @@ img { image-rendering: pixelated; display: block; }
 
 def build_report(run_dir: str | Path) -> Path:
     """Write RUN/report.html from what the run folder holds and return its path; what is missing
-    (:func:`missing`) is named on the page with the command that makes it."""
+    (:func:`missing`) is named on the page with the command that makes it. Work files that killed
+    writers left in the run folder are removed first, with a note on stderr. Raises
+    FileNotFoundError for a folder without config.json."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").exists():
         raise FileNotFoundError(
             f"{run_dir / 'config.json'} not found: is {run_dir} a run folder? Train one with "
             "`dsvae train --out DIR`"
         )
+    remove_stale_temporaries(run_dir)
     return atomic_write_text(run_dir / "report.html", render_page(TrainedRun(run_dir)))
 
 
@@ -144,11 +147,19 @@ def _missing(run: TrainedRun) -> str:
 
 
 def _metrics(run: TrainedRun) -> str:
-    md = run.path / "metrics.md"
-    if md.exists():
-        return markdown_to_html(md.read_text())
+    md = read_metrics_markdown(run.path)  # None where it is of another evaluation than metrics.json
+    if md is not None:
+        return markdown_to_html(md)
     if run.metrics is not None:
-        return _table(_flatten(run.metrics))
+        stale = (run.path / "metrics.md").exists()
+        note = (
+            '<p class="muted">metrics.md is of an earlier evaluation than metrics.json (a dsvae eval '
+            "was interrupted between writing the two): the scores of metrics.json are shown; "
+            f"<code>dsvae eval {html.escape(str(run.path))}</code> writes both again.</p>\n"
+            if stale
+            else ""
+        )
+        return note + _table(_flatten(run.metrics))
     return f'<p class="muted">No metrics yet: run <code>dsvae eval {html.escape(str(run.path))}</code>.</p>'
 
 

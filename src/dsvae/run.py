@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import csv
 import functools
+import hashlib
 import json
 import os
+import re
 import time
 import warnings
 from pathlib import Path
 
 import torch
 
-from ._io import DamagedFileError, atomic_write_text, recover_dir
-from .checkpoint import describe_last_checkpoint, last_good_checkpoint
+from ._io import CHECKSUMS, DamagedFileError, atomic_write_text, remove_stale_temporaries
+from .checkpoint import describe_last_checkpoint, last_checkpoint_dir, last_good_checkpoint
 from .config import DSVAEConfig
 from .data import BUILT, DEFAULT_DATA_ROOT, GENERATED, DatasetError, SequenceDataset, open_dataset
 from .data.base import data_checksums
@@ -53,19 +55,29 @@ RUN_OUTPUTS = (
 def model_dir(run_dir: str | Path) -> Path:
     """The final model of a run, else its last checkpoint (with a warning that names the step: a run
     stopped early or still training); a clear error when it has neither."""
+    folder = _find_model_dir(run_dir)
+    if folder.name != "model":
+        _warn_unfinished(Path(run_dir))
+    return folder
+
+
+def _warn_unfinished(run_dir: Path) -> None:
+    p = model_provenance(run_dir)
+    warnings.warn(
+        f"{run_dir} has not finished training (epoch {p['epoch']} of {p['epochs']}, step "
+        f"{p['step']}): using its last checkpoint; finish it with dsvae train --resume "
+        f"--out {run_dir}",
+        stacklevel=3,
+    )
+
+
+def _find_model_dir(run_dir: str | Path) -> Path:
+    """:func:`model_dir` without its warning. Raises FileNotFoundError."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"no run folder at {run_dir}")
-    for candidate in (run_dir / "model", recover_dir(run_dir / "checkpoints" / "last")):
+    for candidate in (run_dir / "model", last_checkpoint_dir(run_dir)):
         if (candidate / "model.safetensors").exists():
-            if candidate.name != "model":
-                p = model_provenance(run_dir)
-                warnings.warn(
-                    f"{run_dir} has not finished training (epoch {p['epoch']} of {p['epochs']}, step "
-                    f"{p['step']}): using its last checkpoint; finish it with dsvae train --resume "
-                    f"--out {run_dir}",
-                    stacklevel=2,
-                )
             return candidate
     if (run_dir / "train.json").exists():
         raise FileNotFoundError(
@@ -87,7 +99,7 @@ def model_provenance(run_dir: str | Path) -> dict:
     finished = (run_dir / "model" / "model.safetensors").exists()
     state, epochs = {}, None
     try:
-        doc = json.loads((run_dir / "checkpoints" / "last" / "state.json").read_text())
+        doc = json.loads((last_checkpoint_dir(run_dir) / "state.json").read_text(encoding="utf-8"))
         state = doc.get("state", {}) if isinstance(doc, dict) else {}
     except (OSError, ValueError):
         pass
@@ -111,7 +123,7 @@ def read_metrics(run_dir: str | Path) -> dict | None:
     if not path.exists():
         return None
     try:
-        metrics = json.loads(path.read_text())
+        metrics = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as e:
         raise ValueError(f"{path} is not JSON ({e}); write it again with dsvae eval {run_dir}") from None
     if not isinstance(metrics, dict):
@@ -124,12 +136,58 @@ def _judge_key(metrics: dict) -> str:
     return f"judge-{judge['sha256'][:12]}" if judge.get("sha256") else "no-judge"
 
 
+# the last line of RUN/metrics.md: the sha256 of the metrics.json it was made from. Each file is
+# replaced atomically, but not the two together: a kill between the two renames leaves a new
+# metrics.json beside the previous evaluation's metrics.md, which this line tells apart
+MARKDOWN_STAMP = "<!-- dsvae: made from metrics.json, sha256 {sha256} -->"
+_STAMP = re.compile(r"<!-- dsvae: made from metrics\.json, sha256 ([0-9a-f]{64}) -->\n?\Z")
+
+
 def write_metrics(run_dir: str | Path, metrics: dict, markdown: str) -> None:
-    """RUN/metrics.json and RUN/metrics.md, atomically, after :func:`keep_earlier_metrics`."""
+    """RUN/metrics.json and RUN/metrics.md, atomically, after :func:`keep_earlier_metrics`;
+    metrics.md ends with the sha256 of that metrics.json (:data:`MARKDOWN_STAMP`), so that readers
+    (:func:`read_metrics_markdown`) never take the markdown of another evaluation for it. Work
+    files of earlier writes that were killed are removed first, with a note on stderr."""
     run_dir = Path(run_dir)
+    remove_stale_temporaries(run_dir)
     keep_earlier_metrics(run_dir, metrics)
-    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    atomic_write_text(run_dir / "metrics.md", markdown)
+    text = json.dumps(metrics, indent=2) + "\n"
+    sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    atomic_write_text(run_dir / "metrics.json", text)
+    atomic_write_text(
+        run_dir / "metrics.md", markdown.rstrip("\n") + "\n\n" + MARKDOWN_STAMP.format(sha256=sha256) + "\n"
+    )
+
+
+def read_metrics_markdown(run_dir: str | Path) -> str | None:
+    """RUN/metrics.md (without its last line, the stamp) when it is the markdown of RUN/metrics.json:
+    the sha256 it records is that of metrics.json (a file without the stamp, from an earlier dsvae
+    or written by hand, is taken as it is). None where there is no metrics.md, or with a warning
+    where it was made from another metrics.json (a `dsvae eval` killed between writing the two, or a
+    metrics.json replaced since): the caller shows metrics.json itself."""
+    run_dir = Path(run_dir)
+    md, js = run_dir / "metrics.md", run_dir / "metrics.json"
+    try:
+        text = md.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    stamp = _STAMP.search(text)
+    if stamp is None:
+        return text
+    try:
+        current = hashlib.sha256(js.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        current = None
+    if current != stamp.group(1):
+        what = "an earlier metrics.json" if current is not None else "a metrics.json that is gone"
+        warnings.warn(
+            f"{md} was made from {what} (a dsvae eval interrupted between writing the two, or "
+            f"metrics.json replaced since), so it is not used; run dsvae eval {run_dir} to write both "
+            "again",
+            stacklevel=2,
+        )
+        return None
+    return text[: stamp.start()].rstrip("\n") + "\n"
 
 
 def keep_earlier_metrics(run_dir: str | Path, metrics: dict) -> Path | None:
@@ -142,7 +200,7 @@ def keep_earlier_metrics(run_dir: str | Path, metrics: dict) -> Path | None:
     if not path.exists():
         return None
     try:
-        old = json.loads(path.read_text())
+        old = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         old = None
     if not isinstance(old, dict):
@@ -156,9 +214,10 @@ def keep_earlier_metrics(run_dir: str | Path, metrics: dict) -> Path | None:
         )
         return None
     kept = run_dir / f"metrics-{old_key}.json"
-    os.replace(path, kept)
+    # the markdown first: a kill between the two renames leaves metrics.json whole, without markdown
     if (run_dir / "metrics.md").exists():
         os.replace(run_dir / "metrics.md", run_dir / f"metrics-{old_key}.md")
+    os.replace(path, kept)
     warnings.warn(
         f"{path} held scores by another judge ({old_key.replace('-', ' ')}): kept as {kept.name}; "
         f"metrics.json now holds those of {new_key.replace('-', ' ')}",
@@ -182,29 +241,76 @@ def is_failed_start(run_dir: str | Path) -> bool:
     return not any((d / f).exists() for d in kept for f in ("model.safetensors", "state.json", "state.pt"))
 
 
+# a reader that fails while training replaces the model folder under it (a run that checkpoints
+# while eval or viz read it) opens the model again: up to READ_TRIES times, pausing READ_PAUSE_S,
+# then twice as long each time, so that one of the tries falls between two swaps
+READ_TRIES = 10
+READ_PAUSE_S = 0.005
+
+
+def _model_marks(run_dir: Path) -> tuple:
+    """What changes whenever training replaces a folder the model is read from: for model/,
+    checkpoints/last and checkpoints/.last.old, the folder's identity and times and its
+    checksums.json (unique to each save), None where missing. The same marks before and after a
+    failed read: the failure is the files' own, not a swap's."""
+    marks = []
+    checkpoints = run_dir / "checkpoints"
+    for folder in (run_dir / "model", checkpoints / "last", checkpoints / ".last.old"):
+        try:
+            st = folder.stat()
+            identity = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+        except OSError:
+            identity = None
+        try:
+            recorded = (folder / CHECKSUMS).read_bytes()
+        except OSError:
+            recorded = None
+        marks.append((identity, recorded))
+    return tuple(marks)
+
+
 def load_model(run_dir: str | Path, map_location: str | torch.device = "cpu") -> DSVAE:
     """The run's model (:func:`model_dir`) in eval mode, its files checked against the checksums
-    recorded at save time. Raises :class:`~dsvae._io.DamagedFileError` (a ValueError) naming the
-    damaged file and what the run has left: its last good checkpoint and how to use it."""
-    folder = model_dir(run_dir)
-    try:
-        model = DSVAE.load(folder, map_location=map_location)
-    except DamagedFileError as e:
-        good = last_good_checkpoint(run_dir)
-        if good is None or good[0] == folder:
-            left = (
-                f"{describe_last_checkpoint(run_dir)}: restore the run folder from a copy or train it again"
-            )
-        else:
-            left = (
-                f"the run's last good checkpoint is {good[0]} (step {good[1]}); make it the model with "
-                f"python -c \"from dsvae import DSVAE; DSVAE.load('{good[0]}').save('{folder}')\" (the "
-                f"last checkpoint of a finished run holds its final weights), or continue training "
-                f"from it: dsvae train --resume --out {run_dir}"
-            )
-        raise DamagedFileError(f"{e}; {left}") from e
+    recorded at save time. A run that is training right now is read as it is, never changed: its
+    last checkpoint whole, the one before it or the one after it; a read that fails while training
+    swaps the checkpoint under it is tried again (:data:`READ_TRIES`), never reported as damage.
+
+    Raises :class:`~dsvae._io.DamagedFileError` (a ValueError) naming the damaged file and what the
+    run has left: its last good checkpoint and how to use it; FileNotFoundError for a folder without
+    a model (:func:`model_dir`)."""
+    run_dir = Path(run_dir)
+    for attempt in range(READ_TRIES):
+        before = _model_marks(run_dir)
+        folder = None
+        try:
+            folder = _find_model_dir(run_dir)
+            model = DSVAE.load(folder, map_location=map_location)
+            break
+        except (OSError, DamagedFileError) as e:
+            if attempt + 1 < READ_TRIES and _model_marks(run_dir) != before:
+                time.sleep(READ_PAUSE_S * 2**attempt)
+                continue
+            if isinstance(e, DamagedFileError):
+                raise DamagedFileError(f"{e}; {_what_is_left(run_dir, folder)}") from e
+            raise
+    if folder.name != "model":
+        _warn_unfinished(run_dir)
     model.eval()
     return model
+
+
+def _what_is_left(run_dir: Path, folder: Path) -> str:
+    """What to do about the damaged model ``folder`` of a run: use its last good checkpoint, or
+    restore or retrain it when it has none."""
+    good = last_good_checkpoint(run_dir)
+    if good is None or good[0] == folder:
+        return f"{describe_last_checkpoint(run_dir)}: restore the run folder from a copy or train it again"
+    return (
+        f"the run's last good checkpoint is {good[0]} (step {good[1]}); make it the model with "
+        f"python -c \"from dsvae import DSVAE; DSVAE.load('{good[0]}').save('{folder}')\" (the "
+        f"last checkpoint of a finished run holds its final weights), or continue training "
+        f"from it: dsvae train --resume --out {run_dir}"
+    )
 
 
 def read_train_options(run_dir: str | Path) -> dict:
@@ -213,7 +319,7 @@ def read_train_options(run_dir: str | Path) -> dict:
     path = Path(run_dir) / "train.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: the run folder lacks its training options")
-    return json.loads(path.read_text())
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 # train.json entries beside the TrainConfig fields: the working directory of the command that
@@ -305,7 +411,9 @@ def check_run_data(run_dir: str | Path, dataset: SequenceDataset, folder: str | 
 
     Raises :class:`DatasetError` naming what differs."""
     env_path = Path(run_dir) / "env.json"
-    recorded = (json.loads(env_path.read_text()).get("data_checksums") if env_path.exists() else None) or {}
+    recorded = (
+        json.loads(env_path.read_text(encoding="utf-8")).get("data_checksums") if env_path.exists() else None
+    ) or {}
     name = f"{dataset.meta.get('name', 'the dataset')}" + (f" ({folder})" if folder else "")
     current = dict(dataset.meta.get("checksums") or {})
     if "arrays" in recorded:
@@ -355,22 +463,27 @@ def run_data_checksums(dataset: SequenceDataset, folder: str | Path | None = Non
 
 
 def read_log(run_dir: str | Path) -> list[dict]:
-    """Rows of RUN/log.csv with numbers parsed (epoch int, the rest float, split str)."""
+    """Rows of RUN/log.csv with numbers parsed (epoch int, the rest float, split str). A last line
+    without its newline is a row that training is appending right now: left out until it is whole."""
     path = Path(run_dir) / "log.csv"
-    if not path.exists():
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            text = fh.read()
+    except FileNotFoundError:
         return []
+    if not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
     rows = []
-    with path.open(newline="") as fh:
-        for row in csv.DictReader(fh):
-            parsed = {}
-            for k, v in row.items():
-                if k == "split":
-                    parsed[k] = v
-                elif k == "epoch":
-                    parsed[k] = int(v)
-                else:
-                    parsed[k] = float(v) if v not in ("", None) else float("nan")
-            rows.append(parsed)
+    for row in csv.DictReader(text.splitlines(keepends=True)):
+        parsed = {}
+        for k, v in row.items():
+            if k == "split":
+                parsed[k] = v
+            elif k == "epoch":
+                parsed[k] = int(v)
+            else:
+                parsed[k] = float(v) if v not in ("", None) else float("nan")
+        rows.append(parsed)
     return rows
 
 
@@ -491,7 +604,7 @@ class TrainedRun:
         """RUN/``name`` (config.json, train.json, env.json, ...) as a dict; {} where the file is
         missing, unreadable or not a JSON object (a run copied without it)."""
         try:
-            doc = json.loads((self.path / name).read_text())
+            doc = json.loads((self.path / name).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
         return doc if isinstance(doc, dict) else {}

@@ -278,7 +278,7 @@ def _run_recipe_identity(run_dir: str | Path) -> tuple[str, str] | None:
     path = run.path / "recipe.toml"
     if not recorded or not path.exists():
         return None
-    return recorded["name"], recipe_sha256(path.read_text())
+    return recorded["name"], recipe_sha256(path.read_text(encoding="utf-8"))
 
 
 def record_results(path: str | Path, entry: dict) -> None:
@@ -303,7 +303,7 @@ def read_results(path: str | Path) -> dict:
     if not path.exists():
         return {}
     try:
-        doc = json.loads(path.read_text())
+        doc = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"{path} is not a dsvae results file (JSON): {e}") from None
     if not isinstance(doc, dict) or not all(isinstance(v, list) for v in doc.values()):

@@ -211,7 +211,7 @@ class Judge(nn.Module):
         weights, config = directory / "model.safetensors", directory / "judge.json"
         retrain = "train it again with `dsvae judge train --data DATA --out DIR --force`"
         try:
-            recorded = json.loads((directory / "metrics.json").read_text()).get("sha256")
+            recorded = json.loads((directory / "metrics.json").read_text(encoding="utf-8")).get("sha256")
         except (OSError, ValueError, AttributeError):
             recorded = None  # no record to check against
         if recorded and judge_sha256(directory) != recorded:
@@ -220,7 +220,7 @@ class Judge(nn.Module):
                 f"{directory / 'metrics.json'} when it was saved; restore the judge folder or {retrain}"
             )
         try:
-            judge = cls(JudgeConfig.from_dict(json.loads(config.read_text())))
+            judge = cls(JudgeConfig.from_dict(json.loads(config.read_text(encoding="utf-8"))))
         except (OSError, ValueError, TypeError) as e:
             raise DamagedFileError(f"{config} is unreadable ({one_line(e)}); {retrain}") from e
         try:
@@ -247,7 +247,7 @@ def judge_sha256(directory: str | Path) -> str:
 
 def read_judge_metrics(directory: str | Path) -> dict:
     path = Path(directory) / "metrics.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
 # The judges shipped with dsvae (src/dsvae/judges/NAME/: judge.json, model.safetensors, metrics.json),
