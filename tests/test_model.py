@@ -272,3 +272,36 @@ def test_encode_and_elbo_is_encode_then_forward(overrides):
     for k in ("loss", "recon", "kl_f", "kl_z", "x_hat"):
         assert torch.equal(getattr(out, k), getattr(out2, k)), k
     assert torch.equal(out.z_post.sample, out2.z_post.sample)
+
+
+@pytest.mark.parametrize(
+    "scale, says",
+    [
+        (255.0, "divide by 255"),  # float frames in 0-255
+        (-1.0, r"\(x \+ 1\) / 2"),  # frames in [-1, 1]
+        (1000.0, "scale the frames to"),
+    ],
+)
+def test_frames_outside_0_1_are_refused_where_they_enter(scale, says):
+    model = DSVAE(tiny()).eval()
+    x = batch(model.config)
+    x = x * scale if scale > 0 else x * 2 - 1
+    for enter in (model, model.encode, model.encode_f, model.encode_z, model.encode_and_elbo):
+        with pytest.raises(ValueError, match=f"video frames must be in \\[0, 1\\].*{says}"):
+            enter(x)
+    with torch.no_grad():
+        model(x.clamp(0, 1))  # the same frames in range are taken
+
+
+def test_nan_frames_are_refused_and_vector_frames_must_be_finite():
+    model = DSVAE(tiny())
+    x = batch(model.config)
+    x[0, 0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        model(x)
+    speech = DSVAE(DSVAEConfig.preset("speech", T=4, hidden_dim=16, feature_dim=16, f_dim=4, z_dim=2))
+    v = torch.randn(2, 4, 64) * 50  # normalised features may be any finite number
+    speech(v)
+    v[1, 2, 3] = float("inf")
+    with pytest.raises(ValueError, match="vector frames must be finite"):
+        speech.encode(v)

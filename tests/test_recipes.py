@@ -2,6 +2,7 @@
 and what --resume accepts; the diagnoses of dsvae train that name the fix."""
 
 import json
+import re
 import shlex
 import sys
 
@@ -372,3 +373,28 @@ def test_a_successors_recipe_is_its_benchmarks_recipe_plus_the_method(recipe, ba
     r, b = load_recipe(recipe), load_recipe(base)
     assert r.train == {**b.train, **keys}
     assert r.model == {**{k: v for k, v in b.model.items() if k not in removed}, **model}
+
+
+def test_a_recipe_saved_with_a_byte_order_mark_reads_as_any_other(tmp_path):
+    path = tmp_path / "bom.toml"
+    path.write_bytes(
+        b'\xef\xbb\xbfabout = "\xc3\xa9t\xc3\xa9"\ndata = "synthetic"\npreset = "tiny"\nepochs = 1\n'
+    )
+    recipe = load_recipe(path)
+    assert recipe.train == {"data": "synthetic", "preset": "tiny", "epochs": 1} and recipe.about == "été"
+
+
+@pytest.mark.parametrize(
+    "line, says",
+    [
+        ("grad_clip = -1", "grad_clip (--grad-clip) = -1 is out of range: grad_clip must be >= 0"),
+        ("kl_warmup_steps = -100", "kl_warmup_steps must be >= 0"),
+        ("epochs = 0", "epochs must be >= 1"),
+        ("betas = [0.9, 1.0]", "each of betas must be in [0, 1)"),
+    ],
+)
+def test_a_recipe_with_a_value_out_of_range_is_refused_when_read(tmp_path, line, says):
+    path = tmp_path / "bad.toml"
+    path.write_text(f'data = "synthetic"\npreset = "tiny"\n{line}\n', encoding="utf-8")
+    with pytest.raises(RecipeError, match=re.escape(says)):
+        load_recipe(path)

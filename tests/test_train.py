@@ -425,3 +425,150 @@ def test_a_run_stopped_at_an_epoch_end_says_so(tiny_dataset_dir, tmp_path, capsy
     text = capsys.readouterr().out
     assert f"stopped after {steps_per_epoch} steps, 1 of 3 epochs" in text and "done:" not in text
     assert not (out / "model").exists()
+
+
+# --- inputs round 4: a diverged run, options out of range, no temporary folder, --no-pictures ---------
+
+
+def one_step_epochs(tmp_path: Path) -> Path:
+    """A dataset folder whose training split is one batch of 20: an epoch is a single step."""
+    frames = np.random.default_rng(0).integers(0, 255, (24, 4, 16, 16, 3), dtype=np.uint8)
+    split = np.array([0] * 20 + [1] * 4, np.int8)
+    path = tmp_path / "one-step"
+    SequenceDataset.from_arrays(
+        frames, labels={}, label_values={}, info={}, meta={"name": "one-step"}, split=split
+    ).save(path)
+    return path
+
+
+def test_a_run_that_diverges_in_its_only_step_fails_and_saves_nothing(tmp_path, capsys):
+    data, run = one_step_epochs(tmp_path), tmp_path / "run"
+    common = ["--preset", "tiny", "--batch-size", "20", "--precision", "fp32", "--no-progress"]
+    assert (
+        cli_main(["train", "--data", str(data), "--lr", "1e3", "--epochs", "1", "--out", str(run), *common])
+        == 3
+    )
+    err = capsys.readouterr().err
+    assert "non-finite" in err and "no checkpoint was written" in err
+    assert not (run / "model").exists() and not (run / "checkpoints").exists()
+    rows = read_log(run) if (run / "log.csv").exists() else []
+    assert all(np.isfinite(r["loss"]) for r in rows)  # nothing non-finite logged as a result
+    # the advice works as written: go on with a lower learning rate, recorded in train.json
+    advice = err.split("train.json): ")[1].split()
+    assert advice[:5] == ["dsvae", "train", "--resume", "--out", str(run)] and advice[5] == "--resume-lr"
+    assert float(advice[6]) == pytest.approx(100.0)
+    assert cli_main([*advice[1:5], "--resume-lr", "1e-3", "--no-progress"]) == 0
+    recorded = json.loads((run / "train.json").read_text())
+    assert recorded["lr"] == pytest.approx(1e-3)
+    assert recorded["lr_changes"] == [{"step": 0, "was": 1000.0, "lr": 0.001}]
+    assert (run / "model" / "model.safetensors").exists()
+
+
+def test_a_divergence_mid_run_keeps_the_last_finite_checkpoint_and_resumes_with_a_lower_lr(
+    tiny_dataset_dir, tmp_path, monkeypatch, capsys
+):
+    run = tmp_path / "run"
+    real = train_mod.make_optimizer
+
+    def blows_up_in_epoch_2(model, tc, device):  # a step of epoch 2 leaves infinite weights
+        opt, calls = real(model, tc, device), {"n": 0}
+        step = opt.step
+
+        def step_then_blow(*a, **k):
+            out = step(*a, **k)
+            calls["n"] += 1
+            if calls["n"] == 7 and tc.lr > 1e-3:
+                with torch.no_grad():
+                    next(model.parameters()).fill_(float("inf"))
+            return out
+
+        opt.step = step_then_blow
+        return opt
+
+    monkeypatch.setattr(train_mod, "make_optimizer", blows_up_in_epoch_2)
+    with pytest.raises(TrainingDiverged, match=r"last finite checkpoint .* \(step 6\).*--resume-lr 0.0002"):
+        train(tiny_tc(tiny_dataset_dir, epochs=3, lr=2e-3, log_every=100), run)
+    assert checkpoint_state(run)["step"] == 6 and not (run / "model").exists()
+    assert all(torch.isfinite(v).all() for v in weights(run / "checkpoints" / "last").values())
+    assert cli_main(["train", "--resume", "--out", str(run), "--lr", "2e-4"]) == 2  # a plain --lr: refused
+    assert "--lr 0.0002 (the run recorded 0.002)" in capsys.readouterr().err
+    res = train(tiny_tc(tiny_dataset_dir, epochs=3), run, resume=True, resume_lr=2e-4)
+    assert res.epochs_done == 3
+    assert json.loads((run / "train.json").read_text())["lr_changes"] == [
+        {"step": 6, "was": 2e-3, "lr": 2e-4}
+    ]
+
+
+def test_resume_lr_needs_resume(tiny_dataset_dir, tmp_path):
+    with pytest.raises(ValueError, match="--resume-lr .*add --resume"):
+        train(tiny_tc(tiny_dataset_dir), tmp_path / "run", resume_lr=1e-4)
+
+
+def test_eval_and_viz_refuse_a_model_with_non_finite_weights(tiny_dataset_dir, tmp_path, capsys):
+    from safetensors.torch import save_file
+
+    from dsvae._io import write_checksums
+
+    run = tmp_path / "run"
+    train(tiny_tc(tiny_dataset_dir, epochs=1), run)
+    w = weights(run / "model")
+    name = next(k for k, v in w.items() if v.is_floating_point())
+    w[name] = torch.full_like(w[name], float("nan"))
+    save_file(w, str(run / "model" / "model.safetensors"))  # as an earlier dsvae saved a diverged run
+    write_checksums(run / "model", ["config.json", "model.safetensors"])
+    for command in (["eval", str(run), "--seeds", "1", "--judge", "none"], ["viz", str(run)]):
+        assert cli_main(command) == 2
+        assert "non-finite weights" in capsys.readouterr().err
+    assert not (run / "metrics.json").exists()
+
+
+@pytest.mark.parametrize(
+    "flag, value, says",
+    [
+        ("--grad-clip", "-1", "grad_clip must be >= 0"),
+        ("--kl-warmup-steps", "-100", "kl_warmup_steps must be >= 0"),
+        ("--epochs", "0", "epochs must be >= 1"),
+        ("--lr", "nan", "lr must be > 0"),
+        ("--betas", "0.9,1.5", "each of betas must be in [0, 1)"),
+        ("--contrastive-tau", "0", "contrastive_tau must be > 0"),
+    ],
+)
+def test_options_out_of_range_are_refused_by_name_on_the_command_line(tmp_path, capsys, flag, value, says):
+    assert cli_main(["train", "--preset", "tiny", flag, value, "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert says in err and flag in err and not (tmp_path / "r").exists()
+
+
+def test_options_out_of_range_are_refused_through_the_api(tmp_path):
+    with pytest.raises(ValueError, match=r"grad_clip \(--grad-clip\) = -1.0 is out of range"):
+        TrainConfig(grad_clip=-1.0)
+    with pytest.raises(ValueError, match="sample_predict_negatives must be in \\(0, 1\\]"):
+        TrainConfig(sample_predict_negatives=0.0)
+    with pytest.raises(ValueError, match="every width of conv_channels must be positive"):
+        DSVAEConfig.preset("tiny", conv_channels=(8, -16))
+    assert TrainConfig(kl_warmup_steps=0, grad_clip=0.0, max_minutes=0.0).epochs == 10  # the bounds
+
+
+def test_without_a_writable_temporary_folder_each_command_says_what_to_set(tmp_path, capsys, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    monkeypatch.setattr(tempfile, "_candidate_tempdir_list", lambda: [str(tmp_path / "read-only")])
+    for command in (
+        ["train", "--preset", "tiny", "--out", str(tmp_path / "runs" / "r")],
+        ["viz", str(tmp_path / "r")],
+    ):
+        assert cli_main(command) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "no writable temporary folder" in err
+        assert f"export TMPDIR={tmp_path}" in err and "MPLCONFIGDIR=" in err
+
+
+def test_a_finished_run_without_pictures_does_not_say_stopped(tiny_dataset_dir, tmp_path, capsys):
+    args = ["train", "--data", str(tiny_dataset_dir), "--preset", "tiny", "--epochs", "1"]
+    args += ["--batch-size", "10", "--precision", "fp32", "--no-progress", "--no-pictures"]
+    assert cli_main([*args, "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "done: 1 epochs" in out and "stopped after" not in out
+    assert cli_main([*args, "--epochs", "2", "--max-steps", "3", "--out", str(tmp_path / "part")]) == 0
+    assert "stopped after 3 steps" in capsys.readouterr().out

@@ -117,7 +117,8 @@ def _add_data_video(data_sub) -> None:
     p.add_argument(
         "--skip-truncated",
         action="store_true",
-        help="skip videos that decode to fewer frames than their container declares (cut short); "
+        help="skip videos that decode to fewer frames, or a shorter duration, than their container "
+        "declares (cut short); "
         "default: use their frames, with a warning",
     )
     p.add_argument(
@@ -740,9 +741,8 @@ def _names(text: str) -> list[str]:
 
 
 def _cmd_eval(args) -> int:
-    from pathlib import Path
-
     from .evaluate.protocols import evaluate_run
+    from .run import read_metrics_markdown
 
     _relocate(args.run, args.data)
     metrics = evaluate_run(
@@ -759,7 +759,7 @@ def _cmd_eval(args) -> int:
         max_train=args.dci_train,
     )
     # the table evaluate_run chose for the run's data and wrote beside metrics.json
-    print((Path(metrics["run"]) / "metrics.md").read_text(encoding="utf-8"), end="")
+    print(read_metrics_markdown(metrics["run"]) or "", end="")
     return 0
 
 
@@ -1012,6 +1012,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _check_temp_dir(args)
         result = args.func(args)
     except (ValueError, FileNotFoundError, FileExistsError) as e:
         print(f"dsvae {args.command}: error: {e}", file=sys.stderr)
@@ -1024,6 +1025,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dsvae {args.command}: error: {_write_error(args, e, argv)}", file=sys.stderr)
         return 2
     return int(result or 0)
+
+
+def _check_temp_dir(args) -> None:
+    """Refuse to start without a temporary folder (:func:`dsvae.device.check_temp_dir`), naming the
+    folder the command writes to as the place to point TMPDIR at."""
+    from pathlib import Path
+
+    from .device import check_temp_dir
+
+    target = getattr(args, "out", None) or getattr(args, "run", None)
+    place = Path(target).resolve().parent if target else None
+    while place is not None and not place.is_dir():  # the nearest folder that exists
+        place = place.parent
+    check_temp_dir(place)
 
 
 def _write_error(args, e: OSError, argv: list[str] | None) -> str:

@@ -168,6 +168,28 @@ def cpu_info() -> CPUInfo:
     )
 
 
+def check_temp_dir(writable: str | Path | None = None) -> str:
+    """The folder for temporary files (:func:`tempfile.gettempdir`: TMPDIR, TEMP, TMP, then /tmp,
+    /var/tmp, /usr/tmp and the working folder), which PyTorch (its compiler caches, imported with
+    DDP and the optimizers) and matplotlib (its font cache, where MPLCONFIGDIR and HOME are not
+    writable) need. Returns it. Raises ValueError naming the folders tried and the variables to
+    set, with ``writable`` (a folder the command writes anyway, e.g. the run folder's parent) as the
+    example, instead of a traceback deep inside either library."""
+    import shlex
+    import tempfile
+
+    try:
+        return tempfile.gettempdir()
+    except FileNotFoundError:
+        tried = ", ".join(tempfile._candidate_tempdir_list())
+        where = shlex.quote(str(Path(writable).resolve())) if writable is not None else "<a writable folder>"
+        raise ValueError(
+            f"no writable temporary folder (tried {tried}): PyTorch and matplotlib need one. Point TMPDIR "
+            f"at a writable folder, and MPLCONFIGDIR for matplotlib's cache, e.g. export TMPDIR={where} "
+            f"MPLCONFIGDIR={where}"
+        ) from None
+
+
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto``: CUDA if available, then Apple's MPS, then the CPU; otherwise the named device.
 

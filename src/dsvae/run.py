@@ -295,8 +295,22 @@ def load_model(run_dir: str | Path, map_location: str | torch.device = "cpu") ->
             raise
     if folder.name != "model":
         _warn_unfinished(run_dir)
+    _check_finite_weights(model, folder, run_dir)
     model.eval()
     return model
+
+
+def _check_finite_weights(model: DSVAE, folder: Path, run_dir: Path) -> None:
+    """Every weight and buffer finite: a run saved by a dsvae that did not check them may hold the
+    NaN weights of a divergence, and every score of it would be NaN or Inf. Raises ValueError."""
+    bad = [n for n, t in (*model.named_parameters(), *model.named_buffers()) if not torch.isfinite(t).all()]
+    if bad:
+        raise ValueError(
+            f"{folder} holds non-finite weights ({len(bad)} tensors, e.g. {bad[0]}): the run diverged "
+            f"before it was saved, and nothing of it can be scored or drawn. Go on from an earlier "
+            f"checkpoint with a lower learning rate (dsvae train --resume --out {run_dir} --resume-lr LR) "
+            "or train it again with a lower --lr"
+        )
 
 
 def _what_is_left(run_dir: Path, folder: Path) -> str:

@@ -56,6 +56,25 @@ from .metrics import MOTION_SCORES, accuracy, class_balanced_subset, mean_std, m
 from .verification import identity_eer
 
 
+def _check_finite_terms(run_dir: str | Path, terms: dict, where: str = "reconstruction") -> None:
+    """The reconstruction and ELBO terms, defined for every model and data, all finite: a NaN or
+    infinite one means the model cannot be scored, and is never written as a result. Raises
+    ValueError naming the terms."""
+    bad = []
+    for key, value in terms.items():
+        if isinstance(value, dict):
+            bad += [f"{key}.{k}" for k, v in value.items() if isinstance(v, float) and not math.isfinite(v)]
+        elif isinstance(value, float) and not math.isfinite(value):
+            bad.append(key)
+    if bad:
+        raise ValueError(
+            f"{run_dir}: the model's {where} gives non-finite values "
+            f"({', '.join(f'{where}.{b}' for b in bad)}), "
+            "so nothing is scored and no metrics are written; the run diverged or its model is damaged: "
+            "train it again (after a divergence, dsvae train --resume --out RUN --resume-lr LR)"
+        )
+
+
 def evaluate_run(
     run_dir: str | Path,
     judge_dir: str | Path | None = "auto",
@@ -153,6 +172,7 @@ def evaluate_run(
         codes, metrics["reconstruction"], counted = _encode_and_reconstruct(
             model, test, batch_size, device, shared
         )
+    _check_finite_terms(run_dir, metrics["reconstruction"])
     if not test.labels:
         notes.append("the dataset has no labels: reconstruction and ELBO only")
     elif judge is None:
