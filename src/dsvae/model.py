@@ -283,8 +283,7 @@ class DSVAE(nn.Module):
         if math.isnan(lo) or math.isnan(hi):
             raise ValueError("x holds NaN values; video frames must be numbers in [0, 1]")
         hint = (
-            "frames in 0-255 as floats: divide by 255 (x / 255), or give uint8 frames to "
-            "dataset.normalize(x)"
+            "frames in 0-255 as floats: divide by 255 (x / 255), or give uint8 frames to dataset.normalize(x)"
             if hi > 1.0 and hi <= 255.0 and lo >= 0.0
             else "frames normalised to [-1, 1]: use (x + 1) / 2"
             if lo >= -1.0 and hi <= 1.0
