@@ -11,22 +11,140 @@ from .device import PRECISIONS
 
 
 def _add_data(sub) -> None:
-    p = sub.add_parser("data", help="build or import datasets")
+    p = sub.add_parser(
+        "data",
+        help="build or import datasets",
+        description="Build or import a dataset folder. The sources come from the table of sources "
+        "(dsvae.data.sources) and from installed packages (entry points 'dsvae.data'); "
+        "dsvae data list shows every one.",
+    )
     p.set_defaults(func=lambda a: p.print_help())
-    data_sub = p.add_subparsers(dest="source")
+    # a user's source imports its package and adds its options only when it is the command chosen
+    data_sub = p.add_subparsers(dest="source", parser_class=_SourceParser)
     # each data source registers itself here
     _add_data_sources(data_sub)
 
 
+class _SourceParser(argparse.ArgumentParser):
+    """A parser of ``dsvae data``: ``load(parser)``, when given, runs once, as the command line
+    reaches this subcommand (the options of a user's source come from its package, imported then)."""
+
+    def __init__(self, *args, load=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._load = load
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._load is not None:
+            load, self._load = self._load, None
+            load(self)
+        return super().parse_known_args(args, namespace)
+
+
 def _add_data_sources(data_sub) -> None:
+    from .data.sources import user_source_names, user_source_package
+
     _add_data_video(data_sub)
     _add_data_sprites(data_sub)
     _add_data_import_sprites(data_sub)
     _add_data_fsdd(data_sub)
     _add_data_timit(data_sub)
     _add_data_import_arrays(data_sub)
+    # users' sources (entry points; nothing is imported until one is chosen) and the list of all
+    for name in user_source_names():
+        data_sub.add_parser(
+            name,
+            help=f"a source of the package {user_source_package(name)} (dsvae data {name} --help)",
+            load=_load_data_source,
+        ).set_defaults(func=_cmd_data_source, source_name=name)
+    _add_data_list(data_sub)
     for name, p in data_sub.choices.items():
         p.set_defaults(func=_interruptible(p.get_default("func"), f"dsvae data {name}"))
+
+
+def _source_help(name: str) -> str:
+    """The one-line help of a built-in ``dsvae data`` command: its source's in the table."""
+    from .data.sources import builtin
+
+    return builtin(name).description
+
+
+def _load_data_source(p) -> None:
+    """Add a user's source's options to its parser ``p`` (``--out``, ``--force`` and the builder's
+    keyword arguments, as ``--name-with-dashes``); a package that does not import ends the command
+    with the reason and the package to fix."""
+    from .data import DEFAULT_DATA_ROOT
+    from .data.sources import SourceError, builder_options, load_user_source
+
+    name = p.get_default("source_name")
+    try:
+        source = load_user_source(name)
+        options = builder_options(source)
+    except SourceError as e:
+        p.exit(2, f"dsvae data: error: {e}\n")
+    p.description = f"{source.description} ({source.kind}; from {source.origin})"
+    p.add_argument(
+        "--out",
+        default=str(DEFAULT_DATA_ROOT / name),
+        metavar="DIR",
+        help=f"dataset folder to write (default $DSVAE_DATA/{name}, where --data {name} looks)",
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing --out")
+    for o in options:
+        text = (o.help + " " if o.help else "") + f"(default {o.default})"
+        if o.type is bool:
+            p.add_argument(
+                o.flag,
+                dest="opt_" + o.name,
+                action=argparse.BooleanOptionalAction,
+                default=o.default,
+                help=text,
+            )
+        else:
+            p.add_argument(o.flag, dest="opt_" + o.name, type=o.type, default=o.default, help=text)
+
+
+def _cmd_data_source(args) -> int:
+    from .data import DEFAULT_DATA_ROOT, build_source
+    from .data.sources import builder_options, find
+
+    name = args.source_name
+    options = {o.name: getattr(args, "opt_" + o.name) for o in builder_options(find(name))}
+    ds = build_source(name, args.out, force=args.force, **options)
+    train, test = len(ds.subset("train")), len(ds.subset("test"))
+    labels = ", ".join(f"{k} ({n})" for k, n in ds.num_classes.items()) or "none"
+    data = name if os.path.abspath(args.out) == os.path.abspath(DEFAULT_DATA_ROOT / name) else args.out
+    print(
+        f"{name} built: {train} train and {test} test sequences of {ds.T} frames {ds.frame_shape}; "
+        f"labels {labels}; dataset: {args.out} (dsvae train --data {data})"
+    )
+    return 0
+
+
+def _add_data_list(data_sub) -> None:
+    p = data_sub.add_parser("list", help="every data source: built-in and from installed packages")
+    p.set_defaults(func=_cmd_data_list)
+
+
+def _cmd_data_list(args) -> int:
+    from .data.sources import BUILTIN, SourceError, load_user_source, user_source_names
+
+    rows, broken = list(BUILTIN), []
+    for name in user_source_names():
+        try:
+            rows.append(load_user_source(name))
+        except SourceError as e:
+            broken.append(str(e))
+    for s in rows:
+        made = {"generated": "generated when opened", "built": "built into $DSVAE_DATA/" + s.name}.get(
+            s.made, "a folder: --data DIR"
+        )
+        judge = s.judge if s.judge is not None else "none"
+        print(f"{s.name:18s} {s.kind:6s} {s.description}")
+        how = "" if s.made == "generated" else f"; build: {s.build_command()}"
+        print(f"{'':18s} {'':6s} {made}{how}; judge: {judge}; from {s.origin}")
+    for e in broken:
+        print(f"dsvae data list: {e}", file=sys.stderr)
+    return 1 if broken else 0
 
 
 def _interruptible(func, what: str, after=None):
@@ -62,9 +180,7 @@ def _interruptible(func, what: str, after=None):
 
 
 def _add_data_video(data_sub) -> None:
-    p = data_sub.add_parser(
-        "video", help="import your own videos: a video file, a folder of videos or of frame folders"
-    )
+    p = data_sub.add_parser("video", help=_source_help("video"))
     p.add_argument(
         "--input",
         required=True,
@@ -164,9 +280,7 @@ def _cmd_data_video(args) -> int:
 def _add_data_sprites(data_sub) -> None:
     from .data import DEFAULT_DATA_ROOT
 
-    p = data_sub.add_parser(
-        "sprites", help="build the Sprites benchmark (Li & Mandt 2018) bit-exactly from the LPC layer sheets"
-    )
+    p = data_sub.add_parser("sprites", help=_source_help("sprites"))
     where = p.add_mutually_exclusive_group()
     where.add_argument(
         "--sheets",
@@ -215,7 +329,7 @@ def _cmd_data_sprites(args) -> int:
 def _add_data_import_sprites(data_sub) -> None:
     from .data.sprites import LAYOUTS
 
-    p = data_sub.add_parser("import-sprites", help="convert Sprites .npy files you already have")
+    p = data_sub.add_parser("import-sprites", help=_source_help("import-sprites"))
     p.add_argument(
         "--from", dest="from_dir", required=True, metavar="DIR", help="folder holding the .npy files"
     )
@@ -245,10 +359,7 @@ def _cmd_data_import_sprites(args) -> int:
 
 
 def _add_data_import_arrays(data_sub) -> None:
-    p = data_sub.add_parser(
-        "import-arrays",
-        help="video arrays from .npy/.npz: (N, T, H, W, C) or flattened (N, T, H*W*C), uint8 or [0, 1]",
-    )
+    p = data_sub.add_parser("import-arrays", help=_source_help("import-arrays"))
     p.add_argument("--input", default=None, metavar="FILE", help="an .npz (or .npy) file holding the arrays")
     p.add_argument(
         "--x",
@@ -390,7 +501,7 @@ def _print_speech_dataset(ds, out) -> None:
 
 
 def _add_data_fsdd(data_sub) -> None:
-    p = data_sub.add_parser("fsdd", help="Free Spoken Digit Dataset -> log-mel segments (speaker, digit)")
+    p = data_sub.add_parser("fsdd", help=_source_help("fsdd"))
     p.add_argument(
         "--root",
         default=None,
@@ -425,7 +536,7 @@ def _cmd_data_fsdd(args) -> int:
 
 
 def _add_data_timit(data_sub) -> None:
-    p = data_sub.add_parser("timit", help="your licensed TIMIT copy -> log-mel segments (speaker)")
+    p = data_sub.add_parser("timit", help=_source_help("timit"))
     p.add_argument(
         "--root",
         required=True,
@@ -640,9 +751,9 @@ def _add_judge(sub) -> None:
     p.set_defaults(func=lambda a: p.print_help())
     judge_sub = p.add_subparsers(dest="action")
     t = judge_sub.add_parser("train", help="train a judge on a labelled dataset's training split")
-    t.add_argument(
-        "--data", required=True, help="synthetic, synthetic-shifted, sprites, or a labelled dataset folder"
-    )
+    from .data.sources import judge_help
+
+    t.add_argument("--data", required=True, help=judge_help())
     t.add_argument("--out", required=True, help="judge folder to write (e.g. judges/sprites)")
     t.add_argument("--epochs", type=int, default=10)
     t.add_argument("--batch-size", type=int, default=64)

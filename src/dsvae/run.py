@@ -22,7 +22,14 @@ import torch
 from ._io import CHECKSUMS, DamagedFileError, atomic_write_text, remove_stale_temporaries
 from .checkpoint import describe_last_checkpoint, last_checkpoint_dir, last_good_checkpoint
 from .config import DSVAEConfig
-from .data import BUILT, DEFAULT_DATA_ROOT, GENERATED, DatasetError, SequenceDataset, open_dataset
+from .data import (
+    DEFAULT_DATA_ROOT,  # noqa: F401  (where built sources live; tests point it elsewhere)
+    GENERATED,
+    DatasetError,
+    SequenceDataset,
+    built_folder,
+    open_dataset,
+)
 from .data.base import data_checksums
 from .model import DSVAE
 
@@ -348,10 +355,8 @@ def data_location(spec: str | Path) -> dict:
     spec = str(spec)
     if spec in GENERATED:
         path = None
-    elif spec in BUILT:
-        path = DEFAULT_DATA_ROOT / spec
-    else:
-        path = Path(spec)
+    else:  # a built source (sprites, fsdd, a user's) lives in $DSVAE_DATA/NAME
+        path = built_folder(spec) or Path(spec)
     return {"cwd": os.getcwd(), "data_path": None if path is None else str(path.resolve())}
 
 
@@ -364,7 +369,7 @@ def run_data_spec(opts: dict) -> str:
         return data
     if opts.get("data_path"):
         return str(opts["data_path"])
-    path = DEFAULT_DATA_ROOT / data if data in BUILT else Path(data)
+    path = built_folder(data) or Path(data)
     return str(path if path.is_absolute() else Path(opts.get("cwd", ".")) / path)
 
 

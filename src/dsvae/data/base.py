@@ -42,6 +42,7 @@ from .._io import (
     fsync_file,
     named,
 )
+from .sources import data_commands, folder_advice
 
 FORMAT = "dsvae-dataset"
 FORMAT_VERSION = 1
@@ -51,27 +52,6 @@ FLAT_FRAME_MIN_SIDE = 16  # narrower "frames" (8x8 = 64 mel bands) are ordinary 
 
 class DatasetError(ValueError):
     """Data that is not what the dataset interface expects; the message says what is."""
-
-
-# what a folder that is not a dsvae dataset may hold instead, and the command that builds one from it
-_SOURCES = (
-    (
-        {".mp4", ".avi", ".mov", ".mkv", ".webm", ".mts", ".m2ts", ".mpg", ".mpeg", ".gif", ".webp", ".m4v"},
-        "video clips",
-        "dsvae data video --input {path} --out data/{name}",
-    ),
-    (
-        {".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3", ".sph"},
-        "audio recordings",
-        "dsvae data fsdd --root {path} --out data/{name} (spoken digits; dsvae data timit for TIMIT)",
-    ),
-    ({".npy", ".npz"}, "arrays", "dsvae data import-arrays --input {path} --out data/{name}"),
-    (
-        {".png"},
-        "images",
-        "dsvae data sprites --sheets {path} (LPC sheets) or dsvae data video --input {path}",
-    ),
-)
 
 
 def _not_a_dataset(path: Path) -> str:
@@ -89,7 +69,8 @@ def _not_a_dataset(path: Path) -> str:
             f"{path} is not a complete dsvae dataset (no meta.json): an interrupted build? Build it again "
             "(dsvae data ...)."
         )
-    for exts, what, command in _SOURCES:
+    # what it may hold instead, and the commands that build a dataset from it: the table of sources
+    for what, exts, command in folder_advice():
         n = sum(suffixes.get(e, 0) for e in exts)
         if n:
             name = path.resolve().name or "mydata"
@@ -99,7 +80,7 @@ def _not_a_dataset(path: Path) -> str:
             )
     return (
         f"{path} is not a dsvae dataset (no meta.json). Build one with dsvae data ... (dsvae data --help "
-        "lists the sources: video, sprites, fsdd, timit, import-arrays, import-sprites)."
+        f"lists the sources: {', '.join(data_commands())})."
     )
 
 

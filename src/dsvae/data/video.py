@@ -51,12 +51,12 @@ from tqdm import tqdm
 from ..progress import progress
 from .base import DatasetError, FramesWriter, SequenceDataset, atomic_dataset_dir, write_columns
 from .images import BACKGROUND, composite_over_background, read_rgb8, to_rgb8
+from .sources import FRAME_EXTENSIONS, VIDEO_EXTENSIONS
 
-# files with these extensions are videos even when they do not open (then reported as unreadable);
-# every other file is a clip when PyAV or Pillow reads one in it (find_inputs)
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".webm", ".mkv", ".m4v", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts")
+# files with the extensions of sources.VIDEO_EXTENSIONS are videos even when they do not open (then
+# reported as unreadable); every other file is a clip when PyAV or Pillow reads one in it (find_inputs);
+# FRAME_EXTENSIONS are taken as images without probing. Both lists live in the table of sources.
 NOT_VIDEO_FORMATS = ("tty", "lavfi")  # FFmpeg demuxers that render text or generate pictures
-FRAME_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 FITS = ("crop", "pad")
 GIF_DEFAULT_MS = 100  # browsers show GIF frames of 0-10 ms for 100 ms
 

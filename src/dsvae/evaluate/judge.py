@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from .._io import DamagedFileError, atomic_dir, one_line, write_file
 from ..data.base import SequenceDataset
+from ..data.sources import judge_for, judge_sha256_for, shipped_for
 from ..device import autocast, fold_for_inference, per_frame, resolve_device, resolve_precision
 from ..progress import progress
 
@@ -259,8 +260,8 @@ SHIPPED_JUDGES = {
     "sprites": "7582e88daf711219b66576e0cdd79a02ea08ead59a5971361cc483a441158e78",
     "synthetic": "b7efd6f289c39c2ff24185269f6f8af1cd9070a2404ca0a4cccfa6daa264d8b7",
 }
-# the dataset names (meta.json "name") each shipped judge scores
-SHIPPED_FOR = {"sprites": "sprites", "synthetic": "synthetic", "synthetic-shifted": "synthetic"}
+# the dataset names (meta.json "name") each shipped judge scores: the table of sources says
+SHIPPED_FOR = shipped_for()
 
 
 class ShippedJudgeError(ValueError):
@@ -268,12 +269,17 @@ class ShippedJudgeError(ValueError):
 
 
 def shipped_judge_dir(dataset: SequenceDataset) -> Path | None:
-    """The folder of the shipped judge for ``dataset`` (by its meta.json name: Sprites, the embedded
-    procedural data), checked against its sha256; None for other data (train a judge with ``dsvae
-    judge train``). Raises ShippedJudgeError when the shipped files are missing or altered."""
-    name = SHIPPED_FOR.get(str(dataset.meta.get("name", "")))
+    """The folder of the default judge for ``dataset``: the judge its source declares in the table
+    of sources (:func:`dsvae.data.sources.judge_for`, by its meta.json: Sprites and the embedded
+    procedural data have shipped judges; a user's source may name a shipped one or a folder of its
+    own), checked against its sha256 (a user's folder: where its source declares one); None for
+    other data (train a judge with ``dsvae judge train``). Raises ShippedJudgeError when the files
+    are missing or altered; SourceError when the user's source that made the data cannot be loaded."""
+    name = judge_for(dataset.meta)
     if name is None:
         return None
+    if isinstance(name, Path):  # a user's source's own judge
+        return _own_judge_dir(name, judge_sha256_for(dataset.meta), str(dataset.meta.get("name")))
     directory = SHIPPED_DIR / name
     if not (directory / "model.safetensors").exists():
         raise ShippedJudgeError(
@@ -285,6 +291,21 @@ def shipped_judge_dir(dataset: SequenceDataset) -> Path | None:
         raise ShippedJudgeError(
             f"the shipped {name} judge {directory / 'model.safetensors'} has sha256 {got}, not the "
             f"{SHIPPED_JUDGES[name]} it shipped with: it was altered or damaged. Reinstall dsvae."
+        )
+    return directory
+
+
+def _own_judge_dir(directory: Path, sha256: str | None, source: str) -> Path:
+    """A user's source's judge folder, checked against the sha256 the source declares (if any)."""
+    if not (directory / "model.safetensors").exists():
+        raise ShippedJudgeError(
+            f"the judge of data source {source!r} is missing ({directory}): reinstall or fix the package "
+            "that declares the source, or pass a judge with --judge DIR (or --judge none)"
+        )
+    if sha256 is not None and judge_sha256(directory) != sha256:
+        raise ShippedJudgeError(
+            f"the judge of data source {source!r} {directory / 'model.safetensors'} has sha256 "
+            f"{judge_sha256(directory)}, not the {sha256} its source declares: altered or damaged"
         )
     return directory
 
