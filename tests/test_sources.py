@@ -306,3 +306,11 @@ def test_a_source_checks_its_own_fields():
         Source("x", "audio", "")
     with pytest.raises(SourceError, match="letters, digits"):
         Source("a b", "video", "")
+
+
+def test_the_user_guide_shows_the_example_file_whole():
+    """docs/extending-data.md's code is examples/moving_balls.py, the file the tests above run."""
+    page = (ROOT / "docs" / "extending-data.md").read_text(encoding="utf-8")
+    block = page.split("```python\n", 1)[1].split("```\n", 1)[0]
+    assert block == (EXAMPLES / "moving_balls.py").read_text(encoding="utf-8")
+    assert 'moving-balls = "moving_balls:SOURCE"' in page
