@@ -1,5 +1,5 @@
-"""The DSVAE family's terms beyond the ELBO (dsvae.objectives) on oracles, the successors' encoder
-switches, and the loop training with them."""
+"""The DSVAE family's terms beyond the ELBO (dsvae.objectives, the methods of dsvae.methods) on
+oracles, the successors' encoder switches, and the loop training with them."""
 
 import math
 
@@ -10,16 +10,15 @@ import torch
 from conftest import tiny_train_config as tiny_tc
 from dsvae.config import DSVAEConfig
 from dsvae.data import open_dataset
+from dsvae.methods import CDSVAE, DBSE, SPYL, Method, MethodError, legacy_method, method_terms
+from dsvae.methods import DSVAE as DSVAEMethod
 from dsvae.model import DSVAE, Posterior
 from dsvae.objectives import (
     SPYL_BANK,
-    Objective,
     content_augment,
     contrastive_with_negatives,
-    family_terms,
     farthest_by_kl,
     info_nce,
-    method_name,
     motion_augment,
     mutual_information_fz,
 )
@@ -206,13 +205,16 @@ F_PATH = {"frame_encoder", "f_lstm", "f_head"}
 Z_PATH = {"frame_encoder", "z_lstm", "z_rnn", "z_head"}
 
 
+CDSVAE_OFF = dict(contrastive_f=0.0, contrastive_z=0.0, mi_fz=0.0)
+
+
 @pytest.mark.parametrize(
     "obj, want",
     [
-        (Objective(contrastive_f=1), F_PATH),
-        (Objective(contrastive_z=1), Z_PATH),
-        (Objective(mi_fz=1), F_PATH | Z_PATH),
-        (Objective(first_frame=1), F_PATH | Z_PATH | {"frame_decoder"}),
+        (CDSVAE({**CDSVAE_OFF, "contrastive_f": 1.0}), F_PATH),
+        (CDSVAE({**CDSVAE_OFF, "contrastive_z": 1.0}), Z_PATH),
+        (CDSVAE({**CDSVAE_OFF, "mi_fz": 1.0}), F_PATH | Z_PATH),
+        (DBSE({"first_frame_recon": 1.0}), F_PATH | Z_PATH | {"frame_decoder"}),
     ],
     ids=["nce_f", "nce_z", "mi_fz", "recon_x1"],
 )
@@ -221,7 +223,7 @@ def test_each_term_reaches_its_latent_path_only(obj, want):
     model = DSVAE(DSVAEConfig.preset("tiny", q_z="full-no-f"))
     x = torch.rand(6, 4, 3, 16, 16)
     out = model(x)
-    terms = family_terms(model, x, out, obj)
+    terms = method_terms(obj, model, x, out)
     assert terms.shape == (1,) and torch.isfinite(terms).all()
     assert reached(model, terms.sum()) == want  # never the prior, never the decoder (but recon_x1)
 
@@ -232,11 +234,11 @@ def test_spyls_terms_reach_what_their_views_pass_through():
     Neither reaches the other latent's path nor the prior (its draws carry no gradient, as the
     bank's)."""
     x = torch.rand(6, 4, 3, 16, 16)
-    obj = Objective(sample_predict=1)
+    obj = SPYL({"sample_predict": 1.0, "mi_fz": 0.0})
     for i, want in enumerate([F_PATH | {"frame_decoder"}, Z_PATH | {"frame_decoder"}]):
         torch.manual_seed(0)
         model = DSVAE(DSVAEConfig.preset("tiny", q_z="full-no-f"))
-        terms = family_terms(model, x, model(x), obj)
+        terms = method_terms(obj, model, x, model(x))
         assert terms.shape == (2,) and torch.isfinite(terms).all()
         assert reached(model, terms[i]) == want
 
@@ -249,8 +251,9 @@ def test_spyl_contrast_grows_with_nearer_negatives():
     model = DSVAE(DSVAEConfig.preset("tiny", q_z="full-no-f")).eval()
     x = torch.rand(5, 4, 3, 16, 16)
     with torch.no_grad():
-        a = family_terms(model, x, model(x), Objective(sample_predict=1, negatives=0.1))
-        b = family_terms(model, x, model(x), Objective(sample_predict=1, negatives=1.0))
+        spyl = {"sample_predict": 1.0, "mi_fz": 0.0}
+        a = method_terms(SPYL({**spyl, "sample_predict_negatives": 0.1}), model, x, model(x))
+        b = method_terms(SPYL({**spyl, "sample_predict_negatives": 1.0}), model, x, model(x))
     # more (and nearer) negatives make the contrast harder: its loss grows
     assert (b > a).all()
 
@@ -258,27 +261,39 @@ def test_spyl_contrast_grows_with_nearer_negatives():
 def test_dsvae_objective_has_no_extra_terms():
     model = DSVAE(DSVAEConfig.preset("tiny"))
     x = torch.rand(4, 4, 3, 16, 16)
-    assert family_terms(model, x, model(x), Objective()).numel() == 0
-    assert Objective().names() == ()
-    assert Objective(contrastive_z=2, first_frame=1).names() == ("nce_z", "recon_x1")
+    assert method_terms(DSVAEMethod(), model, x, model(x)).numel() == 0
+    assert DSVAEMethod().term_names() == ()
+    assert CDSVAE({**CDSVAE_OFF, "contrastive_z": 2.0}).term_names() == ("nce_z",)
+    assert SPYL().term_names() == ("mi_fz", "sp_f", "sp_z")  # the order the loop adds them in
 
 
 def test_bad_weights_are_refused():
     with pytest.raises(ValueError, match="contrastive_f must be >= 0"):
-        Objective(contrastive_f=-1)
-    with pytest.raises(ValueError, match="temperature"):
-        Objective(tau=0)
-    with pytest.raises(ValueError, match="fraction of SPYL's bank"):
-        Objective(sample_predict=1, negatives=0)
+        CDSVAE({"contrastive_f": -1.0})
+    with pytest.raises(ValueError, match="contrastive_tau must be > 0"):
+        CDSVAE({"contrastive_tau": 0.0})
+    with pytest.raises(ValueError, match=r"sample_predict_negatives must be in \(0, 1\]"):
+        SPYL({"sample_predict_negatives": 0.0})
     with pytest.raises(ValueError, match="sample_predict must be >= 0"):
-        Objective(sample_predict=-1)
+        SPYL({"sample_predict": -1.0})
+    with pytest.raises(MethodError, match="unknown SPYL option 'negatives'.*sample_predict_negatives"):
+        SPYL({"negatives": 0.5})
 
 
-def test_method_names():
-    assert method_name(Objective()) == "DSVAE"
-    assert method_name(Objective(contrastive_f=10, contrastive_z=10, mi_fz=1)) == "C-DSVAE"
-    assert method_name(Objective(first_frame=1), q_f="first-frame", z_input="minus-first") == "DBSE"
-    assert method_name(Objective(sample_predict=0.1, mi_fz=0.1)) == "SPYL"
+def test_flat_options_of_earlier_runs_read_as_their_method():
+    """Runs and recipes written before methods had names set the terms as flat options."""
+    zero = dict(
+        contrastive_f=0.0, contrastive_z=0.0, mi_fz=0.0, contrastive_tau=0.5, first_frame_recon=0.0,
+        sample_predict=0.0, sample_predict_negatives=0.5,
+    )  # fmt: skip
+    assert legacy_method(zero) == ("dsvae", {})
+    cdsvae = {**zero, "contrastive_f": 10.0, "contrastive_z": 10.0, "mi_fz": 1.0}
+    assert legacy_method(cdsvae) == ("cdsvae", {k: cdsvae[k] for k in CDSVAE_OFF} | {"contrastive_tau": 0.5})
+    assert legacy_method({**zero, "first_frame_recon": 1.0}) == ("dbse", {"first_frame_recon": 1.0})
+    spyl = legacy_method({**zero, "sample_predict": 0.1, "mi_fz": 0.1})
+    assert spyl[0] == "spyl" and spyl[1]["mi_fz"] == 0.1 and spyl[1]["sample_predict"] == 0.1
+    with pytest.raises(MethodError, match="mix the terms"):
+        legacy_method({**cdsvae, "first_frame_recon": 1.0})
 
 
 # --- the successors' encoders ---------------------------------------------------------------------
@@ -388,14 +403,31 @@ def test_unknown_switch_values_are_refused(field, value):
 # --- the loop ----------------------------------------------------------------------------------------------
 
 
+class Family(Method):
+    """The terms of C-DSVAE, SPYL and DBSE at once, in that order: a composite written as a user
+    writes a method (found by the loop as ``test_objectives:Family``)."""
+
+    name = "family"
+    title = "C-DSVAE + SPYL + DBSE"
+
+    def __init__(self, options=None) -> None:
+        super().__init__(options)
+        cdsvae = CDSVAE({"contrastive_f": 10.0, "contrastive_z": 10.0, "mi_fz": 1.0})
+        self.parts = (cdsvae, SPYL({"sample_predict": 0.1, "mi_fz": 0.0}), DBSE({"first_frame_recon": 1.0}))
+
+    def weights(self):
+        return {k: w for part in self.parts for k, w in part.weights().items()}
+
+    def terms(self, model, x, out):
+        return {k: t for part in self.parts for k, t in part.terms(model, x, out).items()}
+
+
 def test_the_loop_trains_the_successors_logs_their_terms_and_resumes_bit_exactly(tiny_dataset_dir, tmp_path):
     from safetensors.torch import load_file
 
     from dsvae.run import load_model
 
-    family = dict(
-        contrastive_f=10.0, contrastive_z=10.0, mi_fz=1.0, first_frame_recon=1.0, sample_predict=0.1
-    )
+    family = dict(method="test_objectives:Family")  # every built-in's terms at once: a method of one's own
     tc = tiny_tc(tiny_dataset_dir, epochs=2, model_overrides={"q_z": "full-no-f"}, **family)
     res = train(tc, tmp_path / "whole")
     assert {"nce_f", "nce_z", "mi_fz", "sp_f", "sp_z", "recon_x1"} <= set(res.train)
@@ -420,7 +452,7 @@ def test_a_dbse_model_trains_and_reloads(tiny_dataset_dir, tmp_path, context):
 
     over = {"q_f": "first-frame", "z_input": "minus-first", "q_z": "full-no-f", "recon_scale": 5.0}
     over["frame_context"] = context
-    train(tiny_tc(tiny_dataset_dir, epochs=1, model_overrides=over, first_frame_recon=1.0), tmp_path / "dbse")
+    train(tiny_tc(tiny_dataset_dir, epochs=1, model_overrides=over, method="dbse"), tmp_path / "dbse")
     model = load_model(tmp_path / "dbse")
     cfg = model.config
     assert (cfg.q_f, cfg.z_input, cfg.q_z, cfg.frame_context) == (

@@ -24,7 +24,8 @@ SILHOUETTE_FLAGS = (
 )
 # the main job by DBSE's encoder, as flags: what the quickstart recipe must train
 MAIN_JOB_FLAGS = (
-    "train --epochs 16 --lr 3e-3 --lr-decay-steps 195 --first-frame-recon 1 --set likelihood=bernoulli "
+    "train --epochs 16 --lr 3e-3 --lr-decay-steps 195 --method dbse --method-option first_frame_recon=1 "
+    "--set likelihood=bernoulli "
     "--set q_f=first-frame --set z_input=minus-first --set q_z=full-no-f --out runs/quickstart"
 )
 SPRITES_FLAGS = (
@@ -69,7 +70,7 @@ def test_command_line_options_override_the_recipe():
     assert (tc.epochs, tc.lr) == (3, 1e-3)
     assert tc.model_overrides["z_dim"] == 4 and tc.model_overrides["likelihood"] == "gaussian"
     assert tc.model_overrides["q_f"] == "first-frame"  # the rest of the recipe stays
-    assert tc.first_frame_recon == 1.0
+    assert tc.method == "dbse" and tc.method_options == {"first_frame_recon": 1.0}
     assert tc.lr_decay_steps == 195
 
 
@@ -326,7 +327,7 @@ def test_compare_records_a_recipes_results_and_recipes_lists_them(tmp_path, tiny
     # sha256 of the same text) is a seed of the same recipe: the field's default is what it ran
     from dsvae.evaluate.compare import recipe_differences
 
-    for name, key in (("train.json", "sample_predict"), ("config.json", "frame_context")):
+    for name, key in (("train.json", "grad_clip"), ("config.json", "frame_context")):
         record = json.loads((runs[1] / name).read_text())
         record.pop(key)
         if name == "train.json":
@@ -341,11 +342,19 @@ def test_compare_records_a_recipes_results_and_recipes_lists_them(tmp_path, tiny
 
 
 # each successor's keys: what its recipes add to the DSVAE recipe of the same benchmark
-CDSVAE_KEYS = {"contrastive_f": 10.0, "contrastive_z": 10.0, "mi_fz": 1.0, "contrastive_tau": 0.5}
+CDSVAE_KEYS = {
+    "method": "cdsvae",
+    "method_options": {"contrastive_f": 10.0, "contrastive_z": 10.0, "mi_fz": 1.0, "contrastive_tau": 0.5},
+}
 CDSVAE_MODEL = {"q_z": "full-no-f"}
-DBSE_KEYS = {"first_frame_recon": 1.0}
+DBSE_KEYS = {"method": "dbse", "method_options": {"first_frame_recon": 1.0}}
 DBSE_MODEL = {"q_f": "first-frame", "z_input": "minus-first", "q_z": "full-no-f"}
-SPYL_KEYS = {"sample_predict": 0.1, "sample_predict_negatives": 0.5, "mi_fz": 0.1, "contrastive_tau": 0.5}
+SPYL_KEYS = {
+    "method": "spyl",
+    "method_options": {
+        "sample_predict": 0.1, "sample_predict_negatives": 0.5, "mi_fz": 0.1, "contrastive_tau": 0.5,
+    },
+}  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -387,7 +396,7 @@ def test_a_recipe_saved_with_a_byte_order_mark_reads_as_any_other(tmp_path):
 @pytest.mark.parametrize(
     "line, says",
     [
-        ("grad_clip = -1", "grad_clip (--grad-clip) = -1 is out of range: grad_clip must be >= 0"),
+        ("grad_clip = -1", "grad_clip (--grad-clip) = -1.0 is out of range: grad_clip must be >= 0"),
         ("kl_warmup_steps = -100", "kl_warmup_steps must be >= 0"),
         ("epochs = 0", "epochs must be >= 1"),
         ("betas = [0.9, 1.0]", "each of betas must be in [0, 1)"),

@@ -486,7 +486,8 @@ def test_a_divergence_mid_run_keeps_the_last_finite_checkpoint_and_resumes_with_
         return opt
 
     monkeypatch.setattr(train_mod, "make_optimizer", blows_up_in_epoch_2)
-    with pytest.raises(TrainingDiverged, match=r"last finite checkpoint .* \(step 6\).*--resume-lr 0.0002"):
+    advice = r"last good checkpoint .* \(step 6, finite\).*--resume-lr 0.0002"
+    with pytest.raises(TrainingDiverged, match=advice):
         train(tiny_tc(tiny_dataset_dir, epochs=3, lr=2e-3, log_every=100), run)
     assert checkpoint_state(run)["step"] == 6 and not (run / "model").exists()
     assert all(torch.isfinite(v).all() for v in weights(run / "checkpoints" / "last").values())
@@ -530,7 +531,7 @@ def test_eval_and_viz_refuse_a_model_with_non_finite_weights(tiny_dataset_dir, t
         ("--epochs", "0", "epochs must be >= 1"),
         ("--lr", "nan", "lr must be > 0"),
         ("--betas", "0.9,1.5", "each of betas must be in [0, 1)"),
-        ("--contrastive-tau", "0", "contrastive_tau must be > 0"),
+        ("--log-every", "0", "log_every must be >= 1"),
     ],
 )
 def test_options_out_of_range_are_refused_by_name_on_the_command_line(tmp_path, capsys, flag, value, says):
@@ -543,7 +544,9 @@ def test_options_out_of_range_are_refused_through_the_api(tmp_path):
     with pytest.raises(ValueError, match=r"grad_clip \(--grad-clip\) = -1.0 is out of range"):
         TrainConfig(grad_clip=-1.0)
     with pytest.raises(ValueError, match="sample_predict_negatives must be in \\(0, 1\\]"):
-        TrainConfig(sample_predict_negatives=0.0)
+        TrainConfig(method="spyl", method_options={"sample_predict_negatives": 0.0})
+    with pytest.raises(ValueError, match="contrastive_tau .* must be > 0"):
+        TrainConfig(method="cdsvae", method_options={"contrastive_tau": 0})
     with pytest.raises(ValueError, match="every width of conv_channels must be positive"):
         DSVAEConfig.preset("tiny", conv_channels=(8, -16))
     assert TrainConfig(kl_warmup_steps=0, grad_clip=0.0, max_minutes=0.0).epochs == 10  # the bounds

@@ -574,27 +574,30 @@ def _add_overrides(p, help: str) -> None:
     )
 
 
-def _parse_override(text: str) -> tuple[str, object]:
-    """``z_dim=8``, ``q_z=factorized``, ``conv_channels=32,64,128``: a DSVAEConfig field and value."""
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"--set takes FIELD=VALUE, got {text!r}")
-    key, value = text.split("=", 1)
+def _parse_setting(flag: str):
+    """An argparse type for ``FIELD=VALUE`` (``z_dim=8``, ``q_z=factorized``,
+    ``conv_channels=32,64,128``): the field and its value as :meth:`dsvae.config.ConfigBase.parse`
+    reads a flag's text (the config checks the kind where it is made)."""
+    from .config import ConfigBase
 
-    def parse(v: str) -> object:  # numbers as numbers, anything else as text (the config checks it)
-        try:
-            return json.loads(v)
-        except json.JSONDecodeError:
-            return v
+    def parse(text: str) -> tuple[str, object]:
+        if "=" not in text:
+            raise argparse.ArgumentTypeError(f"{flag} takes FIELD=VALUE, got {text!r}")
+        key, value = text.split("=", 1)
+        return key, ConfigBase.parse(key, value)
 
-    if "," in value:
-        return key, [parse(v) for v in value.split(",")]
-    return key, parse(value)
+    return parse
 
 
-def _train_option_type(name: str, kind):
-    if name == "betas":
-        return lambda text: tuple(float(v) for v in text.split(","))
-    return {int: int, float: float, str: str}[kind]
+_parse_override = _parse_setting("--set")
+
+
+def _option_type(kind):
+    """The argparse type of a config field of ``kind``: int, float, str as themselves, tuples from
+    comma-separated text (:meth:`dsvae.config.ConfigBase.parse`)."""
+    from .config import ConfigBase
+
+    return kind if kind in (int, float, str) else (lambda text: ConfigBase.parse("", text))
 
 
 def _add_train(sub) -> None:
@@ -618,6 +621,18 @@ def _add_train(sub) -> None:
                 p, "override a DSVAEConfig field, e.g. --set z_dim=8 (repeatable; over the recipe's)"
             )
             continue
+        if f.name == "method_options":
+            p.add_argument(
+                "--method-option",
+                dest="method_options",
+                action="append",
+                type=_parse_setting("--method-option"),
+                default=[],
+                metavar="NAME=VALUE",
+                help="an option of the method, e.g. --method-option contrastive_f=10 (repeatable; over "
+                "the recipe's [method] table; dsvae methods lists each method's options)",
+            )
+            continue
         flag = "--" + f.name.replace("_", "-")
         meta = dict(f.metadata)
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
@@ -628,8 +643,9 @@ def _add_train(sub) -> None:
         if hints[f.name] in (bool, bool | None):
             p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=text)
         else:
-            kind = _train_option_type(f.name, hints[f.name])
-            p.add_argument(flag, dest=f.name, type=kind, default=None, help=text, **meta)
+            p.add_argument(
+                flag, dest=f.name, type=_option_type(hints[f.name]), default=None, help=text, **meta
+            )
     p.add_argument("--out", default=None, help="run folder (default runs/<recipe or data>-<time>)")
     p.add_argument(
         "--resume",
@@ -671,10 +687,16 @@ def train_config_from_args(args):
     from .recipes import load_recipe
     from .runfolder import TrainConfig, resumed_config
 
-    names = [f.name for f in dataclasses.fields(TrainConfig) if f.name != "model_overrides"]
+    tables = ("model_overrides", "method_options")
+    names = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in tables]
     given = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
-    overrides = dict(args.overrides)
+    overrides, method_options = dict(args.overrides), dict(args.method_options)
     recipe = load_recipe(args.recipe) if args.recipe else None
+    if recipe is not None:
+        # the recipe's [method] options are its method's: another --method starts from that one's
+        same = given.get("method", recipe.train.get("method", "dsvae")) == recipe.train.get("method", "dsvae")
+        base = recipe.train.get("method_options", {}) if same else {}
+        method_options = {**base, **method_options}
     if args.resume:
         # the limits are this command's: a resumed run runs its epochs unless given new ones
         asked = {"max_steps": 0, "max_minutes": 0.0, **given}
@@ -682,15 +704,17 @@ def train_config_from_args(args):
             asked = {**recipe.train, **given, "model_overrides": {**recipe.model, **overrides}}
         elif overrides:
             asked["model_overrides"] = overrides
+        if method_options:
+            asked["method_options"] = _recorded(args.out, "method_options", method_options)
         if "model_overrides" in asked:
-            asked["model_overrides"] = _recorded_overrides(args.out, asked["model_overrides"])
+            asked["model_overrides"] = _recorded(args.out, "model_overrides", asked["model_overrides"])
         tc, applied = resumed_config(args.out, asked)
         for line in applied:
             print(f"dsvae train: resuming with {line}", file=sys.stderr)
         return tc, recipe
     if recipe is not None:
-        return recipe.train_config(given, overrides), recipe
-    return TrainConfig(**given, model_overrides=overrides), None
+        return recipe.train_config({**given, "method_options": method_options}, overrides), recipe
+    return TrainConfig(**given, model_overrides=overrides, method_options=method_options), None
 
 
 def _cmd_train(args) -> int:
@@ -738,12 +762,13 @@ def _cmd_train(args) -> int:
     return 0
 
 
-def _recorded_overrides(run: str, overrides: dict) -> dict:
-    """The model overrides of a resumed run as its config.json resolved them, with ``overrides`` on
-    top: a --set that repeats the recorded model is no change, one that differs is (and is refused)."""
+def _recorded(run: str, table: str, values: dict) -> dict:
+    """A table of a resumed run's options (``model_overrides``, ``method_options``) as it recorded
+    it, with ``values`` on top: a --set or --method-option that repeats the recorded value is no
+    change, one that differs is (and is refused)."""
     from .run import read_train_options
 
-    return {**read_train_options(run).get("model_overrides", {}), **overrides}
+    return {**read_train_options(run).get(table, {}), **values}
 
 
 def _add_judge(sub) -> None:
@@ -844,6 +869,21 @@ def _add_eval(sub) -> None:
         default=1000,
         help="training sequences DCI and probes fit on (1000)",
     )
+    p.add_argument(
+        "--metric",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a user's metric, run after the built-in protocols and stored in metrics.json's user_metrics "
+        "(repeatable): a registered name, an installed package's entry point (group dsvae.metrics), "
+        "FILE.py:function, FILE.py or module:function (docs/extending.md)",
+    )
+    p.add_argument(
+        "--metrics-only",
+        action="store_true",
+        help="with --metric: run only those metrics and keep the other scores of the run's metrics.json "
+        "(the model must be the one it scored)",
+    )
     p.set_defaults(func=_cmd_eval)
 
 
@@ -852,10 +892,16 @@ def _names(text: str) -> list[str]:
 
 
 def _cmd_eval(args) -> int:
-    from .evaluate.protocols import evaluate_run
+    from .evaluate.protocols import add_user_metrics, evaluate_run
     from .run import read_metrics_markdown
 
     _relocate(args.run, args.data)
+    if args.metrics_only:
+        if not args.metric:
+            raise ValueError("--metrics-only runs the --metric NAME given: name at least one")
+        add_user_metrics(args.run, args.metric, batch_size=args.batch_size, device=args.device)
+        print(read_metrics_markdown(args.run) or "", end="")
+        return 0
     metrics = evaluate_run(
         args.run,
         None if args.judge == "none" else args.judge,
@@ -868,6 +914,7 @@ def _cmd_eval(args) -> int:
         dynamic=_names(args.dynamic),
         regressors=_names(args.dci),
         max_train=args.dci_train,
+        user_metrics=args.metric,
     )
     # the table evaluate_run chose for the run's data and wrote beside metrics.json
     print(read_metrics_markdown(metrics["run"]) or "", end="")
@@ -1092,6 +1139,35 @@ def _cmd_recipes(args) -> int:
     return 0
 
 
+def _add_methods(sub) -> None:
+    p = sub.add_parser(
+        "methods",
+        help="the methods: built in and installed (entry points dsvae.methods), with options and citations",
+    )
+    p.add_argument(
+        "ref",
+        nargs="?",
+        default=None,
+        help="describe this one (a name, module:Class or path/to/file.py:Class)",
+    )
+    p.set_defaults(func=_cmd_methods)
+
+
+def _cmd_methods(args) -> int:
+    from .methods import available_methods, describe_method, method_class
+
+    if args.ref:
+        print("\n".join(describe_method(method_class(args.ref))))
+        return 0
+    for name, cls, where in available_methods():
+        if cls is None:
+            print(f"{name}: {where}\n")
+            continue
+        lines = describe_method(cls)
+        print("\n".join([f"{lines[0]}  [{where}]", *lines[1:]]) + "\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dsvae", description="Disentangled Sequential Autoencoder: data, training, evaluation."
@@ -1109,6 +1185,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report(sub)
     _add_compare(sub)
     _add_recipes(sub)
+    _add_methods(sub)
     return parser
 
 

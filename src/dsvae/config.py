@@ -10,8 +10,10 @@ import dataclasses
 import difflib
 import json
 import math
+import types
 import typing
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 Q_Z_CHOICES = ("factorized", "full", "full-no-f")
@@ -23,14 +25,227 @@ Z_VIEW_CHOICES = ("shared", "silhouette", "silhouette-change", "gray")
 
 
 def _example(default) -> str:
-    """A field's default as ``--set`` writes it (tuples comma-separated)."""
-    if isinstance(default, tuple):
+    """A field's default as a flag writes it (tuples comma-separated)."""
+    if isinstance(default, (tuple, list)):
         return ",".join(str(i) for i in default) or "16,32"
     return str(default)
 
 
+# --- the config base: one set of rules for every options dataclass -----------------------------------
+
+
+def did_you_mean(key: str, known: Sequence[str], n: int = 3) -> str:
+    """``"did you mean a or b?"`` for the names of ``known`` closest to ``key``, else the list of them:
+    the one hint of every unknown name (fields, recipe keys, methods, metrics, sources)."""
+    close = difflib.get_close_matches(key, list(known), n=n)
+    return f"did you mean {' or '.join(close)}?" if close else f"known: {', '.join(known)}"
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a number option may take: ``low`` <= v (or < v when ``low_open``) and, where
+    ``high`` is set, v <= ``high`` (or < with ``high_open``); always finite. Checked once where the
+    options are made (:meth:`ConfigBase.check`: recipe, command line and API alike)."""
+
+    low: float
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def holds(self, v: float) -> bool:
+        if not math.isfinite(v):
+            return False
+        ok = v > self.low if self.low_open else v >= self.low
+        if self.high is not None:
+            ok = ok and (v < self.high if self.high_open else v <= self.high)
+        return ok
+
+    def __str__(self) -> str:
+        low = f"{'>' if self.low_open else '>='} {self.low:g}"
+        if self.high is None:
+            return low
+        return (
+            f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+        )
+
+
+NON_NEGATIVE, POSITIVE, AT_LEAST_ONE = Range(0), Range(0, low_open=True), Range(1)
+
+
+def option(default, help: str, valid: Range | None = None, **argparse_kw):
+    """A field of a :class:`ConfigBase` dataclass whose command-line option is generated from it:
+    the help text, the values it may take (``valid``) and any argparse settings (choices, metavar)
+    live here, written once."""
+    metadata = {"help": help, "valid": valid, **argparse_kw}
+    if isinstance(default, (dict, list, tuple)):
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+class ConfigBase:
+    """What every options dataclass of dsvae shares (:class:`DSVAEConfig`, :class:`dsvae.runfolder.
+    TrainConfig`, the judge's config, each method's options): every field of its annotated kind
+    (ints stay ints, floats take ints, tuples take lists or, for ``tuple[int, ...]``, one int; ``bool
+    | None``, ``str``, ``dict``), every number field within its ``valid`` :class:`Range`, then the
+    class's own cross-field rules (:meth:`validate`); ``from_dict`` / ``to_dict`` for JSON and TOML
+    (unknown names with the closest ones), and :meth:`parse` for a flag's text. Subclasses are
+    dataclasses; ``WHAT`` names them in messages and ``flag`` says how a field is set."""
+
+    WHAT = "option"
+
+    def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """Kinds, ranges, then :meth:`validate`. Raises ValueError naming the field."""
+        self._check_kinds()
+        self._check_ranges()
+        self.validate()
+
+    def validate(self) -> None:
+        """The class's rules between fields (none here). Raises ValueError."""
+
+    @classmethod
+    def flag(cls, name: str) -> str:
+        """How a user sets the field ``name``: ``--name`` (DSVAEConfig: ``--set name=...``)."""
+        return "--" + name.replace("_", "-")
+
+    @classmethod
+    def kinds(cls) -> dict[str, object]:
+        """Each field's annotated kind (typing.get_type_hints)."""
+        return typing.get_type_hints(cls)
+
+    @classmethod
+    def defaults(cls) -> dict[str, object]:
+        """Each field's default (a fresh copy of a mutable one)."""
+        out = {}
+        for f in dataclasses.fields(cls):
+            if f.default is not dataclasses.MISSING:
+                out[f.name] = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                out[f.name] = f.default_factory()
+        return out
+
+    def _check_kinds(self) -> None:
+        kinds, defaults = self.kinds(), self.defaults()
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            ok, what, value = _of_kind(value, kinds[f.name])
+            if not ok:
+                raise ValueError(
+                    f"{self.WHAT} {f.name} must be {what}, got {getattr(self, f.name)!r} "
+                    f"({type(getattr(self, f.name)).__name__}); e.g. {self._example(f.name, defaults)}"
+                )
+            object.__setattr__(self, f.name, value)
+
+    @classmethod
+    def _example(cls, name: str, defaults: dict) -> str:
+        flag = cls.flag(name)
+        sep = "=" if flag.endswith("=") else " "
+        return f"{flag.rstrip('=')}{sep}{_example(defaults.get(name, ''))}"
+
+    def _check_ranges(self) -> None:
+        """Every number field within its ``valid`` range: a negative clip would reverse the gradients,
+        a negative warm-up make the KL weight negative, 0 epochs train nothing, and each would still
+        end with exit 0. Raises ValueError naming the field, its flag, its value and its range."""
+        for f in dataclasses.fields(self):
+            valid = f.metadata.get("valid")
+            if valid is None:
+                continue
+            value = getattr(self, f.name)
+            values = value if isinstance(value, (list, tuple)) else (value,)
+            if all(v is not None and valid.holds(float(v)) for v in values):
+                continue
+            shown = ",".join(map(str, values)) if isinstance(value, (list, tuple)) else repr(value)
+            each = "each of " if isinstance(value, (list, tuple)) else ""
+            raise ValueError(
+                f"{self.WHAT} {f.name} ({self.flag(f.name).rstrip('=')}) = {shown} is out of range: "
+                f"{each}{f.name} must be {valid} ({f.metadata['help']})"
+            )
+
+    @classmethod
+    def known(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def check_names(cls, names, where: str = "") -> None:
+        """Raise ValueError for the first name that is not a field, with the closest fields."""
+        known = cls.known()
+        for key in names:
+            if key not in known:
+                at = f"{where}: " if where else ""
+                flag = cls.flag(key) + ("..." if cls.flag(key).endswith("=") else " ...")
+                raise ValueError(f"{at}unknown {cls.WHAT} {key!r} ({flag}): {did_you_mean(key, known)}")
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = ""):
+        """The config of a JSON or TOML table ``d`` (lists for tuples). Raises ValueError for an
+        unknown name (with the closest) or a value of the wrong kind or range."""
+        cls.check_names(d, where)
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        """The fields as JSON writes them (tuples as lists)."""
+        d = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    @classmethod
+    def parse(cls, name: str, text: str) -> object:
+        """A field's value from a flag's text: numbers as numbers (JSON), ``a,b`` as a list, anything
+        else as text; the kind is checked where the config is made."""
+
+        def one(v: str) -> object:
+            try:
+                return json.loads(v)
+            except json.JSONDecodeError:
+                return v
+
+        if "," in text:
+            return [one(v) for v in text.split(",")]
+        return one(text)
+
+
+def _of_kind(value, kind) -> tuple[bool, str, object]:
+    """(value is of ``kind``, what the kind is in words, the value as the field keeps it)."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if kind is bool:
+        return isinstance(value, bool), "on or off (true/false)", value
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool), "a whole number", value
+    if kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return ok, "a number", float(value) if ok else value
+    if kind is str:
+        return isinstance(value, str), "a string", value
+    if kind is dict or origin is dict:
+        return isinstance(value, dict), "a table of names and values", value
+    if origin in (typing.Union, types.UnionType) and type(None) in args:  # X | None
+        if value is None:
+            return True, "", None
+        inner = [a for a in args if a is not type(None)][0]
+        ok, what, kept = _of_kind(value, inner)
+        return ok, f"{what} or unset", kept
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:  # tuple[int, ...]
+            items = (value,) if isinstance(value, int) and not isinstance(value, bool) else value
+            if not isinstance(items, (list, tuple)):
+                return False, "whole numbers separated by commas", value
+            checked = [_of_kind(i, args[0]) for i in items]
+            return (
+                all(c[0] for c in checked),
+                "whole numbers separated by commas",
+                tuple(c[2] for c in checked),
+            )
+        n = len(args)
+        if not isinstance(value, (list, tuple)) or len(value) != n:
+            return False, f"{n} numbers separated by commas", value
+        checked = [_of_kind(i, a) for i, a in zip(value, args)]
+        return all(c[0] for c in checked), f"{n} numbers separated by commas", tuple(c[2] for c in checked)
+    return True, "", value
+
+
 @dataclass
-class DSVAEConfig:
+class DSVAEConfig(ConfigBase):
     # frames: video (channels x frame_size x frame_size) unless frame_dim > 0 (vectors of that width)
     channels: int = 3
     frame_size: int = 64
@@ -77,40 +292,11 @@ class DSVAEConfig:
     # error is recon_scale = 1.
     recon_scale: float = 1.0
 
-    def __post_init__(self) -> None:
-        self._check_types()
-        self.validate()
+    WHAT = "DSVAEConfig field"
 
-    def _check_types(self) -> None:
-        """Every field of its annotated kind (values from JSON or ``--set`` may be anything): ints
-        stay ints, floats accept ints, tuples of ints accept a list or a single int. Raises
-        ValueError naming the field, the value and an example."""
-        hints = typing.get_type_hints(type(self))
-        for f in dataclasses.fields(self):
-            v, kind = getattr(self, f.name), hints[f.name]
-            example = f"e.g. --set {f.name}={_example(f.default)}"
-            if kind is int:
-                ok = isinstance(v, int) and not isinstance(v, bool)
-                what = "a whole number"
-            elif kind is float:
-                ok = isinstance(v, (int, float)) and not isinstance(v, bool)
-                what = "a number"
-                if ok:
-                    setattr(self, f.name, float(v))
-            elif kind is str:
-                ok, what = isinstance(v, str), "a string"
-            else:  # tuple[int, ...]
-                items = (v,) if isinstance(v, int) else v
-                ok = isinstance(items, (list, tuple)) and all(
-                    isinstance(i, int) and not isinstance(i, bool) for i in items
-                )
-                what = "whole numbers separated by commas"
-                if ok:
-                    setattr(self, f.name, tuple(items))
-            if not ok:
-                raise ValueError(
-                    f"DSVAEConfig: {f.name} must be {what}, got {v!r} ({type(v).__name__}); {example}"
-                )
+    @classmethod
+    def flag(cls, name: str) -> str:
+        return f"--set {name}="
 
     # --- derived sizes -------------------------------------------------------------------------
     @property
@@ -137,6 +323,9 @@ class DSVAEConfig:
         return self.frame_size // self.downsample
 
     def validate(self) -> None:
+        """The model's rules between fields (one stride per conv layer, a frame size the strides
+        divide, ...). Raises ValueError."""
+
         def need(ok: bool, msg: str) -> None:
             if not ok:
                 raise ValueError(f"DSVAEConfig: {msg}")
@@ -213,37 +402,15 @@ class DSVAEConfig:
         Raises ValueError for an unknown preset or field (with the closest field names)."""
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-        fields = dict(PRESETS[name])
-        known = [f.name for f in dataclasses.fields(cls)]
-        for key in overrides:
-            if key not in known:
-                close = difflib.get_close_matches(key, known, n=3)
-                hint = f"did you mean {' or '.join(close)}?" if close else f"the fields: {', '.join(known)}"
-                raise ValueError(f"unknown DSVAEConfig field {key!r} (--set {key}=...): {hint}")
-        fields.update(overrides)
-        return cls(**fields)
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        for k, v in d.items():
-            if isinstance(v, tuple):
-                d[k] = list(v)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> DSVAEConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"config has unknown fields {sorted(unknown)}; is it from a newer dsvae?")
-        return cls(**d)
+        cls.check_names(overrides)
+        return cls(**{**PRESETS[name], **overrides})
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | Path) -> DSVAEConfig:
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")), where=str(path))
 
     def replace(self, **changes) -> DSVAEConfig:
         return dataclasses.replace(self, **changes)
@@ -301,7 +468,14 @@ PRESETS: dict[str, dict] = {
 PRESETS["sprites"] = {**PRESETS["cpu"], "f_dim": 256, "z_dim": 32}
 
 __all__ = [
+    "AT_LEAST_ONE",
+    "ConfigBase",
     "DSVAEConfig",
+    "NON_NEGATIVE",
+    "POSITIVE",
+    "Range",
+    "did_you_mean",
+    "option",
     "PRESETS",
     "Q_Z_CHOICES",
     "Q_F_CHOICES",

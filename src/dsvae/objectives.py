@@ -18,15 +18,14 @@ terms (or change an encoder, which is :class:`~dsvae.config.DSVAEConfig`'s ``q_f
   the negatives are the posteriors of sequences generated from the prior, the farthest from each
   anchor by KL; with C-DSVAE's I(f; z) penalty.
 
-:class:`Objective` holds the weights (0: off); :func:`family_terms` computes the active terms of a
-batch; the loop adds ``sum(weight * term)`` to the ELBO it minimises. Every term is in nats per
-sequence (batch mean), like the ELBO's.
+These are the building blocks; each method is one class over them (:mod:`dsvae.methods`: its
+options, weights and named terms), and the loop adds ``sum(weight * term)`` to the ELBO it
+minimises. Every term is in nats per sequence (batch mean), like the ELBO's.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -34,67 +33,9 @@ from torch import Tensor
 
 from .model import DSVAE, DSVAEOutput, Posterior
 
-
-@dataclass(frozen=True)
-class Objective:
-    """The weights of the family's terms beyond the ELBO (each 0: off; all 0: DSVAE's objective).
-
-    contrastive_f: InfoNCE of f between x and its content augmentation (C-DSVAE's weight_c_aug);
-    contrastive_z: InfoNCE of z_1:T between x and its motion augmentation (weight_m_aug);
-    mi_fz: the minibatch estimate of I(f; z_t) (C-DSVAE adds it with weight 1);
-    tau: the InfoNCE temperature (C-DSVAE and SPYL: 0.5);
-    first_frame: the first frame's squared error (DBSE's weight_rec_frame);
-    sample_predict: SPYL's two contrastive terms, of f and of z, each with this weight (c_floss);
-    negatives: the fraction of SPYL's bank (:data:`SPYL_BANK` prior samples per sequence of the
-    batch) each anchor takes as negatives, the farthest by KL (the public code: 256 of 512)."""
-
-    contrastive_f: float = 0.0
-    contrastive_z: float = 0.0
-    mi_fz: float = 0.0
-    tau: float = 0.5
-    first_frame: float = 0.0
-    sample_predict: float = 0.0
-    negatives: float = 0.5
-
-    def __post_init__(self) -> None:
-        for name in ("contrastive_f", "contrastive_z", "mi_fz", "first_frame", "sample_predict"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"the weight {name} must be >= 0 (0: off), got {getattr(self, name)}")
-        if self.tau <= 0:
-            raise ValueError(f"the InfoNCE temperature must be positive, got {self.tau}")
-        if not 0 < self.negatives <= 1:
-            raise ValueError(
-                f"the fraction of SPYL's bank taken as negatives must be in (0, 1], got {self.negatives}"
-            )
-
-    def names(self) -> tuple[str, ...]:
-        """The names of the active terms, in the order :func:`family_terms` returns them."""
-        return tuple(n for n, w in zip(TERM_NAMES, self.weights()) if w)
-
-    def weights(self) -> tuple[float, ...]:
-        """The weight of each of :data:`TERM_NAMES`, in that order (0: off)."""
-        sp = self.sample_predict
-        return (self.contrastive_f, self.contrastive_z, self.mi_fz, sp, sp, self.first_frame)
-
-
-# the terms beyond the ELBO, as logged: InfoNCE of f and of z, I(f; z) estimate, SPYL's contrastive
-# terms of f and of z, first-frame error
-TERM_NAMES = ("nce_f", "nce_z", "mi_fz", "sp_f", "sp_z", "recon_x1")
 # SPYL's bank of negatives: this many sequences generated from the prior per sequence of the batch
 # (the public code: 4 x 128)
 SPYL_BANK = 4
-
-
-def method_name(obj: Objective, q_f: str = "sequence", z_input: str = "frames") -> str:
-    """The family member an objective and encoder make: SPYL (its sample-and-predict terms),
-    C-DSVAE (any other contrastive or MI term), DBSE (q(f) from the first frame), else DSVAE."""
-    if obj.sample_predict:
-        return "SPYL"
-    if obj.contrastive_f or obj.contrastive_z or obj.mi_fz:
-        return "C-DSVAE"
-    if q_f == "first-frame" or z_input == "minus-first" or obj.first_frame:
-        return "DBSE"
-    return "DSVAE"
 
 
 # --- augmentations -------------------------------------------------------------------------------
@@ -233,8 +174,11 @@ def farthest_by_kl(mean: Tensor, logvar: Tensor, bank_mean: Tensor, bank_logvar:
     return bank_mean[kl.topk(k, dim=1).indices]
 
 
-def sample_predict_terms(model: DSVAE, out: DSVAEOutput, obj: Objective) -> tuple[Tensor, Tensor]:
-    """SPYL's two contrastive terms for a batch and its model output ``out`` (nats, batch means):
+def sample_predict_terms(
+    model: DSVAE, out: DSVAEOutput, negatives: float = 0.5, tau: float = 0.5
+) -> tuple[Tensor, Tensor]:
+    """SPYL's two contrastive terms for a batch and its model output ``out`` (nats, batch means),
+    each anchor against the ``negatives`` fraction of the bank, at temperature ``tau``:
 
     - of f: anchor the posterior mean of f; positive: f of the sequence decoded from (that mean,
       the prior's means along a rollout drawn from it), encoded again; negatives: the farthest by KL
@@ -255,15 +199,15 @@ def sample_predict_terms(model: DSVAE, out: DSVAEOutput, obj: Objective) -> tupl
     with torch.no_grad():
         n = SPYL_BANK * B
         bank = model.encode(model.decode(model.sample_prior_f(n), model.prior_rollout(n).mean))
-    k = max(1, round(obj.negatives * n))
+    k = max(1, round(negatives * n))
     view_f = model.encode_f(model.decode(f_mean, model.prior_rollout(B).mean)).mean
     neg_f = farthest_by_kl(f_mean, out.f_post.logvar, bank.f_post.mean, bank.f_post.logvar, k)
     view_z = model.encode_z(model.decode(model.sample_prior_f(B), out.z_post.mean)).mean.mean(1)
     bank_z = (bank.z_post.mean.mean(1), bank.z_post.logvar.mean(1))
     neg_z = farthest_by_kl(z_mean, z_logvar, *bank_z, k)
     return (
-        contrastive_with_negatives(f_mean, view_f, neg_f, obj.tau),
-        contrastive_with_negatives(z_mean, view_z, neg_z, obj.tau),
+        contrastive_with_negatives(f_mean, view_f, neg_f, tau),
+        contrastive_with_negatives(z_mean, view_z, neg_z, tau),
     )
 
 
@@ -274,41 +218,13 @@ def first_frame_error(out: DSVAEOutput, x: Tensor) -> Tensor:
     return (out.x_hat[:, 0].float() - x[:, 0].float()).pow(2).flatten(1).sum(1).mean()
 
 
-def family_terms(model: DSVAE, x: Tensor, out: DSVAEOutput, obj: Objective) -> Tensor:
-    """The active terms of ``obj`` (:meth:`Objective.names`) for the batch x and its model output
-    ``out``, as one (k,) fp32 tensor (k = 0: DSVAE). The contrastive terms encode the augmented
-    views with the model (in its current mode: C-DSVAE's code runs them in training mode) and compare
-    posterior means, as C-DSVAE does; no view is decoded, and each view runs only the posterior it is
-    compared by (:meth:`DSVAE.encode_f`, :meth:`DSVAE.encode_z`: the same numbers as a whole encode)."""
-    terms = []
-    if obj.contrastive_f:
-        f_c = model.encode_f(content_augment(x)).mean
-        terms.append(info_nce(out.f_post.mean, f_c, obj.tau))
-    if obj.contrastive_z:
-        z_m = model.encode_z(motion_augment(x)).mean
-        terms.append(info_nce(out.z_post.mean.flatten(1), z_m.flatten(1), obj.tau))
-    if obj.mi_fz:
-        terms.append(mutual_information_fz(out.f_post, out.z_post))
-    if obj.sample_predict:
-        terms.extend(sample_predict_terms(model, out, obj))
-    if obj.first_frame:
-        terms.append(first_frame_error(out, x))
-    if not terms:
-        return torch.zeros(0, device=x.device)
-    return torch.stack([t.float() for t in terms])
-
-
 __all__ = [
-    "Objective",
     "SPYL_BANK",
-    "TERM_NAMES",
     "content_augment",
     "contrastive_with_negatives",
-    "family_terms",
     "farthest_by_kl",
     "first_frame_error",
     "info_nce",
-    "method_name",
     "motion_augment",
     "mutual_information_fz",
     "sample_predict_terms",

@@ -31,6 +31,7 @@ from .data import (
     open_dataset,
 )
 from .data.base import data_checksums
+from .methods import BUILT_IN, upgrade_train_record
 from .model import DSVAE
 
 LOG_COLUMNS = ("epoch", "split", "loss", "recon", "kl_f", "kl_z", "seq_per_s", "wall_s")
@@ -336,11 +337,12 @@ def _what_is_left(run_dir: Path, folder: Path) -> str:
 
 def read_train_options(run_dir: str | Path) -> dict:
     """RUN/train.json: the :class:`~dsvae.train.TrainConfig` fields plus where the data was
-    (:data:`DATA_LOCATION`)."""
+    (:data:`DATA_LOCATION`), its recipe and method source; the flat options of a run trained before
+    methods had names read as that method (:func:`dsvae.methods.upgrade_train_record`)."""
     path = Path(run_dir) / "train.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: the run folder lacks its training options")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return upgrade_train_record(json.loads(path.read_text(encoding="utf-8")))
 
 
 # train.json entries beside the TrainConfig fields: the working directory of the command that
@@ -522,7 +524,24 @@ def recipe_sha256(text: str) -> str:
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"not a TOML recipe: {e}") from None
     doc.pop("about", None)
-    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(canonical_recipe(doc), sort_keys=True).encode()).hexdigest()
+
+
+def canonical_recipe(doc: dict) -> dict:
+    """A recipe's settings in the one form its identity is taken from: a built-in method's options
+    (every one, defaults filled in) at the top level, as recipes wrote them before methods had
+    names (so those recipes, and the runs that recorded them, keep their sha256), and DSVAE's
+    nothing; a user's method as ``method = {name, options...}``."""
+    doc = dict(doc)
+    if "method" not in doc:
+        return doc
+    given = doc.pop("method")
+    table = {"name": given} if isinstance(given, str) else dict(given)
+    name = table.pop("name", "dsvae")
+    if name in BUILT_IN:
+        options = BUILT_IN[name].options_from(table).to_dict() if name != "dsvae" else {}
+        return {**doc, **options}
+    return {**doc, "method": {"name": name, **table}}
 
 
 # what to do when a trained run's model does not read its data (the message of check_model_fits)
@@ -621,12 +640,15 @@ class TrainedRun:
 
     def record(self, name: str) -> dict:
         """RUN/``name`` (config.json, train.json, env.json, ...) as a dict; {} where the file is
-        missing, unreadable or not a JSON object (a run copied without it)."""
+        missing, unreadable or not a JSON object (a run copied without it). train.json as this
+        dsvae reads it (:func:`read_train_options`)."""
         try:
             doc = json.loads((self.path / name).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
-        return doc if isinstance(doc, dict) else {}
+        if not isinstance(doc, dict):
+            return {}
+        return upgrade_train_record(doc) if name == "train.json" else doc
 
     def __repr__(self) -> str:
         return f"TrainedRun({str(self.path)!r})"

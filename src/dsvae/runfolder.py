@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import platform
 import shutil
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,10 +22,11 @@ import numpy as np
 import torch
 
 from ._io import atomic_write_text, remove_stale_temporaries
-from .config import DSVAEConfig
+from .config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, ConfigBase, DSVAEConfig, Range, option
 from .data import SequenceDataset, open_dataset
+from .data.sources import data_help
 from .device import PRECISIONS, cpu_info
-from .objectives import Objective
+from .methods import Method, make_method, method_source
 from .run import (
     DATA_LOCATION,
     RUN_OUTPUTS,
@@ -37,173 +38,89 @@ from .run import (
 )
 
 
-@dataclass(frozen=True)
-class Range:
-    """The values a number option may take: ``low`` <= v (or < v when ``low_open``) and, where
-    ``high`` is set, v <= ``high`` (or < with ``high_open``); always finite. Checked once where the
-    options are made (:meth:`TrainConfig.__post_init__`: recipe, command line and API alike)."""
-
-    low: float
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-
-    def holds(self, v: float) -> bool:
-        if not math.isfinite(v):
-            return False
-        ok = v > self.low if self.low_open else v >= self.low
-        if self.high is not None:
-            ok = ok and (v < self.high if self.high_open else v <= self.high)
-        return ok
-
-    def __str__(self) -> str:
-        low = f"{'>' if self.low_open else '>='} {self.low:g}"
-        if self.high is None:
-            return low
-        return (
-            f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
-        )
-
-
-NON_NEGATIVE, POSITIVE, AT_LEAST_ONE = Range(0), Range(0, low_open=True), Range(1)
-
-
-def _option(default, help: str, valid: Range | None = None, **argparse_kw):
-    """A TrainConfig field whose ``dsvae train`` option (``--field-name``) is generated from it: the
-    help text, the values it may take (``valid``) and any argparse settings (choices, metavar) live
-    here, written once."""
-    metadata = {"help": help, "valid": valid, **argparse_kw}
-    if isinstance(default, (dict, list, tuple)):
-        return field(default_factory=lambda: type(default)(default), metadata=metadata)
-    return field(default=default, metadata=metadata)
-
-
 @dataclass
-class TrainConfig:
+class TrainConfig(ConfigBase):
     """Every training option of a run: what ``dsvae train`` and a recipe set, recorded in
-    RUN/train.json. The command line's options are generated from these fields (cli.py)."""
+    RUN/train.json. The command line's options are generated from these fields (cli.py); kinds and
+    ranges are checked where a TrainConfig is made (:class:`~dsvae.config.ConfigBase`), and the
+    method's options against its dataclass (:mod:`dsvae.methods`)."""
 
-    data: str = _option(
-        "synthetic",
-        "synthetic, synthetic-shifted, sprites, fsdd, or a dataset folder (dsvae data ...); with "
-        "--resume: the run's data in a new place (checked against the run's checksums)",
-    )
-    preset: str = _option("cpu", "model preset: paper, cpu, sprites, tiny, speech (dsvae.config.PRESETS)")
-    model_overrides: dict = _option({}, "DSVAEConfig fields over the preset, e.g. {'z_dim': 8}")
-    epochs: int = _option(10, "epochs in all", AT_LEAST_ONE)
-    batch_size: int = _option(
+    WHAT = "training option"
+
+    data: str = option("synthetic", data_help())
+    preset: str = option("cpu", "model preset: paper, cpu, sprites, tiny, speech (dsvae.config.PRESETS)")
+    model_overrides: dict = option({}, "DSVAEConfig fields over the preset, e.g. {'z_dim': 8}")
+    epochs: int = option(10, "epochs in all", AT_LEAST_ONE)
+    batch_size: int = option(
         25, "the global batch; under DDP each of the W processes takes batch_size / W", AT_LEAST_ONE
     )
-    lr: float = _option(2e-4, "Adam learning rate", POSITIVE)
-    betas: tuple[float, float] = _option(
+    lr: float = option(2e-4, "Adam learning rate", POSITIVE)
+    betas: tuple[float, float] = option(
         (0.9, 0.999), "Adam betas, as B1,B2", Range(0, 1, high_open=True), metavar="B1,B2"
     )
-    kl_warmup_steps: int = _option(
+    kl_warmup_steps: int = option(
         0,
         "linear warm-up of the KL weight from 0 to 1 over this many steps (0: the plain ELBO)",
         NON_NEGATIVE,
     )
-    lr_decay_steps: int = _option(
+    lr_decay_steps: int = option(
         0, "decay the learning rate to 0 (half cosine) over the last N steps (0: constant)", NON_NEGATIVE
     )
-    grad_clip: float = _option(
+    grad_clip: float = option(
         0.0, "clip the global gradient norm to this value (0: no clipping)", NON_NEGATIVE
     )
-    # the successors' terms beyond the ELBO (dsvae.objectives; 0: off, all 0: DSVAE)
-    contrastive_f: float = _option(
-        0.0, "weight of InfoNCE between f of x and of x's frames shuffled (C-DSVAE; 0: off)", NON_NEGATIVE
+    method: str = option(
+        "dsvae",
+        "the method: dsvae, cdsvae, dbse, spyl (dsvae methods lists them with their options), an "
+        "installed package's (entry point dsvae.methods), module:Class or path/to/file.py:Class",
     )
-    contrastive_z: float = _option(
-        0.0, "weight of InfoNCE between z of x and of x recoloured (C-DSVAE; 0: off)", NON_NEGATIVE
-    )
-    mi_fz: float = _option(0.0, "weight of the minibatch estimate of I(f; z) (C-DSVAE; 0: off)", NON_NEGATIVE)
-    contrastive_tau: float = _option(0.5, "temperature of the InfoNCE terms", POSITIVE)
-    first_frame_recon: float = _option(
-        0.0, "weight of an extra squared error of the first frame (DBSE; 0: off)", NON_NEGATIVE
-    )
-    sample_predict: float = _option(
-        0.0,
-        "weight of each of SPYL's sample-and-predict contrastive terms, of f and of z (0: off)",
-        NON_NEGATIVE,
-    )
-    sample_predict_negatives: float = _option(
-        0.5,
-        "fraction of SPYL's bank (4 prior samples per sequence) each anchor takes as negatives",
-        Range(0, 1, low_open=True),
-    )
-    seed: int = _option(
+    method_options: dict = option({}, "the method's options, e.g. {'contrastive_f': 10.0}")
+    seed: int = option(
         0, "seed of the model's initialisation, the batches and the sampled latents", NON_NEGATIVE
     )
-    data_seed: int = _option(0, "seed of generated data (synthetic)", NON_NEGATIVE)
-    precision: str = _option(
+    data_seed: int = option(0, "seed of generated data (synthetic)", NON_NEGATIVE)
+    precision: str = option(
         "auto", "bf16 autocast or fp32; auto uses bf16 where the hardware has it", choices=PRECISIONS
     )
-    device: str = _option("auto", "auto, cpu, cuda, cuda:1, ...")
-    channels_last: bool | None = _option(
+    device: str = option("auto", "auto, cpu, cuda, cuda:1, ...")
+    channels_last: bool | None = option(
         None, "channels_last convolutions (default: where measured faster, dsvae.device)"
     )
-    compile: bool = _option(False, "torch.compile the model")
-    log_every: int = _option(
-        10, "steps between host synchronisations (progress bar, NaN check)", AT_LEAST_ONE
-    )
-    checkpoint_every: int = _option(
+    compile: bool = option(False, "torch.compile the model")
+    log_every: int = option(10, "steps between host synchronisations (progress bar, NaN check)", AT_LEAST_ONE)
+    checkpoint_every: int = option(
         0, "also checkpoint every N steps inside an epoch (0: at epoch ends only)", NON_NEGATIVE
     )
-    max_steps: int = _option(
+    max_steps: int = option(
         0, "stop (checkpointed) after this many steps in all (0: run the epochs)", NON_NEGATIVE
     )
-    max_minutes: float = _option(
+    max_minutes: float = option(
         0.0,
         "stop (checkpointed) after this many minutes of this invocation (0: none); continue with --resume",
         NON_NEGATIVE,
     )
-    pictures: bool = _option(
+    pictures: bool = option(
         True, "after training, draw the reconstructions and swaps into RUN/pictures (dsvae viz: the rest)"
     )
-    progress: bool = _option(True, "show progress bars")
+    progress: bool = option(True, "show progress bars")
 
-    def __post_init__(self) -> None:
-        self.check_ranges()
+    def validate(self) -> None:
+        """The method exists and its options are its dataclass's (filled in with its defaults,
+        so that RUN/train.json records every option the run trained with). Raises ValueError
+        (:class:`~dsvae.methods.MethodError`)."""
+        self.method_options = self.method_instance().options.to_dict()
 
-    def check_ranges(self) -> None:
-        """Every number option within the values it may take (the ``valid`` of its field): a
-        negative clip would reverse the gradients, a negative warm-up make the KL weight negative, 0
-        epochs train nothing, and each would still end with exit 0. Raises ValueError naming the
-        option as a recipe key and a flag, its value and its allowed range."""
-        for f in dataclasses.fields(self):
-            valid = f.metadata.get("valid")
-            if valid is None:
-                continue
-            value = getattr(self, f.name)
-            values = value if isinstance(value, (list, tuple)) else (value,)
-            numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-            if numbers and all(valid.holds(float(v)) for v in values):
-                continue
-            flag = "--" + f.name.replace("_", "-")
-            shown = ",".join(map(str, values)) if isinstance(value, (list, tuple)) else repr(value)
-            each = "each of " if isinstance(value, (list, tuple)) else ""
-            raise ValueError(
-                f"training option {f.name} ({flag}) = {shown} is out of range: {each}{f.name} must be "
-                f"{valid} ({f.metadata['help']})"
-            )
+    def method_instance(self, source: dict | None = None) -> Method:
+        """The method with its options (:func:`dsvae.methods.make_method`; ``source``: the run's
+        record of where it came from, for the message when it cannot be imported)."""
+        return make_method(self.method, self.method_options, source)
 
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["betas"] = list(self.betas)
-        return d
-
-    def objective(self) -> Objective:
-        """The weights of the terms beyond the ELBO (:class:`dsvae.objectives.Objective`). Raises
-        ValueError for a negative weight or temperature."""
-        return Objective(
-            self.contrastive_f,
-            self.contrastive_z,
-            self.mi_fz,
-            self.contrastive_tau,
-            self.first_frame_recon,
-            self.sample_predict,
-            self.sample_predict_negatives,
-        )
+    @classmethod
+    def from_record(cls, record: dict) -> TrainConfig:
+        """The TrainConfig of RUN/train.json (without its extra entries, :data:`RUN_RECORD_EXTRA`);
+        a run trained before methods had names has its flat options read as the method they made
+        (:func:`dsvae.run.read_train_options` does that)."""
+        return cls.from_dict({k: v for k, v in record.items() if k not in RUN_RECORD_EXTRA})
 
 
 # what a resumed run may change: its length and the machine it runs on; everything else would make
@@ -218,9 +135,9 @@ MAY_CHANGE_ON_RESUME = (
     "log_every",
     "checkpoint_every",
 )
-# train.json entries beside the TrainConfig fields: where the data is, the recipe of the run, and the
-# learning rates a resumed run changed to on purpose (--resume-lr: step, was, lr)
-RUN_RECORD_EXTRA = (*DATA_LOCATION, "recipe", "lr_changes")
+# train.json entries beside the TrainConfig fields: where the data is, the recipe of the run, where its
+# method came from, and the learning rates a resumed run changed to on purpose (--resume-lr)
+RUN_RECORD_EXTRA = (*DATA_LOCATION, "recipe", "method_source", "lr_changes")
 
 
 def resumed_config(run_dir: str | Path, changes: dict) -> tuple[TrainConfig, list[str]]:
@@ -232,8 +149,7 @@ def resumed_config(run_dir: str | Path, changes: dict) -> tuple[TrainConfig, lis
     one (with that value): continuing a run with another learning rate, batch or model would silently
     train something else. ``data`` is not compared (a moved data folder is relocated and checked by
     its checksums, :func:`dsvae.run.relocate_data`)."""
-    saved = {k: v for k, v in read_train_options(run_dir).items() if k not in RUN_RECORD_EXTRA}
-    recorded = TrainConfig(**{**saved, "betas": tuple(saved.get("betas", TrainConfig().betas))})
+    recorded = TrainConfig.from_record(read_train_options(run_dir))
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     applied, refused = [], []
     for key, value in changes.items():
@@ -368,6 +284,7 @@ class TrainingRun:
     # the learning rates the run changed to on resume (--resume-lr), and this start's change if any
     lr_changes: list[dict] = field(default_factory=list)
     lr_change: dict | None = None
+    recorded_method_source: dict | None = None
 
     @classmethod
     def open(
@@ -411,6 +328,7 @@ class TrainingRun:
                 }
                 run.tc, _ = resumed_config(run_dir, changes)
                 run.lr_changes = list(recorded.get("lr_changes", []))
+                run.recorded_method_source = recorded.get("method_source")
             if resume_lr is not None:
                 if not resume:
                     raise ValueError("--resume-lr changes the learning rate of a resumed run: add --resume")
@@ -444,7 +362,7 @@ class TrainingRun:
             lock_run_dir(self.path, self.locks)
         remove_stale_temporaries(self.path)  # of writers killed in an earlier start, with a note
         cfg.save(self.path / "config.json")
-        record = {**self.tc.to_dict(), **self.location}
+        record = {**self.tc.to_dict(), **self.location, "method_source": self._method_source()}
         if self.lr_change is not None:
             self.lr_changes.append({"step": at_step, **self.lr_change})
             self.lr_change = None
@@ -460,6 +378,23 @@ class TrainingRun:
         record_env["cpu"] = cpu_info().to_dict()
         record_env["data_checksums"] = run_data_checksums(dataset, self.location.get("data_path"))
         atomic_write_text(self.path / "env.json", json.dumps(record_env, indent=2, default=str))
+
+    def _method_source(self) -> dict:
+        """Where the run's method comes from now (:func:`dsvae.methods.method_source`); on resume, a
+        package version or file that differs from the one the run recorded is said (the run goes on
+        with the method as it is now)."""
+        source = method_source(self.tc.method)
+        before = self.recorded_method_source
+        if before:
+            changed = [k for k in ("package", "version", "sha256") if before.get(k) != source.get(k)]
+            if changed:
+                warnings.warn(
+                    f"{self.path}: the method {self.tc.method} changed since the run recorded it ("
+                    + ", ".join(f"{k} {before.get(k)} -> {source.get(k)}" for k in changed)
+                    + "); the run goes on with it as it is now",
+                    stacklevel=2,
+                )
+        return source
 
     def close(self) -> None:
         """Release the folder's lock."""

@@ -30,8 +30,8 @@ from .config import PRESETS, DSVAEConfig
 from .data import SequenceDataset
 from .device import autocast, default_channels_last, resolve_device, resolve_precision
 from .elbo import ELBO_TERMS, elbo_terms, terms_of
+from .methods import Method, method_terms
 from .model import DSVAE
-from .objectives import Objective, family_terms
 from .progress import progress
 from .run import LOG_COLUMNS, check_model_fits
 from .runfolder import MAY_CHANGE_ON_RESUME, RunBusyError, TrainConfig, TrainingRun, resumed_config
@@ -57,8 +57,11 @@ class TrainResult:
 # --- set-up helpers ----------------------------------------------------------------------------------
 
 
-def model_config_for(dataset: SequenceDataset, preset: str, overrides: dict) -> DSVAEConfig:
-    """The preset, fitted to the dataset's frames and T, with the user's overrides on top.
+def model_config_for(
+    dataset: SequenceDataset, preset: str, overrides: dict, method: Method | None = None
+) -> DSVAEConfig:
+    """The preset, fitted to the dataset's frames and T, with the method's model switches
+    (:attr:`dsvae.methods.Method.model_defaults`) and the user's overrides on top.
 
     Raises ValueError for a preset of the other kind of frames (a video preset on vector frames or
     the speech preset on video), naming the presets that fit, and for overrides that contradict the
@@ -76,7 +79,8 @@ def model_config_for(dataset: SequenceDataset, preset: str, overrides: dict) -> 
         shape.update(channels=c, frame_size=h, frame_dim=0)
     else:
         shape.update(frame_dim=dataset.frame_shape[0])
-    cfg = DSVAEConfig.preset(preset, **{**shape, **overrides})
+    switches = method.model_defaults if method is not None else {}
+    cfg = DSVAEConfig.preset(preset, **{**shape, **switches, **overrides})
     check_model_fits(cfg, dataset, advice="Drop the overrides that conflict with the data's frames.")
     return cfg
 
@@ -249,7 +253,8 @@ def _train(run: TrainingRun, world: int, rank: int, device: torch.device, t_star
     seed_everything(tc.seed + rank)
     dataset = run.dataset()
     train_ds, test_ds = _splits(tc, dataset, world, sync=distributed and device.type == "cuda")
-    cfg = model_config_for(dataset, tc.preset, tc.model_overrides)
+    method = tc.method_instance()
+    cfg = model_config_for(dataset, tc.preset, tc.model_overrides, method)
     check_view_fits(cfg, dataset)
     model, channels_last = _model_on(cfg, tc, device, precision)
     opt = make_optimizer(model, tc, device)
@@ -274,8 +279,7 @@ def _train(run: TrainingRun, world: int, rank: int, device: torch.device, t_star
 
     steps_per_epoch = train_ds.num_batches(tc.batch_size, drop_last=True)
     total_steps = tc.epochs * steps_per_epoch
-    objective = tc.objective()
-    term_names = ELBO_TERMS + objective.names()  # the ELBO's terms, then the successors' (if any)
+    term_names = ELBO_TERMS + method.term_names()  # the ELBO's terms, then the method's (if any)
     train_terms: dict = {}
     test_terms: dict = {}
     stop = False
@@ -302,7 +306,7 @@ def _train(run: TrainingRun, world: int, rank: int, device: torch.device, t_star
             x = train_ds.model_batch(pos, device)
             w = min(1.0, (step + 1) / tc.kl_warmup_steps) if tc.kl_warmup_steps else 1.0
             lr = learning_rate(tc, step, total_steps)
-            sums += _step(net, model, opt, x, tc, objective, w, lr, device, precision)
+            sums += _step(net, model, opt, x, tc, method, w, lr, device, precision)
             n_seen, n_window, step, step_in_epoch = (
                 n_seen + 1,
                 n_window + len(pos) * world,
@@ -423,21 +427,21 @@ def _step(
     opt: torch.optim.Optimizer,
     x: torch.Tensor,
     tc: TrainConfig,
-    objective: Objective,
+    method: Method,
     kl_weight: float,
     lr: float,
     device: torch.device,
     precision: str,
 ) -> torch.Tensor:
     """One optimizer step on the batch ``x`` of recon + ``kl_weight`` (kl_f + kl_z) + the weighted
-    terms of ``objective`` (:func:`dsvae.objectives.family_terms`: none for DSVAE); returns the ELBO
-    terms (:data:`~dsvae.elbo.ELBO_TERMS`) and then those terms, detached, on the device (no host
+    terms of ``method`` (:meth:`dsvae.methods.Method.terms`: none for DSVAE); returns the ELBO
+    terms (:data:`~dsvae.elbo.ELBO_TERMS`) and then the method's, detached, on the device (no host
     synchronisation)."""
     with autocast(device, precision):
         out = net(x)
-        extra = family_terms(model, x, out, objective)
+        extra = method_terms(method, model, x, out)
     loss = out.recon + kl_weight * (out.kl_f + out.kl_z)
-    for weight, term in zip((w for w in objective.weights() if w), extra):
+    for weight, term in zip(method.weights().values(), extra):
         loss = loss + weight * term
     opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -512,7 +516,7 @@ def diverged_advice(what: str, run_dir: Path, epoch: int, step: int, lr: float) 
 
     good = last_good_checkpoint(run_dir)
     kept = (
-        f"the last finite checkpoint {good[0]} (step {good[1]}) is kept and nothing after it was saved"
+        f"the last good checkpoint {good[0]} (step {good[1]}, finite) is kept and nothing after it was saved"
         if good is not None
         else "no checkpoint was written before it, so the run starts over from step 0"
     )

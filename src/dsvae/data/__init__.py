@@ -66,8 +66,9 @@ def open_dataset(spec: str | Path, seed: int = 0) -> SequenceDataset:
         return SequenceDataset.open(folder)
     path = Path(spec)
     if not path.exists():
+        names = ", ".join(repr(n) for n in sources.all_names(openable=True))
         raise DatasetError(
-            f"--data {spec!r}: not an existing dataset folder, and {sources.unknown_message(spec)}"
+            f"--data {spec!r}: not {names} nor an existing dataset folder ({sources.unknown_message(spec)})"
         )
     return SequenceDataset.open(path)
 

@@ -30,7 +30,6 @@ kinds and build commands for the advice it gives about a folder that is not a da
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 import typing
@@ -38,6 +37,8 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ..config import did_you_mean
 
 ENTRY_POINT_GROUP = "dsvae.data"
 KINDS = ("video", "vector")
@@ -345,17 +346,17 @@ def find(name: str) -> Source:
     return _BUILTIN.get(name) or load_user_source(name)
 
 
-def all_names() -> tuple[str, ...]:
-    """Every source name: the built-ins in table order, then the users' (sorted)."""
-    return (*_BUILTIN, *user_source_names())
+def all_names(openable: bool = False) -> tuple[str, ...]:
+    """Every source name: the built-ins in table order, then the users' (sorted); ``openable``: only
+    those ``--data`` takes by name (not the kinds of folder a user builds, such as ``video``)."""
+    builtin = [s.name for s in BUILTIN if not (openable and s.made == "folder")]
+    return (*builtin, *user_source_names())
 
 
 def unknown_message(name: str) -> str:
     """``"no data source NAME; did you mean A, B? ..."``, the closest of every source's names."""
     names = all_names()
-    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
-    hint = f"did you mean {', '.join(close)}? " if close else ""
-    return f"no data source {name!r}; {hint}the sources: {', '.join(names)}"
+    return f"no data source {name!r}: {did_you_mean(name, names)}"
 
 
 def data_help() -> str:

@@ -1,10 +1,12 @@
 """Recipes: a run's data, model preset and overrides, and every training option, in one small TOML file.
 
 A recipe file holds :class:`~dsvae.train.TrainConfig` fields at its top level (``data``, ``preset``,
-``epochs``, ``lr``, ...), DSVAEConfig fields over the preset in a ``[model]`` table, and a one-line
-``about``. The recipes shipped here are listed by ``dsvae recipes``; a user's own file works the same
-way (``dsvae train --recipe my.toml``). Options given on the command line override the recipe's, and
-the run folder records the recipe's name, sha256 and text (RUN/train.json, RUN/recipe.toml).
+``epochs``, ``lr``, ...), the method in a ``[method]`` table (``name`` and the method's options;
+``method = "dsvae"`` where it takes none; :mod:`dsvae.methods`), DSVAEConfig fields over the preset
+in a ``[model]`` table, and a one-line ``about``. The recipes shipped here are listed by ``dsvae
+recipes``; a user's own file works the same way (``dsvae train --recipe my.toml``). Options given on
+the command line override the recipe's, and the run folder records the recipe's name, sha256 and
+text (RUN/train.json, RUN/recipe.toml).
 
 What each shipped recipe measured (time and scores per CPU kind or GPU) is in ``results.json``
 beside the recipes, written by ``dsvae compare RUN... --record FILE`` from scored run folders.
@@ -12,14 +14,14 @@ beside the recipes, written by ``dsvae compare RUN... --record FILE`` from score
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import sys
-import typing
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import DSVAEConfig
+from ..methods import LEGACY_OPTIONS, MethodError, legacy_method, method_class
 from ..run import recipe_sha256
 from ..train import TrainConfig
 
@@ -30,8 +32,9 @@ else:  # pragma: no cover - Python 3.10
 
 RECIPE_DIR = Path(__file__).resolve().parent
 RESULTS_FILE = RECIPE_DIR / "results.json"
-# TrainConfig fields a recipe does not set: how a command runs, not what it trains
-NOT_IN_RECIPES = {"model_overrides", "max_steps", "max_minutes", "progress"}
+# TrainConfig fields a recipe does not set: how a command runs, not what it trains (and the tables
+# [model] and [method], which set model_overrides and method_options)
+NOT_IN_RECIPES = {"model_overrides", "method_options", "max_steps", "max_minutes", "progress"}
 
 
 class RecipeError(ValueError):
@@ -40,7 +43,8 @@ class RecipeError(ValueError):
 
 @dataclass
 class Recipe:
-    """One recipe: ``train`` holds TrainConfig fields, ``model`` DSVAEConfig fields over the preset."""
+    """One recipe: ``train`` holds TrainConfig fields (``method`` and ``method_options`` from its
+    ``[method]`` table), ``model`` DSVAEConfig fields over the preset."""
 
     name: str
     source: str  # "dsvae:NAME" for a shipped recipe, else the file's path
@@ -70,9 +74,7 @@ class Recipe:
                 f"recipe {self.name!r} trains on data you give: add --data FOLDER (build one from "
                 "your clips with `dsvae data video --input CLIPS --out data/my_clips`)"
             )
-        if "betas" in values:
-            values["betas"] = tuple(values["betas"])
-        return TrainConfig(**values)
+        return TrainConfig.from_dict(values)
 
 
 def recipe_names() -> list[str]:
@@ -130,7 +132,8 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
     model = doc.pop("model", {})
     if not isinstance(model, dict):
         raise RecipeError(f"recipe {path}: [model] must be a table of DSVAEConfig fields")
-    _check_keys(path, doc, TrainConfig, NOT_IN_RECIPES, "training option")
+    doc.update(_method_entries(path, doc.pop("method", None), doc))
+    _check_keys(path, doc, TrainConfig, NOT_IN_RECIPES - {"method_options"}, "training option")
     _check_keys(path, model, DSVAEConfig, set(), "model field ([model])")
     recipe = Recipe(name=name, source=source, text=text, about=str(about), train=doc, model=model)
     try:
@@ -140,8 +143,42 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
     return recipe
 
 
+def _method_entries(path: Path, given, doc: dict) -> dict:
+    """TrainConfig's ``method`` and ``method_options`` from a recipe's ``method`` (a name, or a
+    ``[method]`` table: ``name`` and the options). A recipe written before methods had names sets a
+    built-in's options at its top level (``contrastive_f = 10.0``): read as that method, with a
+    note. Raises RecipeError for a table without a name, or both forms at once."""
+    flat = {k: doc.pop(k) for k in list(doc) if k in LEGACY_OPTIONS}
+    if flat:
+        if given is not None:
+            raise RecipeError(
+                f"recipe {path}: {', '.join(flat)} belong in the [method] table, beside its name"
+            )
+        try:
+            name, options = legacy_method(flat)
+        except MethodError as e:
+            raise RecipeError(f"recipe {path}: {e}") from None
+        warnings.warn(
+            f"recipe {path}: {', '.join(flat)} at the top level are the {name} method's options; read "
+            f"as such (write them as [method] name = {name!r} and the options beneath)",
+            stacklevel=3,
+        )
+        return {"method": name, "method_options": options}
+    if given is None:
+        return {}
+    if isinstance(given, str):
+        return {"method": given}
+    if not isinstance(given, dict) or not isinstance(given.get("name"), str):
+        raise RecipeError(
+            f'recipe {path}: method must be a name (method = "dbse") or a [method] table with a name '
+            'and the method\'s options (name = "cdsvae", contrastive_f = 10.0, ...)'
+        )
+    table = dict(given)
+    return {"method": table.pop("name"), "method_options": table}
+
+
 def _check_keys(path: Path, values: dict, cls, excluded: set, what: str) -> None:
-    known = [f.name for f in dataclasses.fields(cls) if f.name not in excluded]
+    known = [name for name in cls.known() if name not in excluded]
     for key in values:
         if key not in known:
             close = difflib.get_close_matches(key, known, n=3)
@@ -150,33 +187,12 @@ def _check_keys(path: Path, values: dict, cls, excluded: set, what: str) -> None
 
 
 def recipe_values_check(recipe: Recipe) -> None:
-    """Every training option of the kind TrainConfig declares (numbers for numbers, text for text)
-    and within its range (:meth:`TrainConfig.check_ranges`); the model fields are checked by building
-    the DSVAEConfig of the preset. Raises ValueError."""
-    hints = typing.get_type_hints(TrainConfig)
-    for key, value in recipe.train.items():
-        kind = hints[key]
-        ok = {
-            int: isinstance(value, int) and not isinstance(value, bool),
-            float: isinstance(value, (int, float)) and not isinstance(value, bool),
-            str: isinstance(value, str),
-            bool: isinstance(value, bool),
-        }.get(kind, True)
-        if key == "betas":
-            ok = (
-                isinstance(value, list)
-                and len(value) == 2
-                and all(isinstance(b, (int, float)) for b in value)
-            )
-        if key == "channels_last":
-            ok = isinstance(value, bool)
-        if not ok:
-            raise ValueError(f"{key} = {value!r} is not of the kind {getattr(kind, '__name__', kind)}")
-    # the ranges of the options, checked where every TrainConfig is made
-    TrainConfig(
-        **{**recipe.train, **({"betas": tuple(recipe.train["betas"])} if "betas" in recipe.train else {})}
-    )
-    DSVAEConfig.preset(recipe.train.get("preset", TrainConfig.preset), **recipe.model)
+    """Every training option of its kind and range, the method's options of its dataclass
+    (:class:`~dsvae.config.ConfigBase`: one set of checks for the recipe, the command line and the
+    API), and the model fields by building the DSVAEConfig of the preset with the method's switches.
+    Raises ValueError."""
+    tc = TrainConfig.from_dict(recipe.train)
+    DSVAEConfig.preset(tc.preset, **{**method_class(tc.method).model_defaults, **recipe.model})
 
 
 __all__ = ["RECIPE_DIR", "RESULTS_FILE", "Recipe", "RecipeError", "load_recipe", "recipe_names"]
