@@ -18,6 +18,7 @@ from pathlib import Path
 from dsvae._io import atomic_write_text
 from dsvae.evaluate.compare import read_results
 from dsvae.evaluate.judge import SHIPPED_DIR, SHIPPED_JUDGES, read_judge_metrics
+from dsvae.evaluate.records import FRACTION, score_of
 from dsvae.recipes import RESULTS_FILE, load_recipe
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -32,11 +33,14 @@ PAPER_SPRITES = [
 ]
 
 
-def _score(entry: dict, key: str, pct: bool = True, digits: int = 1) -> str:
+def _score(entry: dict, key: str, digits: int = 1) -> str:
+    """A score's mean [95% interval] over the entry's runs; a fraction (its record's unit,
+    :mod:`dsvae.evaluate.records`) in percent, without the sign (the heading says it)."""
     s = entry["scores"].get(key)
     if not s:
         return "-"
-    k = 100 if pct else 1
+    declared = score_of(key)
+    k = 100 if declared is not None and declared.unit == FRACTION else 1
     if s.get("n", len(s.get("per_run", []))) == 1:  # one run: no interval to show
         return f"{k * s['mean']:.{digits}f}"
     lo, hi = (k * v for v in s["ci95"])
@@ -124,7 +128,7 @@ def quickstart() -> list[str]:
     return rows + _family_rows(
         QUICKSTART_FAMILY,
         _method_and_recipe,
-        lambda e: " | ".join([*(_score(e, k) for k in keys), _score(e, "reconstruction.psnr", pct=False)]),
+        lambda e: " | ".join([*(_score(e, k) for k in keys), _score(e, "reconstruction.psnr")]),
     )
 
 
@@ -138,9 +142,9 @@ def sprites() -> list[str]:
         SPRITES_FAMILY,
         lambda method, recipe: f"**{method}, dsvae `{recipe}` recipe**",
         lambda e: (
-            f"{_score(e, 'motion_scores.acc')} | {_score(e, 'motion_scores.is', pct=False, digits=2)} | "
-            f"{_score(e, 'motion_scores.h_yx', pct=False, digits=3)} | "
-            f"{_score(e, 'motion_scores.h_y', pct=False, digits=3)} | "
+            f"{_score(e, 'motion_scores.acc')} | {_score(e, 'motion_scores.is', digits=2)} | "
+            f"{_score(e, 'motion_scores.h_yx', digits=3)} | "
+            f"{_score(e, 'motion_scores.h_y', digits=3)} | "
             f"{_score(e, 'paper_protocol.attributes_mean')} | {_score(e, 'swap.attributes_mean')} / "
             f"{_score(e, 'swap.motion')} | {_score(e, 'latents.probes.motion.from_f.linear')} | "
             f"{_mean_of(e, _attribute_probe_keys(e, 'z'))}"

@@ -72,8 +72,12 @@ def test_compare_runs_table_and_cli(tmp_path, capsys):
     assert acc["per_run"] == [0.8, 0.9, 1.0] and acc["n"] == 3
     assert acc["mean"] == pytest.approx(0.9) and acc["std"] == pytest.approx(0.1)  # ddof 1
     assert 0.8 <= acc["ci95"][0] < 0.9 < acc["ci95"][1] <= 1.0
+    assert (acc["direction"], acc["unit"]) == ("higher", "fraction")  # from the records
+    assert result["scores"]["train_minutes"]["direction"] == "lower"
     md = compare_table(result)
     assert "| mean ± std | 0.9 ± 0.1 |" in md and "95% bootstrap CI" in md and "train_minutes" in md
+    assert "| motion_scores.acc | higher | fraction | 3 | 0.9 ± 0.1 |" in md
+    assert "| reconstruction.psnr | higher | dB | 3 |" in md
     out = tmp_path / "cmp"
     assert main(["compare", *map(str, runs), "--out", str(out)]) == 0
     assert "3 runs compared" in capsys.readouterr().out

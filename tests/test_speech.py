@@ -345,6 +345,11 @@ def test_evaluate_speech_run_writes_the_metrics(speech_run):
     md = (speech_run / "metrics.md").read_text()
     assert "EER with f" in md and "DSVAE (paper, TIMIT) | 5.64% | 19.20%" in md
     assert evaluate_speech_run(speech_run)["reconstruction"] == m["reconstruction"]  # seeded
+    from dsvae.evaluate.records import MetricsRecord
+
+    record = MetricsRecord.from_dict(m)  # every number of a speech run is declared by its records
+    assert m["schema"] == record.schema == 2 and record.undeclared() == []
+    assert {"speaker_eer.f", "probe.digit.f", "reconstruction.mse"} <= set(record.scores())
 
 
 def test_cli_eval_prints_the_table_of_the_runs_data(speech_run, capsys):

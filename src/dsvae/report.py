@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from ._io import atomic_write_text, remove_stale_temporaries
+from .evaluate.records import MetricsRecord
 from .run import TrainedRun, read_metrics_markdown
 from .viz import LATENT_PICTURES, PICTURES
 
@@ -159,7 +160,7 @@ def _metrics(run: TrainedRun) -> str:
             if stale
             else ""
         )
-        return note + _table(_flatten(run.metrics))
+        return note + _scores_table(run.metrics)
     return f'<p class="muted">No metrics yet: run <code>dsvae eval {html.escape(str(run.path))}</code>.</p>'
 
 
@@ -274,6 +275,20 @@ def _flatten(data: dict, prefix: str = "") -> list[tuple[str, str]]:
         else:
             rows.append((name, _value_text(value)))
     return rows
+
+
+def _scores_table(metrics: dict) -> str:
+    """metrics.json through its records (:mod:`dsvae.evaluate.records`): every score with its unit
+    and the side that is better, then the rest (provenance, settings, notes) as it is."""
+    items = MetricsRecord.from_dict(metrics).score_items()
+    rows = "\n".join(
+        f'<tr><td class="key">{html.escape(k)}</td><td>{html.escape(_value_text(v))}</td>'
+        f"<td>{html.escape(s.unit)}</td><td>{html.escape(s.direction or '')}</td></tr>"
+        for k, (v, s) in items.items()
+    )
+    scores = f"<table>\n<tr><th>score</th><th>value</th><th>unit</th><th>better</th></tr>\n{rows}\n</table>"
+    rest = [(k, v) for k, v in _flatten(metrics) if k not in items and k.rpartition(".")[0] not in items]
+    return f"<h3>Scores</h3>\n{scores}\n<h3>The rest of metrics.json</h3>\n{_table(rest)}"
 
 
 def _table(rows: list[tuple[str, str]]) -> str:

@@ -30,6 +30,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ._io import atomic_file
 from .data.base import SequenceDataset
 from .device import resolve_device, seeded_eval
+from .evaluate.records import MetricsRecord
 from .model import DSVAE
 from .progress import progress
 from .run import TrainedRun, check_model_fits
@@ -732,7 +733,7 @@ def run_latents(run: TrainedRun) -> tuple[dict | None, dict | None]:
             stacklevel=3,
         )
         return None, None
-    latents = metrics.get("latents")
+    latents = MetricsRecord.from_dict(metrics).section("latents")  # any schema version
     if not (latents and latents.get("dci")):
         return None, metrics  # unlabelled, or nothing to fit: metrics.json's notes say why
     cfg = run.model.config
@@ -759,9 +760,10 @@ def latent_pictures(
     ran with a judge) and the traversals (traverse_<factor>.gif/.png; PNG of spectrograms for a vector
     run) of a labelled run, from what `dsvae eval` wrote in RUN/metrics.json (:func:`run_latents`)."""
     latents, metrics = run_latents(run)
+    record = MetricsRecord.from_dict(metrics) if metrics else None
     paths: dict[str, Path] = {}
-    if metrics and metrics.get("factors"):
-        fig = factor_scores_figure(metrics["factors"], metrics["factor_kinds"])
+    if record and record.section("factors"):
+        fig = factor_scores_figure(record.section("factors"), record.section("factor_kinds"))
         paths["factor_scores.png"] = save_figure(fig, out_dir / "factor_scores.png")
     if latents is None:
         return paths

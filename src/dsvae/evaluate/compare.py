@@ -21,42 +21,18 @@ import numpy as np
 
 from ..run import DATA_LOCATION, TrainedRun, recipe_sha256
 from .markdown import row
+from .records import FRACTION, RUN_SCORES, MetricsRecord, Score, headline, score_of
 
-# top-level keys of metrics.json that are not scores (provenance and settings)
-NOT_SCORES_TOP = {"run", "kind", "dataset", "judge", "judge2", "seeds", "precision", "notes", "timings_s"}
-# keys at any depth that are not scores (notes, matrices, settings); judge_audit.judge is a score
-NOT_SCORES = {
-    "notes", "paper_timit_eer", "factor_kinds", "pairs", "chance", "home", "importance", "D_i",
-    "latent_names", "factors.chance", "skipped", "train_sequences", "regressor", "classes",
-    "per_class", "latent", "ceiling",
-}  # fmt: skip
-# the scores the short table shows, in order, with their headings (where the runs have them)
-HEADLINE = {
-    "motion_scores.acc": "Acc",
-    "motion_scores.is": "IS",
-    "paper_protocol.attributes_mean": "attributes",
-    "swap.attributes_mean": "swap attrs",
-    "swap.motion": "swap motion",
-    "factors.swap_score": "swap assignment",
-    "factors.sample_score": "sample assignment",
-    "latents.dci.gbt.f+z.D": "D (gbt)",
-    "latents.dci.gbt.f+z.C": "C (gbt)",
-    "latents.dci.gbt.f+z.I": "I (gbt)",
-    "identity_eer.f": "EER f",
-    "identity_eer.z": "EER z",
-    "speaker_eer.f": "speaker EER f",
-    "speaker_eer.z": "speaker EER z",
-    "reconstruction.psnr": "PSNR",
-    "reconstruction.kl_f": "KL_f",
-    "reconstruction.kl_z": "KL_z",
-    "train_minutes": "train min",
-}
+# the scores the short table shows, in order, with their headings (where the runs have them): those
+# whose record (dsvae.evaluate.records) gives them a heading
+HEADLINE = headline()
 
 
 # train.json options that do not change what a run learns, or that differ between seeds by design
 NOT_RECIPE = {
     "seed", "max_steps", "max_minutes", "pictures", "progress", "log_every", "checkpoint_every",
     "model_overrides",  # resolved in config.json
+    "method_source",  # where the method's code came from (provenance, as env.json)
     *DATA_LOCATION,
 }  # fmt: skip
 
@@ -106,34 +82,54 @@ def recipe_differences(run_dirs: Sequence[str | Path]) -> dict[str, list]:
 
 
 def run_scores(run_dir: str | Path) -> dict[str, float]:
-    """Every score of one evaluated run as ``{dotted key: number}``: metrics.json flattened (a
-    ``{"mean", "std"}`` over evaluation seeds counts as its mean), plus ``train_minutes`` (the wall
-    time of the training epochs in RUN/log.csv) where the log has it."""
+    """Every score of one evaluated run as ``{dotted key: number}``: the score fields of
+    metrics.json's records (:class:`~dsvae.evaluate.records.MetricsRecord`; a ``{"mean", "std"}``
+    over evaluation seeds counts as its mean; user metrics as ``user_metrics.NAME.KEY``), plus
+    ``train_minutes`` (the wall time of the training epochs in RUN/log.csv) where the log has it."""
+    return {k: v for k, (v, _) in run_score_items(run_dir).items()}
+
+
+def run_score_items(run_dir: str | Path) -> dict[str, tuple[float, Score]]:
+    """:func:`run_scores` with each score's :class:`~dsvae.evaluate.records.Score` (direction, unit).
+    Raises FileNotFoundError for a run not scored yet, ValueError for a metrics.json this version
+    cannot read."""
+    record = run_record(run_dir)
+    items = record.score_items()
+    train = [r for r in TrainedRun.of(run_dir).log if r["split"] == "train" and "wall_s" in r]
+    if train:
+        items["train_minutes"] = (sum(r["wall_s"] for r in train) / 60, RUN_SCORES["train_minutes"])
+    return items
+
+
+def run_record(run_dir: str | Path) -> MetricsRecord:
+    """RUN/metrics.json as records (any schema version). Raises FileNotFoundError for a run not
+    scored yet."""
     run = TrainedRun.of(run_dir)
     if run.metrics is None:
         raise FileNotFoundError(
             f"{run.path / 'metrics.json'} not found: score the run first (dsvae eval {run_dir} --judge DIR)"
         )
-    scores: dict[str, float] = {}
-    _flatten(run.metrics, "", scores)
-    train = [r for r in run.log if r["split"] == "train" and "wall_s" in r]
-    if train:
-        scores["train_minutes"] = sum(r["wall_s"] for r in train) / 60
-    return scores
+    return MetricsRecord.from_dict(run.metrics)
 
 
-def _flatten(node, prefix: str, out: dict[str, float]) -> None:
-    if isinstance(node, dict):
-        if set(node) == {"mean", "std"}:
-            node = node["mean"]
-        else:
-            for k, v in node.items():
-                key = f"{prefix}{k}"
-                if k not in NOT_SCORES and key not in NOT_SCORES and key not in NOT_SCORES_TOP:
-                    _flatten(v, key + ".", out)
-            return
-    if isinstance(node, (int, float)) and not isinstance(node, bool) and node is not None:
-        out[prefix.rstrip(".")] = float(node)
+def metric_sources(run_dirs: Sequence[str | Path]) -> dict[str, list]:
+    """``{"user_metrics.NAME.source": [source per run]}`` for every user metric whose source (file
+    sha256, package version, module) is not the same in all the runs that have it: scores of two
+    versions of a metric do not pool as seeds."""
+    records = [run_record(r) for r in run_dirs]
+    names = dict.fromkeys(n for rec in records for n in rec.user_metrics)
+    out = {}
+    for name in names:
+        sources = [rec.user_metrics[name].source if name in rec.user_metrics else None for rec in records]
+        present = [s for s in sources if s is not None]
+        if any(_source_identity(s) != _source_identity(present[0]) for s in present):
+            out[f"user_metrics.{name}.source"] = sources
+    return out
+
+
+def _source_identity(source: dict) -> tuple:
+    # where a metric was found (its folder) may change between runs; what it is may not
+    return tuple(source.get(k) for k in ("function", "sha256", "package", "version"))
 
 
 def bootstrap_ci(
@@ -154,7 +150,10 @@ def compare_runs(run_dirs: Sequence[str | Path], n_boot: int = 10000, seed: int 
     """Scores of several runs of one recipe: ``{"runs": [paths], "scores": {key: {"per_run":
     [value or None], "n", "mean", "std", "ci95": [lo, hi]}}}``; the statistics over the runs that
     have the score (std with ddof 1; None, printed "-", for a score of one run). ``"differences"``
-    holds what the runs' recipes differ in besides the seed (:func:`recipe_differences`)."""
+    holds what the runs' recipes differ in besides the seed (:func:`recipe_differences`), and user
+    metrics whose source differs between the runs (:func:`metric_sources`). Each score also has
+    its record's ``direction`` ("higher", "lower" or None) and ``unit``
+    (:mod:`dsvae.evaluate.records`)."""
     if not run_dirs:
         raise ValueError("compare needs at least one run folder")
     judges = {str(r): run_judge(r) for r in run_dirs}
@@ -165,11 +164,13 @@ def compare_runs(run_dirs: Sequence[str | Path], n_boot: int = 10000, seed: int 
             + ". Score them all with one judge (dsvae eval RUN, the shipped judge by default, or "
             "--judge DIR for every run)"
         )
-    per_run = [run_scores(r) for r in run_dirs]
+    items = [run_score_items(r) for r in run_dirs]
+    per_run = [{k: v for k, (v, _) in i.items()} for i in items]
+    declared = {k: s for i in reversed(items) for k, (_, s) in i.items()}  # the first run's wins
     keys = list(dict.fromkeys(k for scores in per_run for k in scores))
     out: dict = {
         "runs": [str(r) for r in run_dirs],
-        "differences": recipe_differences(run_dirs),
+        "differences": {**recipe_differences(run_dirs), **metric_sources(run_dirs)},
         "scores": {},
     }
     for key in keys:
@@ -183,6 +184,8 @@ def compare_runs(run_dirs: Sequence[str | Path], n_boot: int = 10000, seed: int 
             "mean": float(present.mean()),
             "std": float(present.std(ddof=1)) if len(present) > 1 else None,  # undefined for one run
             "ci95": list(bootstrap_ci(present, n_boot=n_boot, seed=seed)),
+            "direction": declared[key].direction,
+            "unit": declared[key].unit,
         }
     return out
 
@@ -311,16 +314,17 @@ def read_results(path: str | Path) -> dict:
     return doc
 
 
-# the scores `dsvae recipes` shows per entry, when measured
-RESULT_LINE = {
-    "train_minutes": ("train", " min"),
-    "motion_scores.acc": ("Acc", "%"),
-    "paper_protocol.attributes_mean": ("attributes", "%"),
-    "swap.attributes_mean": ("swap attrs", "%"),
-    "swap.motion": ("swap motion", "%"),
-    "speaker_eer.f": ("speaker EER f", "%"),
-    "speaker_eer.z": ("speaker EER z", "%"),
-}
+# the scores `dsvae recipes` shows per entry, when measured (named by their headline heading, shown in
+# their record's unit)
+RESULT_LINE = (
+    "train_minutes",
+    "motion_scores.acc",
+    "paper_protocol.attributes_mean",
+    "swap.attributes_mean",
+    "swap.motion",
+    "speaker_eer.f",
+    "speaker_eer.z",
+)
 
 
 def results_lines(entries: list[dict], sha256: str | None = None) -> list[str]:
@@ -329,17 +333,19 @@ def results_lines(entries: list[dict], sha256: str | None = None) -> list[str]:
     lines = []
     for e in entries:
         parts = []
-        for key, (name, unit) in RESULT_LINE.items():
-            s = e.get("scores", {}).get(key)
+        for key in RESULT_LINE:
+            s, declared = e.get("scores", {}).get(key), score_of(key)
             one = e.get("runs") == 1
             if s and key == "train_minutes":  # runs that shared the machine only ran slower
                 times = [t for t in s.get("per_run", []) if t is not None]
                 parts.append(f"train {min(times):.1f} min" + ("" if one else " (the fastest run)"))
             elif s:
-                scale = 100 if unit == "%" and key != "train_minutes" and abs(s["mean"]) <= 1 else 1
+                pct = declared.unit == FRACTION
+                unit = "%" if pct else f" {declared.unit}" if declared.unit else ""
+                scale = 100 if pct and abs(s["mean"]) <= 1 else 1
                 lo, hi = (scale * v for v in s["ci95"])
                 interval = "" if one else f" [{lo:.1f}-{hi:.1f}]"  # one run has no interval
-                parts.append(f"{name} {scale * s['mean']:.1f}{unit}{interval}")
+                parts.append(f"{HEADLINE[key]} {scale * s['mean']:.1f}{unit}{interval}")
         old = " (an earlier version of the recipe)" if sha256 and e.get("sha256") != sha256 else ""
         runs = f"{e.get('runs')} run{'s' * (e.get('runs') != 1)}"
         lines.append(f"{e.get('kind')} ({e.get('machine')}), {runs}{old}: " + ", ".join(parts))
@@ -386,12 +392,13 @@ def compare_table(result: dict) -> str:
     lines += [
         "## Every score (mean over runs; std ddof 1; 95% percentile bootstrap interval of the mean)",
         "",
-        row("score", "runs", "mean ± std", "95% CI", "per run"),
-        row(*["---"] * 5),
+        row("score", "better", "unit", "runs", "mean ± std", "95% CI", "per run"),
+        row(*["---"] * 7),
     ]
     for key, s in scores.items():
         per_run = ", ".join(_num(v) for v in s["per_run"])
-        lines.append(row(key, s["n"], _mean_std(s), _ci(s), per_run))
+        better = {"higher": "higher", "lower": "lower"}.get(s.get("direction"), "")
+        lines.append(row(key, better, s.get("unit", ""), s["n"], _mean_std(s), _ci(s), per_run))
     return "\n".join(lines) + "\n"
 
 
@@ -408,5 +415,8 @@ __all__ = [
     "compare_table",
     "recipe_differences",
     "run_recipe",
+    "run_record",
+    "run_score_items",
     "run_scores",
+    "metric_sources",
 ]

@@ -53,6 +53,8 @@ from .factors import (
 from .judge import Judge, judge_accuracy, judge_sha256, read_judge_metrics, shipped_judge_dir
 from .markdown import latent_tables, pct, table
 from .metrics import MOTION_SCORES, accuracy, class_balanced_subset, mean_std, motion_scores
+from .records import SCHEMA_VERSION, MetricsRecord
+from .usermetrics import find_metrics, run_user_metrics, user_metrics_table
 from .verification import identity_eer
 
 
@@ -87,8 +89,11 @@ def evaluate_run(
     dynamic: Sequence[str] = (),
     regressors: Sequence[str] = REGRESSORS,
     max_train: int = 1000,
+    user_metrics: Sequence = (),
 ) -> dict:
-    """Every protocol that applies to the run's data; writes RUN/metrics.json and RUN/metrics.md and
+    """Every protocol that applies to the run's data, then the ``user_metrics`` (names, files or
+    declared functions: :func:`~dsvae.evaluate.usermetrics.find_metric`; found before anything is
+    computed, so that a wrong name fails at once); writes RUN/metrics.json and RUN/metrics.md and
     returns the metrics. ``judge_dir``: a judge folder, "auto" (the judge shipped for the data's
     benchmark, :func:`~dsvae.evaluate.judge.shipped_judge_dir`, else none) or None (no judge).
     Earlier scores of the run by another judge are kept beside (:func:`keep_earlier_metrics`); a run
@@ -108,6 +113,7 @@ def evaluate_run(
     precision = resolve_precision(precision, device)
     if seeds < 1:
         raise ValueError(f"seeds must be at least 1, got {seeds}")
+    loaded = find_metrics(user_metrics)
     run = TrainedRun(run_dir, device)
     model = run.model
     if not model.config.is_video:  # speech: scored by speaker verification instead of a judge
@@ -127,6 +133,7 @@ def evaluate_run(
             static=static,
             dynamic=dynamic,
             regressors=regressors,
+            user_metrics=loaded,
         )
     dataset, test = run.dataset, run.test  # checked to fit the model
     # BatchNorms folded; channels_last as training chooses it (faster convs)
@@ -142,6 +149,7 @@ def evaluate_run(
     kinds, rules = dataset_factor_kinds(dataset, static, dynamic) if test.labels else ({}, {})
 
     metrics: dict = {
+        "schema": SCHEMA_VERSION,  # dsvae.evaluate.records declares every section
         "run": str(run_dir),
         "dataset": {
             "name": test.meta.get("name", "?"),
@@ -212,10 +220,59 @@ def evaluate_run(
             notes,
             watch,
         )
+    if loaded:
+        with watch.part("user metrics"):
+            metrics["user_metrics"] = run_user_metrics(loaded, run.model, test, batch_size, device)
     metrics["timings_s"] = watch.seconds
 
     write_metrics(run_dir, metrics, metrics_table(metrics))
     return metrics
+
+
+def add_user_metrics(
+    run_dir: str | Path,
+    user_metrics: Sequence,
+    batch_size: int = 128,
+    device: str = "auto",
+) -> dict:
+    """Only the ``user_metrics`` (:func:`~dsvae.evaluate.usermetrics.find_metric`), added to the
+    run's RUN/metrics.json beside the scores there (a metric of the same name is replaced, other
+    user metrics are kept); metrics.json (at the current schema version) and metrics.md written
+    again; returns the metrics. Raises FileNotFoundError for a run without metrics.json, ValueError
+    where the run's model is no longer the one metrics.json scored (it trained on since): then the
+    whole evaluation is run again (``evaluate_run(..., user_metrics=...)``)."""
+    run_dir = Path(run_dir)
+    loaded = find_metrics(user_metrics)
+    if not loaded:
+        raise ValueError("name at least one metric to add (--metric NAME)")
+    run = TrainedRun(run_dir, resolve_device(device))
+    if run.metrics is None:
+        raise FileNotFoundError(
+            f"{run_dir / 'metrics.json'} not found: score the run first, or score it with the metrics in "
+            f"one go (dsvae eval {run_dir} --metric NAME, without --metrics-only)"
+        )
+    doc = MetricsRecord.from_dict(run.metrics).to_dict()
+    scored, now = doc.get("model") or {}, model_provenance(run_dir)
+    if scored and (scored.get("step"), scored.get("source")) != (now["step"], now["source"]):
+        raise ValueError(
+            f"{run_dir}/metrics.json scored the model at step {scored.get('step')} ({scored.get('source')}); "
+            f"the run's model is now at step {now['step']} ({now['source']}): score everything again "
+            f"(dsvae eval {run_dir} --metric NAME, without --metrics-only)"
+        )
+    if len(run.test) == 0:
+        raise ValueError("the run's dataset has no test sequences to evaluate on")
+    new = run_user_metrics(loaded, run.model, run.test, batch_size, run.device)
+    doc["user_metrics"] = {**(doc.get("user_metrics") or {}), **new}
+    if doc.get("kind") == "speech":
+        from .speech import speech_metrics_table
+
+        markdown = speech_metrics_table(doc)
+    else:
+        markdown = metrics_table(doc)
+    with warnings.catch_warnings():  # the same evaluation, with metrics added: nothing was replaced
+        warnings.filterwarnings("ignore", message="replaced the earlier scores")
+        write_metrics(run_dir, doc, markdown)
+    return doc
 
 
 def _open_judge(
@@ -627,10 +684,11 @@ def metrics_table(m: dict) -> str:
         )
     if m.get("latents"):
         lines += latent_tables(m["latents"], first=7)
+    lines += user_metrics_table(m.get("user_metrics"))
     if m.get("timings_s"):
         parts = ", ".join(f"{k} {v:.0f} s" for k, v in m["timings_s"].items())
         lines += ["", f"Evaluation time: {sum(m['timings_s'].values()):.0f} s ({parts})."]
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["evaluate_run", "metrics_table"]
+__all__ = ["add_user_metrics", "evaluate_run", "metrics_table"]

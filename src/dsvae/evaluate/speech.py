@@ -26,6 +26,8 @@ from .codes import encode_means, latent_scores
 from .dci import REGRESSORS
 from .factors import dataset_factor_kinds
 from .markdown import latent_tables
+from .records import SCHEMA_VERSION
+from .usermetrics import find_metrics, run_user_metrics, user_metrics_table
 from .verification import cosine_pair_scores, eer
 
 # TIMIT speaker verification EER with f (lower is better) / with z (higher is better): Li & Mandt
@@ -87,12 +89,15 @@ def evaluate_speech_run(
     static: Sequence[str] = (),
     dynamic: Sequence[str] = (),
     regressors: Sequence[str] = REGRESSORS,
+    user_metrics: Sequence = (),
 ) -> dict:
     """Speaker EER with f and with z over all pairs of test utterances, DCI and the probes of every
     label from f and from z (:func:`dsvae.evaluate.codes.latent_scores` on utterance codes: the
     speaker is static, the digit dynamic, see :mod:`dsvae.evaluate.factors`), and the test ELBO;
     writes RUN/metrics.json and RUN/metrics.md. ``run_dir``: the run folder, or the run as
-    :func:`~dsvae.evaluate.protocols.evaluate_run` opened it."""
+    :func:`~dsvae.evaluate.protocols.evaluate_run` opened it; ``user_metrics``: metrics
+    (:func:`~dsvae.evaluate.usermetrics.find_metric`), run on the test segments after the rest."""
+    user_metrics = find_metrics(user_metrics)
     run = TrainedRun.of(run_dir, device)
     run_dir, model = run.path, run.model
     ds = _check_speech_run(run)
@@ -119,6 +124,7 @@ def evaluate_speech_run(
     probes = latents["probes"]
 
     metrics = {
+        "schema": SCHEMA_VERSION,  # dsvae.evaluate.records declares every section
         "run": str(run_dir),
         "model": model_provenance(run_dir),
         "kind": "speech",
@@ -142,6 +148,8 @@ def evaluate_speech_run(
         "paper_timit_eer": PAPER_TIMIT_EER,
         "notes": notes,
     }
+    if user_metrics:
+        metrics["user_metrics"] = run_user_metrics(user_metrics, model, test, batch_size, device)
     write_metrics(run_dir, metrics, speech_metrics_table(metrics))
     return metrics
 
@@ -178,4 +186,5 @@ def speech_metrics_table(m: dict) -> str:
     ]
     if m.get("latents"):
         lines += latent_tables(m["latents"])
+    lines += user_metrics_table(m.get("user_metrics"))
     return "\n".join(lines) + "\n"
