@@ -1,4 +1,4 @@
-"""Moving balls: a data source for dsvae in one file (docs/extending-data.md).
+"""Moving balls: a data source for dsvae in one file (docs/extending.md).
 
 Each sequence shows one ball drifting across a dark box that wraps around at its edges (a torus, so
 the ball never turns: its direction holds for the whole sequence, as a label must). What stays the

@@ -44,6 +44,30 @@ def tiny_dataset_dir(tmp_path_factory) -> Path:
     return path
 
 
+def fake_distribution(
+    site: Path, group: str, entry_points: dict[str, str], name: str = "mypkg", files: dict | None = None
+) -> Path:
+    """An installed distribution as importlib.metadata finds it once ``site`` is on sys.path:
+    ``NAME-0.1.dist-info/`` (METADATA, top_level.txt, entry_points.txt with ``entry_points`` in the
+    group ``group``: dsvae.methods, dsvae.metrics or dsvae.data) beside ``NAME/__init__.py`` and
+    ``files`` (path relative to ``site`` -> text). Returns ``site``."""
+    for module in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+        del sys.modules[module]  # a package of that name imported by an earlier test is not this one
+    info = site / f"{name}-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (info / "top_level.txt").write_text(f"{name}\n")
+    lines = "".join(f"{k} = {v}\n" for k, v in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[{group}]\n{lines}")
+    (site / name).mkdir(exist_ok=True)
+    if not (site / name / "__init__.py").exists():
+        (site / name / "__init__.py").write_text("")
+    for rel, text in (files or {}).items():
+        (site / rel).parent.mkdir(parents=True, exist_ok=True)
+        (site / rel).write_text(text)
+    return site
+
+
 def tiny_train_config(data: Path, **kw) -> TrainConfig:
     """A deterministic CPU training of the tiny preset on a small dataset folder."""
     opts = dict(

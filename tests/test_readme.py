@@ -52,11 +52,20 @@ def test_ci_runs_the_readme_commands():
     assert test_cmd in ci
 
 
-def test_every_readme_command_parses():
+def test_every_readme_command_parses(tmp_path, monkeypatch):
     """Every dsvae command of README.md and docs/ parses; train commands resolve (recipe, options) to
-    a valid model config."""
+    a valid model config. docs/extending.md's commands run where its examples are installed: the
+    example source through a package's entry point, the method and metric from examples/."""
+    from conftest import fake_distribution
     from dsvae.cli import build_parser, train_config_from_args
     from dsvae.config import DSVAEConfig
+    from dsvae.data import sources
+
+    site = fake_distribution(tmp_path / "site", "dsvae.data", {"moving-balls": "moving_balls:SOURCE"})
+    monkeypatch.syspath_prepend(str(ROOT / "examples"))
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setattr(sources, "_LOADED", {})
+    monkeypatch.chdir(ROOT)
 
     docs = "\n".join(p.read_text() for p in (ROOT / "docs").glob("*.md"))
     readme_commands = command_lines(README)

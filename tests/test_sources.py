@@ -4,6 +4,7 @@ installed distribution's entry point, is built, trained on, scored and opened li
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,29 +12,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import conftest
 import dsvae.data as data_mod
 from dsvae.cli import main as cli_main
 from dsvae.data import DatasetError, SequenceDataset, build_source, open_dataset, sources
 from dsvae.data.sources import BUILTIN, Source, SourceError
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"  # examples/moving_balls.py: the very file docs/extending-data.md shows
+EXAMPLES = ROOT / "examples"  # examples/moving_balls.py: the very file docs/extending.md shows
 
 
 def fake_distribution(site: Path, entry_points: dict[str, str], name: str = "mypkg", files=None) -> Path:
-    """An installed distribution as importlib.metadata finds it on sys.path: ``NAME-0.1.dist-info/``
-    (METADATA, entry_points.txt with the group dsvae.data) beside ``NAME/__init__.py`` and ``files``
-    (relative path -> text)."""
-    info = site / f"{name}-0.1.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
-    lines = "".join(f"{k} = {v}\n" for k, v in entry_points.items())
-    (info / "entry_points.txt").write_text(f"[dsvae.data]\n{lines}")
-    (site / name).mkdir(exist_ok=True)
-    (site / name / "__init__.py").write_text("")
-    for rel, text in (files or {}).items():
-        (site / rel).write_text(text)
-    return site
+    """A distribution with entry points of the group dsvae.data (:func:`conftest.fake_distribution`)."""
+    return conftest.fake_distribution(site, "dsvae.data", entry_points, name, files)
 
 
 @pytest.fixture
@@ -309,8 +300,8 @@ def test_a_source_checks_its_own_fields():
 
 
 def test_the_user_guide_shows_the_example_file_whole():
-    """docs/extending-data.md's code is examples/moving_balls.py, the file the tests above run."""
-    page = (ROOT / "docs" / "extending-data.md").read_text(encoding="utf-8")
-    block = page.split("```python\n", 1)[1].split("```\n", 1)[0]
-    assert block == (EXAMPLES / "moving_balls.py").read_text(encoding="utf-8")
+    """docs/extending.md's code is examples/moving_balls.py, the file the tests above run."""
+    page = (ROOT / "docs" / "extending.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```\n", page, flags=re.S)
+    assert (EXAMPLES / "moving_balls.py").read_text(encoding="utf-8") in blocks
     assert 'moving-balls = "moving_balls:SOURCE"' in page

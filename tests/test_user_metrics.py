@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import fake_distribution
 from dsvae import DSVAE, DSVAEConfig
 from dsvae.cli import main
 from dsvae.evaluate.compare import compare_runs, run_scores
@@ -180,7 +181,7 @@ def test_the_python_api_and_a_registered_name(tmp_path, tiny_dataset_dir):
 
 
 def test_the_example_counts_active_units():
-    """examples/active_units.py (docs/extending-metric.md) on codes with known variances."""
+    """examples/active_units.py (docs/extending.md) on codes with known variances."""
     loaded = find_metric(str(EXAMPLE))
     assert loaded.name == "active_units" and loaded.spec.scores["f"].unit == "dims"
     rng = np.random.default_rng(0)
@@ -205,21 +206,16 @@ def test_the_docs_show_the_example_file_as_it_is():
 
 
 def test_an_installed_package_entry_point(tmp_path, monkeypatch, tiny_dataset_dir):
-    site = tmp_path / "site"
-    (site / "mypkg").mkdir(parents=True)
-    (site / "mypkg" / "__init__.py").write_text(
+    code = (
         "from dsvae.evaluate.usermetrics import metric\n\n"
         "@metric(scores={'dims': ('higher', 'dims')})\n"
         "def f_dims(codes, factors):\n    return {'dims': codes['f'].shape[1]}\n"
     )
-    (site / "brokenpkg").mkdir()
-    (site / "brokenpkg" / "__init__.py").write_text("import not_installed_anywhere\n")
-    for name, ep in (("mypkg", "my_dims = mypkg:f_dims"), ("brokenpkg", "broken = brokenpkg:f")):
-        info = site / f"{name}-0.1.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
-        (info / "entry_points.txt").write_text(f"[dsvae.metrics]\n{ep}\n")
-        (info / "top_level.txt").write_text(f"{name}\n")
+    site = fake_distribution(
+        tmp_path / "site", "dsvae.metrics", {"my_dims": "mypkg:f_dims"}, files={"mypkg/__init__.py": code}
+    )
+    broken = {"brokenpkg/__init__.py": "import not_installed_anywhere\n"}
+    fake_distribution(site, "dsvae.metrics", {"broken": "brokenpkg:f"}, name="brokenpkg", files=broken)
     monkeypatch.syspath_prepend(str(site))
     assert {"my_dims", "broken"} <= set(available_metrics())
     loaded = find_metric("my_dims")

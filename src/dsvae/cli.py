@@ -1163,7 +1163,7 @@ def _cmd_methods(args) -> int:
         if cls is None:
             print(f"{name}: {where}\n")
             continue
-        lines = describe_method(cls)
+        lines = describe_method(cls, name)
         print("\n".join([f"{lines[0]}  [{where}]", *lines[1:]]) + "\n")
     return 0
 

@@ -50,8 +50,10 @@ class MethodError(ValueError):
 
 
 @dataclass
-class NoOptions(ConfigBase):
-    """The options of a method that has none."""
+class MethodOptions(ConfigBase):
+    """The base of every method's options (a dataclass of fields made with
+    :func:`dsvae.config.option`: default, help text, range); with no fields, a method's that has
+    none. Set on the command line as ``--method-option NAME=VALUE``, in a recipe's ``[method]``."""
 
     WHAT = "method option"
 
@@ -65,13 +67,13 @@ class Method:
 
     Class attributes: ``name`` (lowercase, as recipes and ``--method`` write it), ``title`` (as tables
     show it), ``citation`` (paper, and the public code it follows), ``Options`` (a dataclass over
-    :class:`NoOptions`), ``model_defaults`` (DSVAEConfig fields it needs, over the preset).
+    :class:`MethodOptions`), ``model_defaults`` (DSVAEConfig fields it needs, over the preset).
     Override :meth:`weights` and :meth:`terms`; a method without terms is DSVAE's objective."""
 
     name: ClassVar[str] = ""
     title: ClassVar[str] = ""
     citation: ClassVar[str] = ""
-    Options: ClassVar[type[ConfigBase]] = NoOptions
+    Options: ClassVar[type[ConfigBase]] = MethodOptions
     model_defaults: ClassVar[dict[str, object]] = {}
 
     def __init__(self, options: ConfigBase | dict | None = None) -> None:
@@ -147,7 +149,7 @@ class DSVAE(Method):
 
 
 @dataclass
-class CDSVAEOptions(NoOptions):
+class CDSVAEOptions(MethodOptions):
     WHAT = "C-DSVAE option"
 
     contrastive_f: float = option(
@@ -196,7 +198,7 @@ class CDSVAE(Method):
 
 
 @dataclass
-class DBSEOptions(NoOptions):
+class DBSEOptions(MethodOptions):
     WHAT = "DBSE option"
 
     first_frame_recon: float = option(
@@ -226,7 +228,7 @@ class DBSE(Method):
 
 
 @dataclass
-class SPYLOptions(NoOptions):
+class SPYLOptions(MethodOptions):
     WHAT = "SPYL option"
 
     sample_predict: float = option(
@@ -355,6 +357,15 @@ def _import_file(path: str):
     return module
 
 
+def method_ref(ref: str) -> str:
+    """``ref`` as a run records it: a ``path/to/file.py:Class`` made absolute (so that a later
+    command run elsewhere finds the file), anything else as it is."""
+    where, sep, qualname = ref.rpartition(":")
+    if sep and where.endswith(".py"):
+        return f"{Path(where).expanduser().resolve()}:{qualname}"
+    return ref
+
+
 def method_source(ref: str) -> dict:
     """Where the method ``ref`` comes from, as a run folder records it: ``ref``, the class's
     ``module`` and ``qualname``, the ``package`` and ``version`` that provide it (None for a loose
@@ -385,13 +396,25 @@ def make_method(ref: str, options: dict | None = None, source: dict | None = Non
     try:
         cls = method_class(ref)
     except MethodError as e:
-        if source and source.get("package"):
-            raise MethodError(
-                f"{e}. The run was trained with {source.get('qualname')} from {source['package']} "
-                f"{source.get('version') or ''}: pip install {source['package']}"
-            ) from None
-        raise
+        raise with_source(e, source) from None
     return cls(options or {})
+
+
+def with_source(error: MethodError, source: dict | None) -> MethodError:
+    """``error`` (a method that cannot be found or imported) with what a run recorded of where its
+    method came from (:func:`method_source`): the package to install, or the file it was."""
+    if source and source.get("package"):
+        version = f" {source['version']}" if source.get("version") else ""
+        return MethodError(
+            f"{error}. The run was trained with {source.get('qualname')} from {source['package']}{version}: "
+            f"pip install {source['package']}{'==' + source['version'] if source.get('version') else ''}"
+        )
+    if source and source.get("file"):
+        return MethodError(
+            f"{error}. The run was trained with {source.get('qualname')} of {source['file']} (sha256 "
+            f"{str(source.get('sha256'))[:12]}...): put that file back where it was"
+        )
+    return error
 
 
 def available_methods() -> list[tuple[str, type[Method] | None, str]]:
@@ -407,10 +430,11 @@ def available_methods() -> list[tuple[str, type[Method] | None, str]]:
     return found
 
 
-def describe_method(cls: type[Method]) -> list[str]:
-    """The lines ``dsvae methods`` prints for one method: title, citation, options with defaults
-    and help, model switches."""
-    lines = [f"{cls.name}: {cls.title or cls.__name__}", f"  {cls.citation}" if cls.citation else ""]
+def describe_method(cls: type[Method], name: str | None = None) -> list[str]:
+    """The lines ``dsvae methods`` prints for one method (``name``: how ``--method`` names it, the
+    class's name by default): title, citation, options with defaults and help, model switches."""
+    name = name or cls.name
+    lines = [f"{name}: {cls.title or cls.__name__}", f"  {cls.citation}" if cls.citation else ""]
     defaults = cls.Options.defaults()
     for f in dataclasses.fields(cls.Options):
         valid = f.metadata.get("valid")
@@ -510,7 +534,7 @@ __all__ = [
     "LEGACY_OPTIONS",
     "Method",
     "MethodError",
-    "NoOptions",
+    "MethodOptions",
     "SPYL",
     "available_methods",
     "describe_method",
@@ -518,7 +542,9 @@ __all__ = [
     "legacy_model_switches",
     "make_method",
     "method_class",
+    "method_ref",
     "method_source",
     "method_terms",
     "upgrade_train_record",
+    "with_source",
 ]

@@ -26,7 +26,7 @@ from .config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, ConfigBase, DSVAEConfi
 from .data import SequenceDataset, open_dataset
 from .data.sources import data_help
 from .device import PRECISIONS, cpu_info
-from .methods import Method, make_method, method_source
+from .methods import Method, MethodError, make_method, method_ref, method_source, with_source
 from .run import (
     DATA_LOCATION,
     RUN_OUTPUTS,
@@ -108,6 +108,7 @@ class TrainConfig(ConfigBase):
         """The method exists and its options are its dataclass's (filled in with its defaults,
         so that RUN/train.json records every option the run trained with). Raises ValueError
         (:class:`~dsvae.methods.MethodError`)."""
+        self.method = method_ref(self.method)
         self.method_options = self.method_instance().options.to_dict()
 
     def method_instance(self, source: dict | None = None) -> Method:
@@ -120,7 +121,10 @@ class TrainConfig(ConfigBase):
         """The TrainConfig of RUN/train.json (without its extra entries, :data:`RUN_RECORD_EXTRA`);
         a run trained before methods had names has its flat options read as the method they made
         (:func:`dsvae.run.read_train_options` does that)."""
-        return cls.from_dict({k: v for k, v in record.items() if k not in RUN_RECORD_EXTRA})
+        try:
+            return cls.from_dict({k: v for k, v in record.items() if k not in RUN_RECORD_EXTRA})
+        except MethodError as e:  # the method's package is gone: say which one the run had
+            raise with_source(e, record.get("method_source")) from None
 
 
 # what a resumed run may change: its length and the machine it runs on; everything else would make
@@ -156,13 +160,17 @@ def resumed_config(run_dir: str | Path, changes: dict) -> tuple[TrainConfig, lis
         if key not in fields:
             raise ValueError(f"unknown training option {key!r}")
         old = getattr(recorded, key)
+        if key == "method_options":  # an option the method lacks: the closest names, not a difference
+            value = make_method(recorded.method, value).options.to_dict()
         if key == "data" or _same(value, old):
             continue
         if key in MAY_CHANGE_ON_RESUME:
             setattr(recorded, key, value)
             applied.append(f"{key}: {_shown(old)} -> {_shown(value)}")
         else:
-            flag = "--set" if key == "model_overrides" else "--" + key.replace("_", "-")
+            flag = {"model_overrides": "--set", "method_options": "--method-option"}.get(
+                key, "--" + key.replace("_", "-")
+            )
             refused.append(f"{flag} {_shown(value)} (the run recorded {_shown(old)})")
     if refused:
         raise ValueError(

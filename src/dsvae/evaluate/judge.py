@@ -14,7 +14,6 @@ A trained judge is a folder::
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import time
@@ -27,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._io import DamagedFileError, atomic_dir, one_line, write_file
+from ..config import ConfigBase
 from ..data.base import SequenceDataset
 from ..data.sources import judge_for, judge_sha256_for, shipped_for
 from ..device import autocast, fold_for_inference, per_frame, resolve_device, resolve_precision
@@ -38,7 +38,12 @@ class JudgeMismatchError(ValueError):
 
 
 @dataclass
-class JudgeConfig:
+class JudgeConfig(ConfigBase):
+    """The judge's sizes and labels (RUN of a judge: judge.json), on the config base of every
+    options dataclass (:class:`~dsvae.config.ConfigBase`: kinds, from_dict/to_dict, names)."""
+
+    WHAT = "judge config field"
+
     channels: int = 3
     frame_size: int = 64
     T: int = 8
@@ -48,8 +53,9 @@ class JudgeConfig:
     feature_dim: int = 256
     hidden_dim: int = 128
 
-    def __post_init__(self) -> None:
-        self.conv_channels = tuple(int(c) for c in self.conv_channels)
+    def validate(self) -> None:
+        """At least one label of at least 2 classes, a frame size the convs halve evenly. Raises
+        ValueError."""
         self.label_values = {k: [str(v) for v in vs] for k, vs in self.label_values.items()}
         if not self.label_values:
             raise ValueError("JudgeConfig: a judge needs at least one label to predict")
@@ -86,18 +92,6 @@ class JudgeConfig:
                 n_convs -= 1
             widths["conv_channels"] = cls.conv_channels[:n_convs]
         return cls(channels=c, frame_size=size, T=dataset.T, label_values=dataset.label_values, **widths)
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["conv_channels"] = list(self.conv_channels)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> JudgeConfig:
-        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"judge config has unknown fields {sorted(unknown)}; is it from a newer dsvae?")
-        return cls(**d)
 
 
 class Judge(nn.Module):
