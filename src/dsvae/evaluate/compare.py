@@ -12,7 +12,6 @@ resamples): quote the number of runs with it.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,14 +37,9 @@ NOT_RECIPE = {
 
 
 def _defaults(cls) -> dict[str, object]:
-    """A config dataclass's field defaults as JSON gives them back (tuples as lists)."""
-    out = {}
-    for f in dataclasses.fields(cls):
-        if f.default is not dataclasses.MISSING:
-            out[f.name] = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            out[f.name] = f.default_factory()
-    return json.loads(json.dumps(out, default=str))
+    """A config's field defaults (:meth:`dsvae.config.ConfigBase.defaults`) as JSON gives them back
+    (tuples as lists)."""
+    return json.loads(json.dumps(cls.defaults(), default=str))
 
 
 def run_recipe(run_dir: str | Path) -> dict[str, object]:
