@@ -252,23 +252,31 @@ def autocast(device: torch.device, precision: str):
 
 
 @contextmanager
-def seeded_eval(
-    model: torch.nn.Module | None, seed: int, device: str | torch.device = "cpu"
-) -> Iterator[None]:
-    """Seeded evaluation: ``model`` in eval mode (its mode restored after), no gradients, and the
-    random number generators forked (the CPU's and, on CUDA, ``device``'s) and seeded with ``seed``,
-    so that the draws inside repeat and the caller's random state is left as it was."""
-    device = torch.device(device)
+def evaluating(model: torch.nn.Module | None) -> Iterator[None]:
+    """``model`` in eval mode and no gradients inside; the model's mode is restored after (the one
+    eval-mode helper: scoring, pictures and :func:`seeded_eval` use it)."""
     was_training = model is not None and model.training
     if model is not None:
         model.eval()
     try:
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.no_grad():
-            torch.manual_seed(seed)
+        with torch.no_grad():
             yield
     finally:
         if model is not None:
             model.train(was_training)
+
+
+@contextmanager
+def seeded_eval(
+    model: torch.nn.Module | None, seed: int, device: str | torch.device = "cpu"
+) -> Iterator[None]:
+    """Seeded evaluation: :func:`evaluating` ``model``, with the random number generators forked (the
+    CPU's and, on CUDA, ``device``'s) and seeded with ``seed``, so that the draws inside repeat and
+    the caller's random state is left as it was."""
+    device = torch.device(device)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), evaluating(model):
+        torch.manual_seed(seed)
+        yield
 
 
 def default_channels_last(cfg: DSVAEConfig, device: torch.device, precision: str = "fp32") -> bool:
@@ -349,5 +357,6 @@ __all__ = [
     "per_frame",
     "resolve_device",
     "resolve_precision",
+    "evaluating",
     "seeded_eval",
 ]

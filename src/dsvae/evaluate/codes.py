@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..data.base import SequenceDataset
+from ..device import evaluating
 from ..model import DSVAE
 from ..progress import Stopwatch
 from .dci import REGRESSORS, dci
@@ -28,13 +29,14 @@ CODES = {"gbt": ("f+z",), "linear": ("f", "z", "f+z")}
 def encode_means(
     model: DSVAE, ds: SequenceDataset, batch_size: int = 256, device: str | torch.device = "cpu"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior means of every sequence of ``ds``: f (N, f_dim) and z (N, T, z_dim), float32."""
-    model.eval()
+    """Posterior means of every sequence of ``ds``: f (N, f_dim) and z (N, T, z_dim), float32, with
+    the model in eval mode (its mode restored after: :func:`dsvae.device.evaluating`)."""
     fs, zs = [], []
-    for pos in ds.batches(batch_size):
-        enc = model.encode(ds.model_batch(pos, device))
-        fs.append(enc.f.float().cpu().numpy())
-        zs.append(enc.z.float().cpu().numpy())
+    with evaluating(model):
+        for pos in ds.batches(batch_size):
+            enc = model.encode(ds.model_batch(pos, device))
+            fs.append(enc.f.float().cpu().numpy())
+            zs.append(enc.z.float().cpu().numpy())
     return np.concatenate(fs), np.concatenate(zs)
 
 
