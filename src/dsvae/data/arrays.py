@@ -251,6 +251,40 @@ def _pixel_reading(dtype: np.dtype, scales: list[int], quantize: bool) -> str:
 
 
 # --- the import -----------------------------------------------------------------------------------------
+def _label_columns(labels, refs: dict, input: Path | None, n: int, T: int) -> tuple[dict, dict]:
+    """{name: (n,) int64 ids} and {name: class names} of the ``labels`` arrays (one per part of
+    ``refs``, concatenated in the parts' order). Raises ValueError / DatasetError."""
+    label_ids, label_values = {}, {}
+    for name, specs in (labels or {}).items():
+        specs = [specs] if isinstance(specs, (str, Path)) else list(specs)
+        if len(specs) != len(refs):
+            raise ValueError(
+                f"label {name!r}: give one array per frame array ({', '.join(refs)}), got {len(specs)}"
+            )
+        values = np.concatenate([resolve(s, input).read() for s in specs])
+        label_ids[name], label_values[name] = label_column(values, n, T, name)
+    return label_ids, label_values
+
+
+def _split_column(
+    split, input: Path | None, n_of: dict[str, int], test_fraction: float, seed: int
+) -> np.ndarray:
+    """The (n,) int8 split: the ``split`` array (0/1), else the parts (train/test), else a seeded
+    ``test_fraction`` of the sequences. Raises DatasetError for a split array that does not fit."""
+    n = sum(n_of.values())
+    if split is not None:
+        flags = resolve(split, input).read()
+        if flags.shape != (n,) or not np.isin(flags, (0, 1)).all():
+            raise DatasetError(f"the split must be ({n},) of 0 (train) and 1 (test), got {flags.shape}")
+        return flags.astype(np.int8)
+    if set(n_of) != {"all"}:
+        return np.concatenate([np.full(n_of[p], p == "test", dtype=np.int8) for p in n_of])
+    n_test = int(round(n * test_fraction))
+    split_array = np.zeros(n, dtype=np.int8)
+    split_array[np.random.default_rng(seed).permutation(n)[:n_test]] = 1
+    return split_array
+
+
 def import_arrays(
     out: str | Path,
     *,
@@ -303,26 +337,8 @@ def import_arrays(
     if n == 0:
         raise DatasetError("the frame arrays hold no sequence")
 
-    label_ids, label_values = {}, {}
-    for name, specs in (labels or {}).items():
-        specs = [specs] if isinstance(specs, (str, Path)) else list(specs)
-        if len(specs) != len(refs):
-            raise ValueError(
-                f"label {name!r}: give one array per frame array ({', '.join(refs)}), got {len(specs)}"
-            )
-        values = np.concatenate([resolve(s, input).read() for s in specs])
-        label_ids[name], label_values[name] = label_column(values, n, T, name)
-    if split is not None:
-        flags = resolve(split, input).read()
-        if flags.shape != (n,) or not np.isin(flags, (0, 1)).all():
-            raise DatasetError(f"the split must be ({n},) of 0 (train) and 1 (test), got {flags.shape}")
-        split_array = flags.astype(np.int8)
-    elif set(parts) != {"all"}:
-        split_array = np.concatenate([np.full(n_of[p], p == "test", dtype=np.int8) for p in refs])
-    else:
-        n_test = int(round(n * test_fraction))
-        split_array = np.zeros(n, dtype=np.int8)
-        split_array[np.random.default_rng(seed).permutation(n)[:n_test]] = 1
+    label_ids, label_values = _label_columns(labels, refs, input, n, T)
+    split_array = _split_column(split, input, n_of, test_fraction, seed)
 
     scales_of = {}
     with (

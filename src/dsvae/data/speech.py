@@ -226,6 +226,67 @@ def write_wav(path: str | Path, audio: np.ndarray, sr: int) -> None:
     _soundfile().write(str(path), np.asarray(audio, dtype=np.float32), sr, format="WAV", subtype="PCM_16")
 
 
+def _read_features(
+    recordings: Sequence[Recording], features: SpeechFeatures, name: str
+) -> tuple[list[Recording], list[np.ndarray], list[dict], list[dict]]:
+    """The log-mel features (n_frames, n_mels) of every readable recording (through its fallbacks);
+    returns (recordings read, their features, skipped records, fallback records). Segments overlap,
+    so the features per recording are the smaller copy to hold."""
+    feats, used, skipped, fallbacks = [], [], [], []
+    for r in progress(recordings, desc=f"{name} features", unit="file"):
+        try:
+            r, audio, sr, failed = _read_with_fallback(r)
+        except DatasetError as e:
+            skipped.append({"source": r.source, "reason": str(e)})
+            tqdm.write(f"warning: skipped {r.source}: {e}", file=sys.stderr)
+            continue
+        for source, reason in failed:
+            fallbacks.append({"source": source, "used": r.source, "reason": reason})
+            tqdm.write(f"warning: {source} unreadable, read {r.source} instead ({reason})", file=sys.stderr)
+        used.append(r)
+        feats.append(features.log_mel(to_mono(audio, sr, features.sr)))
+    return used, feats, skipped, fallbacks
+
+
+def _segment_columns(recordings: Sequence[Recording], feats: list[np.ndarray], starts: list[list[int]]):
+    """The per-segment columns: labels {name: (N,) int64}, label_values, info {name: (N,)} and the
+    split (N,) int8, each segment taking its recording's."""
+    label_names = sorted({k for r in recordings for k in r.labels})
+    label_values = {k: sorted({r.labels[k] for r in recordings}, key=_natural) for k in label_names}
+    codes = {k: {v: i for i, v in enumerate(vs)} for k, vs in label_values.items()}
+    info_names = sorted({k for r in recordings for k in r.info})
+    rows = np.repeat(np.arange(len(recordings)), [len(s) for s in starts])
+    labels = {k: np.array([codes[k][recordings[i].labels[k]] for i in rows], np.int64) for k in label_names}
+    info = {
+        "utterance": np.array([recordings[i].utterance for i in rows]),
+        "source": np.array([recordings[i].source for i in rows]),
+        "start_frame": np.concatenate([np.asarray(s, np.int64) for s in starts]),
+        "recording_frames": np.array([len(feats[i]) for i in rows], np.int64),
+        **{k: np.array([recordings[i].info[k] for i in rows]) for k in info_names},
+    }
+    split = np.array([recordings[i].split for i in rows], np.int8)
+    return labels, label_values, info, split
+
+
+def _write_segments(frames: FramesWriter, recordings, feats, starts, T: int, D: int):
+    """Stream every recording's T-frame segments into ``frames``; returns the training segments'
+    per-bin sum and sum of squares (float64) and their frame count, for the normalisation."""
+    total = np.zeros(D, np.float64)
+    total_sq = np.zeros(D, np.float64)
+    n_train_frames = 0
+    k = 0
+    for r, x, ss in zip(recordings, feats, starts):
+        x = pad_frames(x, T)
+        segments = np.stack([x[s : s + T] for s in ss])  # (segments, T, D)
+        frames.write(k, segments.astype(np.float32, copy=False))
+        k += len(ss)
+        if r.split == SPLITS["train"]:
+            total += segments.sum((0, 1), dtype=np.float64)
+            total_sq += np.square(segments, dtype=np.float64).sum((0, 1))
+            n_train_frames += len(ss) * T
+    return total, total_sq, n_train_frames
+
+
 def write_speech_dataset(
     recordings: Sequence[Recording],
     out: str | Path,
@@ -258,20 +319,7 @@ def write_speech_dataset(
     if out.exists() and not force:  # refuse before minutes of feature extraction, not after
         raise FileExistsError(f"{out} exists; pass --force (force=True) to replace it")
 
-    feats = []  # per recording (n_frames, n_mels); segments overlap, so these are the smaller copy
-    used, skipped, fallbacks = [], [], []
-    for r in progress(recordings, desc=f"{name} features", unit="file"):
-        try:
-            r, audio, sr, failed = _read_with_fallback(r)
-        except DatasetError as e:
-            skipped.append({"source": r.source, "reason": str(e)})
-            tqdm.write(f"warning: skipped {r.source}: {e}", file=sys.stderr)
-            continue
-        for source, reason in failed:
-            fallbacks.append({"source": source, "used": r.source, "reason": reason})
-            tqdm.write(f"warning: {source} unreadable, read {r.source} instead ({reason})", file=sys.stderr)
-        used.append(r)
-        feats.append(features.log_mel(to_mono(audio, sr, features.sr)))
+    used, feats, skipped, fallbacks = _read_features(recordings, features, name)
     counts = {"files": len(recordings), "used": len(used), "skipped": len(skipped)}
     every = [f.source for r in recordings for f in _with_fallbacks(r)]
     kinds = {"found": file_kinds(every), "used": file_kinds([r.source for r in used])}
@@ -287,41 +335,13 @@ def write_speech_dataset(
         )
     recordings = used
     starts = [segment_starts(max(len(x), T), T, segment_hop) for x in feats]
-    n = sum(len(s) for s in starts)
-
-    label_names = sorted({k for r in recordings for k in r.labels})
-    label_values = {k: sorted({r.labels[k] for r in recordings}, key=_natural) for k in label_names}
-    codes = {k: {v: i for i, v in enumerate(vs)} for k, vs in label_values.items()}
-    info_names = sorted({k for r in recordings for k in r.info})
-    rows = np.repeat(np.arange(len(recordings)), [len(s) for s in starts])
-    labels = {k: np.array([codes[k][recordings[i].labels[k]] for i in rows], np.int64) for k in label_names}
-    info = {
-        "utterance": np.array([recordings[i].utterance for i in rows]),
-        "source": np.array([recordings[i].source for i in rows]),
-        "start_frame": np.concatenate([np.asarray(s, np.int64) for s in starts]),
-        "recording_frames": np.array([len(feats[i]) for i in rows], np.int64),
-        **{k: np.array([recordings[i].info[k] for i in rows]) for k in info_names},
-    }
-    split = np.array([recordings[i].split for i in rows], np.int8)
-
+    labels, label_values, info, split = _segment_columns(recordings, feats, starts)
     D = features.n_mels
-    total = np.zeros(D, np.float64)
-    total_sq = np.zeros(D, np.float64)
-    n_train_frames = 0
     with (
         atomic_dataset_dir(out, force=force) as tmp,
-        FramesWriter(tmp / "frames.npy", (T, D), np.float32, count=n) as frames,
+        FramesWriter(tmp / "frames.npy", (T, D), np.float32, count=sum(len(s) for s in starts)) as frames,
     ):
-        k = 0
-        for r, x, ss in zip(recordings, feats, starts):
-            x = pad_frames(x, T)
-            segments = np.stack([x[s : s + T] for s in ss])  # (segments, T, D)
-            frames.write(k, segments.astype(np.float32, copy=False))
-            k += len(ss)
-            if r.split == SPLITS["train"]:
-                total += segments.sum((0, 1), dtype=np.float64)
-                total_sq += np.square(segments, dtype=np.float64).sum((0, 1))
-                n_train_frames += len(ss) * T
+        total, total_sq, n_train_frames = _write_segments(frames, recordings, feats, starts, T, D)
         frames_shape = frames.finish()
         mean = total / n_train_frames
         std = np.maximum(np.sqrt(np.maximum(total_sq / n_train_frames - mean**2, 0.0)), STD_FLOOR)

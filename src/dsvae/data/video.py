@@ -81,11 +81,6 @@ def _natural_key(name: str) -> list[int | str]:
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
 
 
-def find_clips(input: str | Path) -> list[Clip]:
-    """The clips under ``input`` (see :func:`find_inputs`; the files that are no clip are left out)."""
-    return find_inputs(input)[0]
-
-
 def find_inputs(input: str | Path, ignore: Iterable[str | Path] = ()) -> tuple[list[Clip], list[dict]]:
     """The clips under ``input`` and the files that are none, with the reason.
 
@@ -778,6 +773,165 @@ class _Track:
             yield frame
 
 
+def _check_import_options(
+    size: int, T: int, stride: int, frame_step: int, fps, fit: str, test_fraction: float, labels_missing: str
+) -> None:
+    """Raise ValueError for an option of :func:`import_videos` out of its range."""
+    for name, value in (("size", size), ("T", T), ("stride", stride), ("frame_step", frame_step)):
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
+    if fps is not None and not (math.isfinite(fps) and fps > 0):
+        raise ValueError(f"fps must be a positive number of frames per second, got {fps}")
+    if fit not in FITS:
+        raise ValueError(f"fit must be one of {FITS}, got {fit!r}")
+    if not 0 <= test_fraction < 1:
+        raise ValueError(f"test_fraction must lie in [0, 1), got {test_fraction}")
+    if labels_missing not in LABELS_MISSING:
+        raise ValueError(f"labels_missing must be one of {LABELS_MISSING}, got {labels_missing!r}")
+
+
+class _Import:
+    """What :func:`import_videos` gathers clip by clip: each stored sequence's source, first frame
+    and frame times, and the records of meta.json (skipped, short, cut-short, duplicate clips, how
+    each video's frames were shown, alpha channels)."""
+
+    def __init__(self, T, stride, frame_step, fps, labels_by_source, label_values, labels_csv) -> None:
+        self.T, self.stride, self.frame_step, self.fps = T, stride, frame_step, fps
+        self.labels_by_source, self.label_values, self.labels_csv = labels_by_source, label_values, labels_csv
+        self.seq_source: list[str] = []
+        self.seq_start: list[int] = []
+        self.seq_times: list[list[float]] = []
+        self.fps_of: dict[str, float | None] = {}
+        self.skipped: list[dict] = []
+        self.short: list[dict] = []
+        self.truncated: list[dict] = []
+        self.display: dict[str, dict] = {}
+        self.alpha: dict[str, dict] = {}
+        self.duplicates: list[dict] = []
+        self.by_frames: dict[str, Clip] = {}  # sha256 of the decoded frames -> the clip imported with them
+        self.decoded = 0
+
+    def same_clip(self, clip: Clip, kept: Clip, how: str) -> None:
+        """``clip`` is ``kept`` under another name: refused on conflicting labels, else noted."""
+        why = (
+            f"one file on disk, {os.path.realpath(kept.path)}"
+            if how == "path"
+            else "their decoded frames are identical"
+        )
+        conflict = _label_conflict(self.labels_by_source, self.label_values, kept.source, clip.source)
+        if conflict:
+            raise DatasetError(
+                f"{kept.source} and {clip.source} are the same clip ({why}) but {self.labels_csv} gives "
+                f"them different labels ({conflict}): give both rows the same labels (the clip is then "
+                "imported once), or remove one of the two files and its row"
+            )
+        self.duplicates.append({"source": clip.source, "same_as": kept.source, "by": how})
+        _note(f"{clip.source} is the same clip as {kept.source} ({why}): imported once, as {kept.source}")
+
+    def _drop_since(self, writer: FramesWriter, before: int) -> None:
+        """The clip goes whole or not at all: forget the sequences it gave after ``before``."""
+        writer.truncate(before)
+        del self.seq_source[before:], self.seq_start[before:], self.seq_times[before:]
+
+    def add(self, clip: Clip, writer: FramesWriter, bar, transform, skip_truncated: bool) -> None:
+        """Decode ``clip``, cut its sequences into ``writer`` and record what happened to it."""
+        before, shown = writer.count, {}
+        frames = _Counted(decode_frames(clip, shown), bar)
+        track = _Track(frames if self.fps is None else resample(frames, self.fps))
+        try:
+            clip_rate = clip_fps(clip)
+            for first, seq in cut_sequences(track, self.T, self.stride, self.frame_step, transform):
+                positions = range(first, first + self.T * self.frame_step, self.frame_step)
+                writer.append(seq)
+                self.seq_source.append(clip.source)
+                self.seq_start.append(track.index[first])
+                self.seq_times.append([track.time[p] for p in positions])
+            cut = _shortfall(clip.source, shown, frames.n)
+            if cut is not None:
+                self.truncated.append(cut[0])
+                message = f"{cut[1]}: the file is cut short (an interrupted download or copy?)"
+                if skip_truncated:
+                    raise UnreadableClip(f"{message}; --skip-truncated")
+                _warn(f"{message}; its {frames.n} frames are used (--skip-truncated skips it)")
+        except UnreadableClip as e:
+            self._drop_since(writer, before)
+            self.skipped.append({"source": clip.source, "reason": str(e)})
+            _warn(f"skipped {clip.source}: {e}")
+            return
+        if frames.n and frames.sha256 in self.by_frames:
+            self._drop_since(writer, before)  # imported once: the sequences of the first copy stay
+            self.same_clip(clip, self.by_frames[frames.sha256], "frames")
+            return
+        self.by_frames.setdefault(frames.sha256, clip)
+        self.decoded += frames.n
+        self.fps_of[clip.source] = clip_rate
+        if "stored" in shown:
+            self.display[clip.source] = {k: shown[k] for k in DISPLAY_KEYS}
+        if "alpha" in shown:
+            self.alpha[clip.source] = {
+                "channel": shown["alpha"],
+                "transparent_frames": shown["transparent_frames"],
+            }
+        if frames.n == 0:
+            self.skipped.append({"source": clip.source, "reason": "no frames"})
+            _warn(f"skipped {clip.source}: no frames")
+        elif writer.count == before:
+            sampled = -(-len(track.index) // self.frame_step)
+            self.short.append({"source": clip.source, "frames": frames.n, "sampled": sampled})
+            rate = f", resampled to {self.fps:g} fps" if self.fps is not None else ""
+            _warn(
+                f"{clip.source}: {sampled} sampled frames ({frames.n} frames{rate}, frame step "
+                f"{self.frame_step}) is shorter than T={self.T}; no sequence taken"
+            )
+
+    def counts(self, found: int, not_clips: int, sequences: int) -> dict:
+        return {
+            "files": found,
+            "used": len(set(self.seq_source)),
+            "skipped": len(self.skipped),
+            "short": len(self.short),
+            "truncated": len(self.truncated),
+            "duplicates": len(self.duplicates),
+            "not_clips": not_clips,
+            "frames": self.decoded,
+            "sequences": sequences,
+        }
+
+    def summarise(self, input: Path, n_clips: int, sequences: int) -> None:
+        """The warnings and notes of the whole import; raises DatasetError when no sequence was cut."""
+        skipped, short = self.skipped, self.short
+        if skipped or short:
+            _warn(
+                f"{len(skipped)} of {n_clips} files skipped (unreadable or empty), "
+                f"{len(short)} shorter than T={self.T} sampled frames"
+            )
+        if self.alpha:
+            names = list(self.alpha)
+            _note(
+                f"{len(names)} of {n_clips} clips have an alpha channel, composited over {BACKGROUND} as "
+                f"a player shows them ({', '.join(names[:5])}{' ...' if len(names) > 5 else ''}; "
+                "meta.json alpha)"
+            )
+        if sequences == 0:
+            raise DatasetError(
+                f"no sequence of T={self.T} frames in {input} ({n_clips} files: {len(skipped)} unreadable, "
+                f"{len(short)} too short); nothing written. Check the files, or lower --T / --frame-step"
+            )
+
+    def records(self, not_clips: list[dict]) -> dict:
+        """meta.json's records of the import (the order they had before)."""
+        return {
+            "skipped": self.skipped,
+            "short": self.short,
+            "truncated": self.truncated,
+            "not_clips": not_clips,
+            "display": self.display,
+            # transparent pixels show the background, never the colour stored under them
+            "alpha": {"background": BACKGROUND, "composited": self.alpha},
+            "duplicates": self.duplicates,
+        }
+
+
 def import_videos(
     input: str | Path,
     out: str | Path,
@@ -825,17 +979,7 @@ def import_videos(
     ``out`` without ``force``.
     """
     stride = T if stride is None else stride
-    for name, value in (("size", size), ("T", T), ("stride", stride), ("frame_step", frame_step)):
-        if value < 1:
-            raise ValueError(f"{name} must be at least 1, got {value}")
-    if fps is not None and not (math.isfinite(fps) and fps > 0):
-        raise ValueError(f"fps must be a positive number of frames per second, got {fps}")
-    if fit not in FITS:
-        raise ValueError(f"fit must be one of {FITS}, got {fit!r}")
-    if not 0 <= test_fraction < 1:
-        raise ValueError(f"test_fraction must lie in [0, 1), got {test_fraction}")
-    if labels_missing not in LABELS_MISSING:
-        raise ValueError(f"labels_missing must be one of {LABELS_MISSING}, got {labels_missing!r}")
+    _check_import_options(size, T, stride, frame_step, fps, fit, test_fraction, labels_missing)
     input = Path(input)
     clips, not_clips = find_inputs(input, ignore=[labels_csv] if labels_csv else [])
     for o in not_clips:
@@ -850,46 +994,12 @@ def import_videos(
         if labels_csv
         else ({}, {})
     )
-    duplicates: list[dict] = []
-
-    def same_clip(clip: Clip, kept: Clip, how: str) -> None:
-        """``clip`` is ``kept`` under another name: refused on conflicting labels, else noted."""
-        why = (
-            f"one file on disk, {os.path.realpath(kept.path)}"
-            if how == "path"
-            else "their decoded frames are identical"
-        )
-        conflict = _label_conflict(labels_by_source, label_values, kept.source, clip.source)
-        if conflict:
-            raise DatasetError(
-                f"{kept.source} and {clip.source} are the same clip ({why}) but {labels_csv} gives them "
-                f"different labels ({conflict}): give both rows the same labels (the clip is then "
-                "imported once), or remove one of the two files and its row"
-            )
-        duplicates.append({"source": clip.source, "same_as": kept.source, "by": how})
-        _note(f"{clip.source} is the same clip as {kept.source} ({why}): imported once, as {kept.source}")
-
-    for clip, kept in _same_files(clips):  # before any decoding: a conflict costs nothing
-        same_clip(clip, kept, "path")
     found = len(clips)
-    linked = {d["source"] for d in duplicates}
+    run = _Import(T, stride, frame_step, fps, labels_by_source, label_values, labels_csv)
+    for clip, kept in _same_files(clips):  # before any decoding: a conflict costs nothing
+        run.same_clip(clip, kept, "path")
+    linked = {d["source"] for d in run.duplicates}
     clips = [c for c in clips if c.source not in linked]
-
-    seq_source: list[str] = []
-    seq_start: list[int] = []
-    seq_times: list[list[float]] = []
-    fps_of: dict[str, float | None] = {}
-    skipped: list[dict] = []
-    short: list[dict] = []
-    truncated: list[dict] = []
-    display: dict[str, dict] = {}
-    alpha: dict[str, dict] = {}
-    by_frames: dict[str, Clip] = {}  # sha256 of the decoded frames -> the clip imported with them
-    decoded = 0
-
-    def transform(frame: np.ndarray) -> np.ndarray:
-        return fit_frame(frame, size, fit)
-
     if any(c.kind == "video" for c in clips):
         _av()
     with (
@@ -899,139 +1009,45 @@ def import_videos(
         with progress(unit="frame", desc="importing", dynamic_ncols=True) as bar:
             for k, clip in enumerate(clips):
                 bar.set_description(f"file {k + 1}/{len(clips)}")
-                before = writer.count
-                shown: dict = {}
-                frames = _Counted(decode_frames(clip, shown), bar)
-                track = _Track(frames if fps is None else resample(frames, fps))
-                try:
-                    clip_rate = clip_fps(clip)
-                    for first, seq in cut_sequences(track, T, stride, frame_step, transform):
-                        positions = range(first, first + T * frame_step, frame_step)
-                        writer.append(seq)
-                        seq_source.append(clip.source)
-                        seq_start.append(track.index[first])
-                        seq_times.append([track.time[p] for p in positions])
-                    cut = _shortfall(clip.source, shown, frames.n)
-                    if cut is not None:
-                        truncated.append(cut[0])
-                        message = f"{cut[1]}: the file is cut short (an interrupted download or copy?)"
-                        if skip_truncated:
-                            raise UnreadableClip(f"{message}; --skip-truncated")
-                        _warn(f"{message}; its {frames.n} frames are used (--skip-truncated skips it)")
-                except UnreadableClip as e:
-                    # the clip goes whole or not at all: drop what it gave before failing
-                    writer.truncate(before)
-                    del seq_source[before:], seq_start[before:], seq_times[before:]
-                    skipped.append({"source": clip.source, "reason": str(e)})
-                    _warn(f"skipped {clip.source}: {e}")
-                    continue
-                if frames.n and frames.sha256 in by_frames:
-                    writer.truncate(before)  # imported once: the sequences of the first copy stay
-                    del seq_source[before:], seq_start[before:], seq_times[before:]
-                    same_clip(clip, by_frames[frames.sha256], "frames")
-                    continue
-                by_frames.setdefault(frames.sha256, clip)
-                decoded += frames.n
-                fps_of[clip.source] = clip_rate
-                if "stored" in shown:
-                    display[clip.source] = {k: shown[k] for k in DISPLAY_KEYS}
-                if "alpha" in shown:
-                    alpha[clip.source] = {
-                        "channel": shown["alpha"],
-                        "transparent_frames": shown["transparent_frames"],
-                    }
-                if frames.n == 0:
-                    skipped.append({"source": clip.source, "reason": "no frames"})
-                    _warn(f"skipped {clip.source}: no frames")
-                elif writer.count == before:
-                    sampled = -(-len(track.index) // frame_step)
-                    short.append({"source": clip.source, "frames": frames.n, "sampled": sampled})
-                    rate = f", resampled to {fps:g} fps" if fps is not None else ""
-                    _warn(
-                        f"{clip.source}: {sampled} sampled frames ({frames.n} frames{rate}, frame step "
-                        f"{frame_step}) is shorter than T={T}; no sequence taken"
-                    )
+                run.add(clip, writer, bar, lambda frame: fit_frame(frame, size, fit), skip_truncated)
         if labels_by_source:
             labelled = next(iter(labels_by_source.values()))
-            lost = [s["source"] for s in skipped if s["source"] in labelled]
+            lost = [s["source"] for s in run.skipped if s["source"] in labelled]
             if lost:
-                reasons = {s["source"]: s["reason"] for s in skipped}
+                reasons = {s["source"]: s["reason"] for s in run.skipped}
                 _labels_not_imported(Path(labels_csv), lost, reasons, labels_missing)
-        counts = {
-            "files": found,
-            "used": len(set(seq_source)),
-            "skipped": len(skipped),
-            "short": len(short),
-            "truncated": len(truncated),
-            "duplicates": len(duplicates),
-            "not_clips": len(not_clips),
-            "frames": decoded,
-            "sequences": writer.count,
-        }
-        if skipped or short:
-            _warn(
-                f"{len(skipped)} of {len(clips)} files skipped (unreadable or empty), "
-                f"{len(short)} shorter than T={T} sampled frames"
-            )
-        if alpha:
-            _note(
-                f"{len(alpha)} of {len(clips)} clips have an alpha channel, composited over {BACKGROUND} as "
-                f"a player shows them ({', '.join(list(alpha)[:5])}{' ...' if len(alpha) > 5 else ''}; "
-                "meta.json alpha)"
-            )
-        if writer.count == 0:
-            raise DatasetError(
-                f"no sequence of T={T} frames in {input} ({len(clips)} files: {len(skipped)} unreadable, "
-                f"{len(short)} too short); nothing written. Check the files, or lower --T / --frame-step"
-            )
+        counts = run.counts(found, len(not_clips), writer.count)
+        run.summarise(input, len(clips), writer.count)
         frames_shape = writer.finish()
-
-        sources = np.array(seq_source)
-        start_frame = np.array(seq_start, dtype=np.int64)
-        frame_time = np.array(seq_times, dtype=np.float64).reshape(len(seq_times), T)
+        sources = np.array(run.seq_source)
+        frame_time = np.array(run.seq_times, dtype=np.float64).reshape(len(run.seq_times), T)
         split, split_by = split_by_source(sources, test_fraction, seed)
-        labels = {name: np.array([ids[s] for s in seq_source]) for name, ids in labels_by_source.items()}
+        labels = {name: np.array([ids[s] for s in run.seq_source]) for name, ids in labels_by_source.items()}
         counts.update(train=int((split == 0).sum()), test=int((split == 1).sum()))
+        options = dict(size=size, T=T, stride=stride, frame_step=frame_step, resample_fps=fps)
         meta = {
             "name": input.stem if input.is_file() else input.name,
             "source": str(input.resolve()),
-            "size": size,
-            "T": T,
-            "stride": stride,
-            "frame_step": frame_step,
-            "resample_fps": fps,
+            **options,
             "timestamps": "each decoded frame's own (video pts, GIF durations); NaN for frame folders"
             if fps is None
             else f"resampled to {fps:g} fps: the frame shown at each tick",
             "fit": fit,
-            "fps": fps_of,
+            "fps": run.fps_of,
             "labels_csv": str(Path(labels_csv).resolve()) if labels_csv else None,
             "split_by": split_by,
             "test_fraction": test_fraction,
             "seed": seed,
             "counts": counts,
-            "skipped": skipped,
-            "short": short,
-            "truncated": truncated,
-            "not_clips": not_clips,
-            "display": display,
-            # transparent pixels show the background, never the colour stored under them
-            "alpha": {"background": BACKGROUND, "composited": alpha},
-            "duplicates": duplicates,
+            **run.records(not_clips),
+        }
+        columns = {
+            "source": sources,
+            "start_frame": np.array(run.seq_start, dtype=np.int64),
+            "start_time": frame_time[:, 0],
+            "frame_time": frame_time,
         }
         write_columns(
-            tmp,
-            labels,
-            label_values,
-            split,
-            {
-                "source": sources,
-                "start_frame": start_frame,
-                "start_time": frame_time[:, 0],
-                "frame_time": frame_time,
-            },
-            meta,
-            frames_shape=frames_shape,
-            frames_dtype="uint8",
+            tmp, labels, label_values, split, columns, meta, frames_shape=frames_shape, frames_dtype="uint8"
         )
     return SequenceDataset.open(out)
