@@ -1,6 +1,6 @@
 """The ELBO terms of a model, as training logs and evaluation reports them: one definition of the
-terms (:data:`ELBO_TERMS`), of their values in a model output (:func:`terms_of`) and of their mean
-over a dataset split (:func:`elbo_terms`, with autocast)."""
+terms (:data:`ELBO_TERMS`, their titles and one line of them), of their values in a model output
+(:func:`terms_of`) and of their mean over a dataset split (:func:`elbo_terms`, with autocast)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,20 @@ from .data.base import SequenceDataset
 from .device import autocast, seeded_eval
 from .model import DSVAE
 
-# the negative ELBO per sequence and its parts (nats): loss = recon + kl_f + kl_z
+# the negative ELBO per sequence and its parts (nats): loss = recon + kl_f + kl_z. The one list of
+# them: the model's output (DSVAEOutput), the training step's values, RUN/log.csv's columns, the
+# curves and the tables of metrics.md read their names here
 ELBO_TERMS = ("loss", "recon", "kl_f", "kl_z")
+# the loss's parts alone: what a line or a table shows beside the loss
+ELBO_PARTS = ELBO_TERMS[1:]
+# how a plot's legend and a headline title each term
+ELBO_TITLES = {"loss": "loss (-ELBO)", "recon": "recon", "kl_f": "KL_f", "kl_z": "KL_z"}
+
+
+def format_parts(terms: dict, spec: str = ".2f") -> str:
+    """The loss's parts (:data:`ELBO_PARTS`) of ``terms`` (name -> number) as one clause:
+    "recon 812.31, kl_f 12.04, kl_z 30.50" (each number in the format ``spec``)."""
+    return ", ".join(f"{k} {terms[k]:{spec}}" for k in ELBO_PARTS)
 
 
 def terms_of(out) -> torch.Tensor:
@@ -49,4 +61,4 @@ def elbo_terms(
     return {**terms, "mse": values[-1]} if mse else terms
 
 
-__all__ = ["ELBO_TERMS", "elbo_terms", "terms_of"]
+__all__ = ["ELBO_PARTS", "ELBO_TERMS", "ELBO_TITLES", "elbo_terms", "format_parts", "terms_of"]

@@ -16,34 +16,21 @@ forcing); only generation rolls it out on its own samples.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._io import (
-    DamagedFileError,
-    atomic_write_bytes,
-    atomic_write_text,
-    one_line,
-    verify_checksums,
-    write_checksums,
-)
 from .config import DSVAEConfig
 from .device import fold_for_inference, per_frame
+from .gaussian import DiagGaussian, reparameterize
+from .weights import load_network, save_network
 
-
-class Posterior(NamedTuple):
-    """A diagonal Gaussian: mean, log-variance and (when drawn) a reparameterized sample."""
-
-    mean: Tensor
-    logvar: Tensor
-    sample: Tensor | None = None
+# every posterior and prior of the model is a diagonal Gaussian (dsvae.gaussian: its KL and density)
+Posterior = DiagGaussian
 
 
 @dataclass
@@ -66,15 +53,10 @@ class Encoding:
     z_post: Posterior
 
 
-def reparameterize(mean: Tensor, logvar: Tensor) -> Tensor:
-    return mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
-
-
 def kl_diag_gaussians(mean_q: Tensor, logvar_q: Tensor, mean_p: Tensor, logvar_p: Tensor) -> Tensor:
-    """Elementwise KL(N(mean_q, exp(logvar_q)) || N(mean_p, exp(logvar_p))), in closed form."""
-    return 0.5 * (
-        logvar_p - logvar_q + (logvar_q.exp() + (mean_q - mean_p) ** 2) * torch.exp(-logvar_p) - 1.0
-    )
+    """Elementwise KL(N(mean_q, exp(logvar_q)) || N(mean_p, exp(logvar_p))), in closed form
+    (:meth:`dsvae.gaussian.DiagGaussian.kl`)."""
+    return DiagGaussian(mean_q, logvar_q).kl(DiagGaussian(mean_p, logvar_p))
 
 
 def _affine_bn_lrelu(n_in: int, n_out: int) -> nn.Sequential:
@@ -129,16 +111,30 @@ class ConvFrameEncoder(nn.Module):
         return self.fc(self.convs(x).flatten(1))
 
 
+# the silhouette views' background rule: a pixel is background where no channel differs from the
+# frame's top-left pixel by more than this (frames in [0, 1]); the views (dynamics_view) and the check
+# that a dataset fits them (dsvae.train.check_view_fits) read it here
+BACKGROUND_TOLERANCE = 0.04
+
+
+def on_background(x: Tensor) -> Tensor:
+    """Which pixels of frames x (N, C, H, W) in [0, 1] have the colour of the frame's top-left pixel,
+    taken as a uniform background: within :data:`BACKGROUND_TOLERANCE` in every channel -> bool
+    (N, 1, H, W)."""
+    return (x - x[:, :, :1, :1]).abs().amax(dim=1, keepdim=True) <= BACKGROUND_TOLERANCE
+
+
 def dynamics_view(x: Tensor, view: str) -> Tensor:
     """What a separate dynamics encoder sees of frames (N, C, H, W) in [0, 1]: one channel.
 
-    silhouette: 1 where a pixel differs from the frame's top-left (background) pixel by more than
-    4/100 in any channel, else 0; gray: the mean over the channels. Per frame: the sequence views
-    (silhouette-change) are :func:`sequence_dynamics_view`'s. Raises ValueError for another view."""
+    silhouette: 1 where a pixel is not background (:func:`on_background`: it differs from the frame's
+    top-left pixel by more than 4/100 in some channel), else 0; gray: the mean over the channels. Per
+    frame: the sequence views (silhouette-change) are :func:`sequence_dynamics_view`'s. Raises
+    ValueError for another view."""
     if view == "gray":
         return x.mean(dim=1, keepdim=True)
     if view == "silhouette":
-        return ((x - x[:, :, :1, :1]).abs().amax(dim=1, keepdim=True) > 0.04).to(x.dtype)
+        return (~on_background(x)).to(x.dtype)
     raise ValueError(f"unknown per-frame z_view {view!r}")
 
 
@@ -498,14 +494,8 @@ class DSVAE(nn.Module):
             x_hat = self._frames_out(logits)
             recon = self.config.recon_scale * F.mse_loss(x_hat, xf, reduction="sum")
         recon = recon / B
-        f_m, f_lv = f_post.mean.float(), f_post.logvar.float()
-        kl_f = 0.5 * (f_m.pow(2) + f_lv.exp() - 1.0 - f_lv).sum() / B
-        kl_z = (
-            kl_diag_gaussians(
-                z_post.mean.float(), z_post.logvar.float(), z_prior.mean.float(), z_prior.logvar.float()
-            ).sum()
-            / B
-        )
+        kl_f = f_post.float().kl_standard().sum() / B
+        kl_z = z_post.float().kl(z_prior.float()).sum() / B
         return DSVAEOutput(recon + kl_f + kl_z, recon, kl_f, kl_z, x_hat, f_post, z_post, z_prior)
 
     # --- bookkeeping ------------------------------------------------------------------------------
@@ -531,22 +521,15 @@ class DSVAE(nn.Module):
 
     def save(self, directory: str | Path) -> Path:
         """A folder with config.json, model.safetensors and checksums.json (the sha256 of both, checked
-        by :meth:`load`); each file is replaced atomically and flushed to disk. Raises ``OSError``
-        naming the file that could not be written (a full or read-only disk)."""
-        from safetensors.torch import save
-
+        by :meth:`load`): the saved-network format (:mod:`dsvae.weights`); each file is replaced
+        atomically and flushed to disk. Raises ``OSError`` naming the file that could not be
+        written (a full or read-only disk), ValueError for a scoring copy (:meth:`for_scoring`)."""
         if getattr(self, "scoring_copy", False):
             raise ValueError(
                 "this is a scoring copy of a model (DSVAE.for_scoring: BatchNorms folded), which "
                 "cannot be saved as a DSVAE; save the model it was made from"
             )
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        atomic_write_bytes(directory / "model.safetensors", save(state, metadata={"format": "pt"}))
-        atomic_write_text(directory / "config.json", json.dumps(self.config.to_dict(), indent=2) + "\n")
-        write_checksums(directory, ["config.json", "model.safetensors"])
-        return directory
+        return save_network(directory, self, self.config.to_dict(), "config.json")
 
     @classmethod
     def load(cls, directory: str | Path, map_location: str | torch.device = "cpu") -> DSVAE:
@@ -554,35 +537,14 @@ class DSVAE(nn.Module):
         and :class:`~dsvae._io.DamagedFileError` (a ValueError) naming the file that differs from
         the sha256 recorded at save time, is unreadable (truncated, not JSON / safetensors) or does
         not fit its companion (a config.json whose sizes are not those of the weights)."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        directory = Path(directory)
-        for name in ("config.json", "model.safetensors"):
-            if not (directory / name).exists():
-                raise FileNotFoundError(
-                    f"{directory / name} not found: a saved DSVAE folder holds config.json "
-                    "and model.safetensors (written by model.save)"
-                )
-        config_path, weights_path = directory / "config.json", directory / "model.safetensors"
-        verify_checksums(directory, ["config.json", "model.safetensors"])
-        try:
-            config = DSVAEConfig.load(config_path)
-        except (OSError, ValueError, TypeError) as e:
-            raise DamagedFileError(f"{config_path} is unreadable: {one_line(e)}") from e
-        try:
-            state = load_file(str(weights_path), device=str(map_location))
-        except (OSError, SafetensorError, ValueError) as e:
-            raise DamagedFileError(
-                f"{weights_path} is unreadable (truncated or damaged?): {one_line(e)}"
-            ) from e
-        model = cls(config)
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as e:
-            raise DamagedFileError(
-                f"{config_path} does not match {weights_path} ({one_line(e, last=True)}); the config "
-                "was edited or the files come from two models: restore the config.json saved with "
-                "these weights"
-            ) from e
-        return model.to(map_location)
+        config_path = Path(directory) / "config.json"
+        return load_network(
+            directory,
+            lambda doc: cls(DSVAEConfig.from_dict(doc, where=str(config_path))),
+            "config.json",
+            map_location,
+            kind="a saved DSVAE folder",
+            made_by="written by model.save",
+            mismatch="the config was edited or the files come from two models: restore the config.json "
+            "saved with these weights",
+        )

@@ -104,14 +104,6 @@ def info_nce(a: Tensor, b: Tensor, tau: float = 0.5) -> Tensor:
     return F.cross_entropy(sim, partner)
 
 
-def _log_density_matrix(sample: Tensor, post: Posterior) -> Tensor:
-    """log q(sample_i | x_j) for every pair: sample (..., B, D), post mean/logvar (..., B, D) ->
-    (..., B, B), summed over D (diagonal Gaussians)."""
-    s = sample.float().unsqueeze(-2)  # (..., B, 1, D)
-    m, lv = post.mean.float().unsqueeze(-3), post.logvar.float().unsqueeze(-3)  # (..., 1, B, D)
-    return (-0.5 * ((s - m) ** 2 * torch.exp(-lv) + lv + math.log(2 * math.pi))).sum(-1)
-
-
 def mutual_information_fz(f_post: Posterior, z_post: Posterior) -> Tensor:
     """Minibatch estimate of I(f; z_t), averaged over t, in nats, from the posterior samples:
 
@@ -128,9 +120,9 @@ def mutual_information_fz(f_post: Posterior, z_post: Posterior) -> Tensor:
         raise ValueError("the mutual information estimate needs posterior samples (encode with sample=True)")
     B, T = z_post.sample.shape[:2]
     log_b = math.log(B)
-    lf = _log_density_matrix(f_post.sample, f_post)  # (B, B)
+    lf = f_post.log_density_pairs(f_post.sample)  # (B, B)
     zt = Posterior(z_post.mean.transpose(0, 1), z_post.logvar.transpose(0, 1))
-    lz = _log_density_matrix(z_post.sample.transpose(0, 1), zt)  # (T, B, B)
+    lz = zt.log_density_pairs(z_post.sample.transpose(0, 1))  # (T, B, B)
     log_qf = torch.logsumexp(lf, dim=-1) - log_b  # (B,)
     log_qz = torch.logsumexp(lz, dim=-1) - log_b  # (T, B)
     log_qfz = torch.logsumexp(lf.unsqueeze(0) + lz, dim=-1) - log_b  # (T, B)
@@ -168,9 +160,9 @@ def farthest_by_kl(mean: Tensor, logvar: Tensor, bank_mean: Tensor, bank_logvar:
     k outside 1..M."""
     if not 1 <= k <= bank_mean.shape[0]:
         raise ValueError(f"k must be in 1..{bank_mean.shape[0]} (the bank's size), got {k}")
-    m, lv = mean.float()[:, None], logvar.float()[:, None]  # (N, 1, D)
-    bm, blv = bank_mean.float()[None], bank_logvar.float()[None]  # (1, M, D)
-    kl = 0.5 * (blv - lv + (lv.exp() + (m - bm) ** 2) / blv.exp() - 1.0).sum(-1)  # (N, M)
+    q = Posterior(mean.float()[:, None], logvar.float()[:, None])  # (N, 1, D)
+    bank = Posterior(bank_mean.float()[None], bank_logvar.float()[None])  # (1, M, D)
+    kl = q.kl(bank).sum(-1)  # (N, M)
     return bank_mean[kl.topk(k, dim=1).indices]
 
 

@@ -2,6 +2,7 @@
 probabilities) and the protocols that score a trained run with them."""
 
 from .judge import Judge, JudgeConfig, JudgeMismatchError, judge_accuracy, judge_sha256, train_judge
+from .markdown import metrics_table
 from .metrics import (
     accuracy,
     class_balanced_subset,
@@ -11,7 +12,7 @@ from .metrics import (
     mean_std,
     motion_scores,
 )
-from .protocols import evaluate_run, metrics_table
+from .protocols import evaluate_run
 
 __all__ = [
     "Judge",

@@ -9,12 +9,13 @@ A trained judge is a folder::
 
     judge.json          JudgeConfig (frame shape, T, the label value names, widths)
     model.safetensors   the weights; reports quote its sha256 (:func:`judge_sha256`)
+    checksums.json      the sha256 of both, checked on load (the saved-network format of
+                        :mod:`dsvae.weights`, the model's too)
     metrics.json        test accuracy of every head, the label values, the training options, the sha256
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -25,12 +26,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._io import DamagedFileError, atomic_dir, one_line, write_file
+from .._io import CHECKSUMS, DamagedFileError, atomic_dir, sha256_file, write_file
 from ..config import ConfigBase
 from ..data.base import SequenceDataset
 from ..data.sources import judge_for, judge_sha256_for, shipped_for
 from ..device import autocast, fold_for_inference, per_frame, resolve_device, resolve_precision
 from ..progress import progress
+from ..step import adam, optimizer_step
+from ..weights import WEIGHTS, load_network, save_network
 
 
 class JudgeMismatchError(ValueError):
@@ -175,15 +178,14 @@ class Judge(nn.Module):
             )
 
     def save(self, directory: str | Path, metrics: dict, force: bool = False) -> Path:
-        """Write the judge folder (judge.json, model.safetensors, metrics.json with the weights'
-        sha256, checked by :meth:`load`) atomically, flushed to disk. Raises ``OSError`` naming the
-        file that could not be written (a full or read-only disk); nothing partial is left."""
-        from safetensors.torch import save
-
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        """Write the judge folder atomically, flushed to disk: the saved-network format
+        (:mod:`dsvae.weights`: judge.json, model.safetensors, checksums.json, checked by
+        :meth:`load`) and metrics.json (``metrics`` with the weights' sha256, the judge's identity
+        that reports quote). Raises FileExistsError for an existing folder without ``force``,
+        ``OSError`` naming the file that could not be written (a full or read-only disk); nothing
+        partial is left."""
         with atomic_dir(directory, force=force) as tmp:
-            write_file(tmp / "model.safetensors", save(state, metadata={"format": "pt"}))
-            write_file(tmp / "judge.json", (json.dumps(self.config.to_dict(), indent=2) + "\n").encode())
+            save_network(tmp, self, self.config.to_dict(), "judge.json")
             metrics = {**metrics, "sha256": judge_sha256(tmp)}
             write_file(tmp / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
         return Path(directory)
@@ -192,52 +194,43 @@ class Judge(nn.Module):
     def load(cls, directory: str | Path, map_location: str | torch.device = "cpu") -> Judge:
         """A judge folder -> the judge in eval mode. Raises FileNotFoundError for a missing file and
         :class:`~dsvae._io.DamagedFileError` (a ValueError) naming the file whose sha256 differs from
-        the one recorded in metrics.json, or that is unreadable or does not fit judge.json."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
+        the one recorded (checksums.json; a judge saved before it existed: the sha256 in
+        metrics.json), or that is unreadable or does not fit judge.json."""
         directory = Path(directory)
-        for name in ("judge.json", "model.safetensors"):
-            if not (directory / name).exists():
-                raise FileNotFoundError(
-                    f"{directory / name} not found: a judge folder holds judge.json and model.safetensors; "
-                    "train one with `dsvae judge train --data DATA --out DIR`"
-                )
-        weights, config = directory / "model.safetensors", directory / "judge.json"
         retrain = "train it again with `dsvae judge train --data DATA --out DIR --force`"
-        try:
-            recorded = json.loads((directory / "metrics.json").read_text(encoding="utf-8")).get("sha256")
-        except (OSError, ValueError, AttributeError):
-            recorded = None  # no record to check against
-        if recorded and judge_sha256(directory) != recorded:
-            raise DamagedFileError(
-                f"{weights} is damaged: its sha256 differs from the one recorded in "
-                f"{directory / 'metrics.json'} when it was saved; restore the judge folder or {retrain}"
-            )
-        try:
-            judge = cls(JudgeConfig.from_dict(json.loads(config.read_text(encoding="utf-8"))))
-        except (OSError, ValueError, TypeError) as e:
-            raise DamagedFileError(f"{config} is unreadable ({one_line(e)}); {retrain}") from e
-        try:
-            state = load_file(str(weights), device=str(map_location))
-        except (OSError, SafetensorError, ValueError) as e:
-            raise DamagedFileError(f"{weights} is unreadable ({one_line(e)}); {retrain}") from e
-        try:
-            judge.load_state_dict(state)
-        except RuntimeError as e:
-            raise DamagedFileError(
-                f"{config} does not match {weights} ({one_line(e, last=True)}); {retrain}"
-            ) from e
-        return judge.to(map_location).eval()
+        if not (directory / CHECKSUMS).exists():
+            _check_recorded_sha256(directory, retrain)
+        judge = load_network(
+            directory,
+            lambda doc: cls(JudgeConfig.from_dict(doc)),
+            "judge.json",
+            map_location,
+            kind="a judge folder",
+            made_by="train one with `dsvae judge train --data DATA --out DIR`",
+            remedy=retrain,
+        )
+        return judge.eval()
+
+
+def _check_recorded_sha256(directory: Path, retrain: str) -> None:
+    """A judge folder of an earlier dsvae (no checksums.json): its weights against the sha256 that
+    its metrics.json recorded at save time, where it has one. Raises DamagedFileError."""
+    try:
+        recorded = json.loads((directory / "metrics.json").read_text(encoding="utf-8")).get("sha256")
+    except (OSError, ValueError, AttributeError):
+        return  # no record to check against
+    weights = directory / WEIGHTS
+    if recorded and weights.exists() and judge_sha256(directory) != recorded:
+        raise DamagedFileError(
+            f"{weights} is damaged: its sha256 differs from the one recorded in "
+            f"{directory / 'metrics.json'} when it was saved; restore the judge folder or {retrain}"
+        )
 
 
 def judge_sha256(directory: str | Path) -> str:
-    """sha256 of the judge's model.safetensors: the identity reports quote."""
-    digest = hashlib.sha256()
-    with open(Path(directory) / "model.safetensors", "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """sha256 of the judge's model.safetensors: the identity reports quote (metrics.json's
+    ``judge.sha256``; `dsvae compare` refuses runs scored by different judges)."""
+    return sha256_file(Path(directory) / WEIGHTS)
 
 
 def read_judge_metrics(directory: str | Path) -> dict:
@@ -357,7 +350,7 @@ def train_judge(
         )
     torch.manual_seed(seed)
     judge = Judge(config).to(device)
-    optimizer = torch.optim.Adam(judge.parameters(), lr=lr)
+    optimizer = adam(judge.parameters(), lr, fused=None)
     labels = {k: torch.from_numpy(train.label_array(k)) for k in config.label_values}
     start = time.perf_counter()
     bar = progress(total=epochs * train.num_batches(batch_size), desc="judge", unit="batch")
@@ -369,9 +362,7 @@ def train_judge(
                 logits = judge(x)
             losses = {k: F.cross_entropy(v.float(), labels[k][pos].to(device)) for k, v in logits.items()}
             loss = sum(losses.values())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            optimizer_step(optimizer, loss)
             bar.update()
             bar.set_postfix(refresh=False, epoch=epoch + 1, loss=f"{loss.item():.3f}")
     bar.close()

@@ -1,8 +1,16 @@
-"""The markdown tables of metrics.md: shared by video runs, speech runs and `dsvae compare`."""
+"""The markdown of metrics.md, every table of it: video runs (:func:`metrics_table`), speech runs
+(:func:`speech_metrics_table`), the latent scores and the user's metrics both share, and the pipe
+rows of `dsvae compare`. Scoring writes numbers into metrics.json; only this module writes text."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+
+from ..elbo import ELBO_PARTS, ELBO_TERMS
+from .factors import MOTION, motion_label
+from .metrics import MOTION_SCORES
+from .records import UserMetricRecord, show
 
 
 def row(*cells: object) -> str:
@@ -90,4 +98,216 @@ def latent_tables(latents: dict, first: int = 1) -> list[str]:
     return lines
 
 
-__all__ = ["latent_tables", "pct", "row", "table"]
+def user_metrics_table(section: Mapping[str, Mapping] | None) -> list[str]:
+    """metrics.json's ``user_metrics`` as a markdown section (empty where there are none)."""
+    if not section:
+        return []
+    rows = []
+    for name, d in section.items():
+        r = UserMetricRecord.from_dict(name, d)
+        src = r.source
+        where = src.get("file") or src.get("module") or "?"
+        if src.get("package"):
+            where += f" ({src['package']} {src.get('version') or ''})".rstrip()
+        for k, v in r.scores.items():
+            s = r.declared.get(k)
+            better = {"higher": "higher", "lower": "lower"}.get(s.direction if s else None, "")
+            rows.append((name, k, show(v, s, 2), better, where))
+    return table("User metrics (dsvae eval --metric)", ("metric", "score", "value", "better", "source"), rows)
+
+
+# --- metrics.md of a video run -----------------------------------------------------------------------
+def mean_pct(ms: dict) -> str:
+    """A rate's {"mean", "std"} over seeds as percentages: "93.20% ± 1.05"."""
+    return f"{100 * ms['mean']:.2f}% ± {100 * ms['std']:.2f}"
+
+
+def mean_num(ms: dict) -> str:
+    """A number's {"mean", "std"} over seeds: "1.234 ± 0.056"."""
+    return f"{ms['mean']:.3f} ± {ms['std']:.3f}"
+
+
+def metrics_table(m: dict) -> str:
+    """metrics.json of a video run (:func:`dsvae.evaluate.protocols.evaluate_run`) as markdown: the
+    header and notes, then one table per protocol, the latent scores, the user's metrics and the
+    time each part took."""
+    motion = motion_label({k: v["kind"] for k, v in (m.get("factor_kinds") or {}).items()}) or MOTION
+    lines = _header(m)
+    lines += _paper_protocol(m["paper_protocol"], motion) + _motion_scores(m["motion_scores"])
+    lines += _swap(m["swap"], motion) + _reconstruction(m["reconstruction"])
+    lines += _identity(m["identity_eer"]) + _factors(m.get("factors"), m.get("factor_kinds"))
+    lines += _audit(m.get("judge_audit"))
+    if m.get("latents"):
+        lines += latent_tables(m["latents"], first=7)
+    lines += user_metrics_table(m.get("user_metrics"))
+    if m.get("timings_s"):
+        parts = ", ".join(f"{k} {v:.0f} s" for k, v in m["timings_s"].items())
+        lines += ["", f"Evaluation time: {sum(m['timings_s'].values()):.0f} s ({parts})."]
+    return "\n".join(lines) + "\n"
+
+
+def _header(m: dict) -> list[str]:
+    d = m["dataset"]
+    lines = [
+        f"# Evaluation of {m['run']}",
+        "",
+        f"Data: {d['name']}, {d['test_sequences']} test sequences; seeds: {m['seeds']} (mean ± std); "
+        f"generated and judged in {m['precision']}.",
+    ]
+    if m["judge"]:
+        real = ", ".join(f"{k} {100 * v:.2f}%" for k, v in (m["judge"]["test_accuracy"] or {}).items())
+        lines.append(
+            f"Judge: {m['judge']['dir']} (sha256 {m['judge']['sha256']}); on real test data: {real}."
+        )
+    return lines + [f"Note: {note}." for note in m["notes"]]
+
+
+def _paper_protocol(pp: dict | None, motion: str) -> list[str]:
+    if not pp:
+        return []
+    fixed_f, fixed_z = (
+        "f fixed (posterior mean), z ~ learned prior",
+        "z fixed (posterior mean), f ~ N(0, I)",
+    )
+    rows = [(fixed_f, k, mean_pct(v)) for k, v in pp.get("attributes", {}).items()]
+    if "attributes_mean" in pp:
+        rows.append((fixed_f, "attributes (mean)", mean_pct(pp["attributes_mean"])))
+    if "motion" in pp:
+        rows.append((fixed_z, motion, mean_pct(pp["motion"])))
+    return table("1. Paper protocol", ("videos", "judged", "accuracy"), rows)
+
+
+def _motion_scores(ms: dict | None) -> list[str]:
+    if not ms:
+        return []
+    k = ms["classes"]
+    return table(
+        f"2. Motion head on fixed-z videos (class-balanced: {ms['per_class']} per class x {k})",
+        ("Acc", f"IS (max {k})", "H(y|x) (min 0)", f"H(y) (max ln {k} = {math.log(k):.3f})"),
+        [tuple(mean_pct(ms[s]) if s == "acc" else mean_num(ms[s]) for s in MOTION_SCORES)],
+    )
+
+
+def _swap(sw: dict | None, motion: str) -> list[str]:
+    if not sw:
+        return []
+    rows = [(f"{k} of a", mean_pct(v)) for k, v in sw.get("attributes", {}).items()]
+    if "attributes_mean" in sw:
+        rows.append(("attributes of a (mean)", mean_pct(sw["attributes_mean"])))
+    if "motion" in sw:
+        rows.append((f"{motion} of b", mean_pct(sw["motion"])))
+    return table("3. Swap: decode (f of a, z of b)", ("judged", "accuracy"), rows)
+
+
+def _reconstruction(r: dict) -> list[str]:
+    return table(
+        "4. Reconstruction and ELBO (test set; ELBO terms per sequence)",
+        ("MSE per pixel", "PSNR (dB)", "loss (-ELBO)", *ELBO_PARTS),
+        [(f"{r['mse']:.5f}", f"{r['psnr']:.2f}", *(f"{r[k]:.1f}" for k in ELBO_TERMS))],
+    )
+
+
+def _identity(eer: dict | None) -> list[str]:
+    if not eer:
+        return []
+    return table(
+        "Character identity EER (cosine scores; all motions of a character are 'same')",
+        ("with f (lower: f holds identity)", "with z, time-averaged (higher: z holds none)"),
+        [(f"{100 * eer['f']:.2f}%", f"{100 * eer['z']:.2f}%")],
+    )
+
+
+def _factors(fa: dict | None, kinds: dict | None) -> list[str]:
+    if not fa:
+        return []
+    rows = [
+        (
+            k,
+            f"{kinds[k]['kind']} ({kinds[k]['rule']}): {fa['home'][k]}",
+            f"{100 * fa['chance'][k]:.1f}%",
+            *(mean_pct(fa["swap"][k][c]) for c in ("f", "z", "neither")),
+            *(mean_pct(fa["sample"][k][c]) for c in ("f", "z")),
+        )
+        for k in fa["swap"]
+    ]
+    rows.append(
+        ("assignment score (1 ideal, 0 none, -1 reversed)", "", "0", mean_num(fa["swap_score"]), "", "",
+         mean_num(fa["sample_score"]), "")
+    )  # fmt: skip
+    return table(
+        "5. Which factor follows which latent (per factor; swaps count pairs whose labels differ)",
+        ("factor", "kind (rule): should follow", "chance (1/K)", "swap: follows f (a)",
+         "swap: follows z (b)", "swap: neither", "f kept, z ~ prior", "z kept, f ~ N(0, I)"),
+        rows,
+    )  # fmt: skip
+
+
+def _audit(audit: dict | None) -> list[str]:
+    if not audit:
+        return []
+    names = [n for n in ("judge", "judge2") if n in audit]
+    agree = audit.get("agreement")
+    header = ("head",) + tuple(f"{n}: {w}" for n in names for w in ("real test", "reconstructions"))
+    rows = [
+        (k,)
+        + tuple(pct(audit[n][w][k]) for n in names for w in ("real", "reconstruction"))
+        + ((mean_pct(agree[k]),) if agree else ())
+        for k in audit["judge"]["real"]
+    ]
+    return table(
+        "6. The judge audited: accuracy on real test sequences and on the model's reconstructions "
+        "(the ceiling of the scores above)",
+        header + (("judges agree on generated videos",) if agree else ()),
+        rows,
+    )
+
+
+# --- metrics.md of a speech run ----------------------------------------------------------------------
+def speech_metrics_table(m: dict) -> str:
+    """metrics.json of a speech run (:func:`dsvae.evaluate.speech.evaluate_speech_run`) as markdown,
+    with the paper's TIMIT figures beside ours."""
+    d = m["dataset"]
+    lines = [
+        f"# Evaluation of {m['run']}",
+        "",
+        f"Data: {d['name']}, {d['test_utterances']} test utterances ({d['test_segments']} segments) of "
+        f"{d['test_speakers']} speakers; {m['pairs']['same']} same-speaker and {m['pairs']['different']} "
+        "different-speaker pairs.",
+        *[f"Note: {note}." for note in m["notes"]],
+        "",
+        "## Speaker verification EER (cosine scores over all test utterance pairs)",
+        "",
+        "| model (data) | EER with f (lower: f is the speaker) | EER with z (higher: z is not) |",
+        "| --- | --- | --- |",
+        f"| ours ({d['name']}) | {100 * m['speaker_eer']['f']:.2f}% | {100 * m['speaker_eer']['z']:.2f}% |",
+        *[
+            f"| {name} (paper, TIMIT) | {100 * v['f']:.2f}% | {100 * v['z']:.2f}% |"
+            for name, v in m["paper_timit_eer"].items()
+        ],
+    ]
+    r = m["reconstruction"]
+    lines += [
+        "",
+        "## Test ELBO (per segment, summed over frames and mel bins of standardized features)",
+        "",
+        row("MSE per value", "loss (-ELBO)", *ELBO_PARTS),
+        row(*["---"] * (1 + len(ELBO_TERMS))),
+        row(f"{r['mse']:.4f}", *(f"{r[k]:.1f}" for k in ELBO_TERMS)),
+    ]
+    if m.get("latents"):
+        lines += latent_tables(m["latents"])
+    lines += user_metrics_table(m.get("user_metrics"))
+    return "\n".join(lines) + "\n"
+
+
+__all__ = [
+    "latent_tables",
+    "mean_num",
+    "mean_pct",
+    "metrics_table",
+    "pct",
+    "row",
+    "speech_metrics_table",
+    "table",
+    "user_metrics_table",
+]

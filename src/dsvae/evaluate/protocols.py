@@ -13,7 +13,11 @@
 
 1-3 are repeated for ``seeds`` seeds (the prior draws, the balanced subsets, the pairs) and reported
 as mean and standard deviation. Unlabelled data gets 4 only. The results go to RUN/metrics.json and
-RUN/metrics.md.
+RUN/metrics.md (its text: :mod:`dsvae.evaluate.markdown`).
+
+Every protocol reads one :class:`ScoringContext` (the model as it scores, the data, device,
+precision, seeds, batch size, the labels' kinds, the judges, the notes and timings being filled):
+:func:`scoring_context` makes it from a run, :func:`score_video_run` runs the protocols on it.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -51,10 +56,10 @@ from .factors import (
     swap_following,
 )
 from .judge import Judge, judge_accuracy, judge_sha256, read_judge_metrics, shipped_judge_dir
-from .markdown import latent_tables, pct, table
-from .metrics import MOTION_SCORES, accuracy, class_balanced_subset, mean_std, motion_scores
+from .markdown import metrics_table, speech_metrics_table
+from .metrics import accuracy, class_balanced_subset, mean_std, motion_scores
 from .records import SCHEMA_VERSION, MetricsRecord
-from .usermetrics import find_metrics, run_user_metrics, user_metrics_table
+from .usermetrics import find_metrics, run_user_metrics
 from .verification import identity_eer
 
 
@@ -75,6 +80,37 @@ def _check_finite_terms(run_dir: str | Path, terms: dict, where: str = "reconstr
             "so nothing is scored and no metrics are written; the run diverged or its model is damaged: "
             "train it again (after a divergence, dsvae train --resume --out RUN --resume-lr LR)"
         )
+
+
+@dataclass
+class ScoringContext:
+    """What every protocol of one evaluation of a video run reads: the model as it scores (a scoring
+    copy, :meth:`~dsvae.model.DSVAE.for_scoring`), the run's dataset and its test split, where and
+    in which precision videos are generated and judged, how many seeds and how large a batch, the
+    kinds of the labels (static / dynamic, :mod:`dsvae.evaluate.factors`), the judges (None: none)
+    and their folders; ``notes`` collects the sentences metrics.json's "notes" shows, ``watch``
+    each part's wall-clock seconds ("timings_s")."""
+
+    run_dir: Path
+    model: DSVAE
+    dataset: SequenceDataset
+    test: SequenceDataset
+    device: torch.device
+    precision: str
+    seeds: int
+    batch_size: int
+    kinds: dict[str, str]
+    rules: dict[str, str]
+    judge: Judge | None = None
+    judge2: Judge | None = None
+    judge_dirs: dict[str, Path] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    watch: Stopwatch = field(default_factory=Stopwatch)
+
+    @property
+    def judges(self) -> dict[str, Judge | None]:
+        """{"judge": the judge, "judge2": the second one}, either None where not given."""
+        return {"judge": self.judge, "judge2": self.judge2}
 
 
 def evaluate_run(
@@ -107,7 +143,10 @@ def evaluate_run(
     the leakage probes; with a judge, the per-factor swap and sample matrices and the judge's audit
     (its accuracy on real test sequences and on the model's reconstructions; with ``judge2_dir`` a
     second judge's too, and how often the two agree on the generated videos). ``static`` /
-    ``dynamic`` name labels whose latent the data does not tell (:mod:`dsvae.evaluate.factors`)."""
+    ``dynamic`` name labels whose latent the data does not tell (:mod:`dsvae.evaluate.factors`).
+
+    Raises ValueError for ``seeds`` < 1, a run without test sequences, ``judge2_dir`` without
+    ``judge_dir``, or a model whose reconstruction or ELBO is not finite."""
     run_dir = Path(run_dir)
     device = resolve_device(device)
     precision = resolve_precision(precision, device)
@@ -115,29 +154,60 @@ def evaluate_run(
         raise ValueError(f"seeds must be at least 1, got {seeds}")
     loaded = find_metrics(user_metrics)
     run = TrainedRun(run_dir, device)
-    model = run.model
-    if not model.config.is_video:  # speech: scored by speaker verification instead of a judge
-        from .speech import evaluate_speech_run
+    if not run.model.config.is_video:  # speech: scored by speaker verification instead of a judge
+        return _speech_run(run, judge_dir, judge2_dir, batch_size, static, dynamic, regressors, loaded)
+    ctx = scoring_context(run, judge_dir, judge2_dir, seeds, batch_size, precision, static, dynamic)
+    metrics = score_video_run(ctx, regressors, max_train)
+    if loaded:
+        with ctx.watch.part("user metrics"):
+            metrics["user_metrics"] = run_user_metrics(loaded, run.model, ctx.test, batch_size, device)
+    metrics["timings_s"] = ctx.watch.seconds
+    write_metrics(run_dir, metrics, metrics_table(metrics))
+    return metrics
 
-        if judge_dir not in (None, "auto") or judge2_dir is not None:
-            warnings.warn(
-                f"{run_dir} is a run on vector frames (speech): it is scored by speaker verification, "
-                "DCI and probes, without a judge; the --judge/--judge2 given are not used",
-                stacklevel=2,
-            )
 
-        return evaluate_speech_run(
-            run,
-            device=device,
-            batch_size=batch_size,
-            static=static,
-            dynamic=dynamic,
-            regressors=regressors,
-            user_metrics=loaded,
+def _speech_run(
+    run: TrainedRun, judge_dir, judge2_dir, batch_size, static, dynamic, regressors, loaded
+) -> dict:
+    """A run on vector frames, scored by :func:`~dsvae.evaluate.speech.evaluate_speech_run` (speaker
+    verification, DCI and probes, no judge: a judge given is not used, with a warning)."""
+    from .speech import evaluate_speech_run
+
+    if judge_dir not in (None, "auto") or judge2_dir is not None:
+        warnings.warn(
+            f"{run.path} is a run on vector frames (speech): it is scored by speaker verification, "
+            "DCI and probes, without a judge; the --judge/--judge2 given are not used",
+            stacklevel=3,
         )
-    dataset, test = run.dataset, run.test  # checked to fit the model
-    # BatchNorms folded; channels_last as training chooses it (faster convs)
-    model = model.for_scoring(default_channels_last(model.config, device, precision))
+    return evaluate_speech_run(
+        run,
+        device=run.device,
+        batch_size=batch_size,
+        static=static,
+        dynamic=dynamic,
+        regressors=regressors,
+        user_metrics=loaded,
+    )
+
+
+def scoring_context(
+    run: TrainedRun,
+    judge_dir: str | Path | None,
+    judge2_dir: str | Path | None,
+    seeds: int,
+    batch_size: int,
+    precision: str,
+    static: Sequence[str] = (),
+    dynamic: Sequence[str] = (),
+) -> ScoringContext:
+    """The :class:`ScoringContext` of a video run: its model as it scores (BatchNorms folded;
+    channels_last as training chooses it, faster convs), its dataset (checked to fit the model), the
+    judges opened and checked against the test labels (``judge_dir`` "auto": the one shipped for
+    the data, where there is one), the labels' kinds. Raises ValueError for a run without test
+    sequences or a second judge without a first."""
+    device = run.device
+    model = run.model.for_scoring(default_channels_last(run.model.config, device, precision))
+    dataset, test = run.dataset, run.test
     if len(test) == 0:
         raise ValueError("the run's dataset has no test sequences to evaluate on")
     if judge_dir == "auto":  # the shipped judge of the data's benchmark, where there is one
@@ -147,86 +217,90 @@ def evaluate_run(
     if judge2 is not None and judge is None:
         raise ValueError("--judge2 is a second opinion: pass --judge DIR as well")
     kinds, rules = dataset_factor_kinds(dataset, static, dynamic) if test.labels else ({}, {})
+    dirs = {name: Path(d) for name, d in (("judge", judge_dir), ("judge2", judge2_dir)) if d is not None}
+    return ScoringContext(
+        run_dir=run.path,
+        model=model,
+        dataset=dataset,
+        test=test,
+        device=device,
+        precision=precision,
+        seeds=seeds,
+        batch_size=batch_size,
+        kinds=kinds,
+        rules=rules,
+        judge=judge,
+        judge2=judge2,
+        judge_dirs=dirs,
+    )
 
-    metrics: dict = {
-        "schema": SCHEMA_VERSION,  # dsvae.evaluate.records declares every section
-        "run": str(run_dir),
-        "dataset": {
-            "name": test.meta.get("name", "?"),
-            "test_sequences": len(test),
-            "labels": test.num_classes,
-        },
-        "model": model_provenance(run_dir),
-        "judge": None,
-        "seeds": seeds,
-        "precision": precision,
-        "paper_protocol": None,
-        "motion_scores": None,
-        "swap": None,
-        "reconstruction": None,
-        "identity_eer": None,
-        "factor_kinds": {k: {"kind": kinds[k], "rule": rules[k]} for k in kinds},
-        "factors": None,
-        "judge_audit": None,
-        "latents": None,
-        "notes": [],
-    }
-    notes = metrics["notes"]
-    watch = Stopwatch()  # each part's wall-clock seconds, in metrics.json's "timings_s"
+
+def score_video_run(
+    ctx: ScoringContext, regressors: Sequence[str] = REGRESSORS, max_train: int = 1000
+) -> dict:
+    """Every protocol of :func:`evaluate_run` on ``ctx`` -> metrics.json's sections (without the
+    user's metrics and the timings), in the order that keeps each part's random draws as they are:
+    codes and reconstruction, the judge protocols and audit, identity EER, DCI and the probes."""
+    test = ctx.test
+    metrics = _sections(ctx)
     # the audit's fp32 reconstructions and real sequences are judged in the first pass (the same
     # decodes as there, so once); under bf16 the audit decodes again under autocast
-    shared = {"judge": judge, "judge2": judge2} if precision == "fp32" and test.labels else {}
-    with watch.part("encode and reconstruct"):
+    shared = ctx.judges if ctx.precision == "fp32" and test.labels else {}
+    with ctx.watch.part("encode and reconstruct"):
         codes, metrics["reconstruction"], counted = _encode_and_reconstruct(
-            model, test, batch_size, device, shared
+            ctx.model, test, ctx.batch_size, ctx.device, shared
         )
-    _check_finite_terms(run_dir, metrics["reconstruction"])
+    _check_finite_terms(ctx.run_dir, metrics["reconstruction"])
     if not test.labels:
-        notes.append("the dataset has no labels: reconstruction and ELBO only")
-    elif judge is None:
-        notes.append(
+        ctx.notes.append("the dataset has no labels: reconstruction and ELBO only")
+    elif ctx.judge is None:
+        ctx.notes.append(
             "no judge: pass --judge DIR for the judge protocols, the factor matrices and the judge's "
             "audit; DCI and the probes need the labels only"
         )
     else:
-        metrics["judge"] = _judge_info(judge_dir)
-        if judge2 is not None:
-            metrics["judge2"] = _judge_info(judge2_dir)
-        with watch.part("judge protocols (generate and judge)"):
-            metrics.update(
-                _judge_protocols(
-                    model, judge, test, codes, seeds, batch_size, device, precision, notes, kinds, judge2
-                )
-            )
-        with watch.part("judge audit"):
+        metrics.update({name: _judge_info(d) for name, d in ctx.judge_dirs.items()})
+        with ctx.watch.part("judge protocols (generate and judge)"):
+            metrics.update(_judge_protocols(ctx, codes))
+        with ctx.watch.part("judge audit"):
             metrics["judge_audit"] = _judge_audit(
-                model, {"judge": judge, "judge2": judge2}, test, codes, batch_size, device, precision, counted
+                ctx.model, ctx.judges, test, codes, ctx.batch_size, ctx.device, ctx.precision, counted
             )
         metrics["judge_audit"]["agreement"] = metrics.pop("agreement", None)
     metrics["identity_eer"] = _identity_eer(test, codes)
     if test.labels:
         ceilings = (metrics["judge_audit"] or {}).get("judge", {}).get("real")
-        metrics["latents"] = _latents(
-            model,
-            dataset,
-            test,
-            codes,
-            kinds,
-            ceilings,
-            regressors,
-            max_train,
-            batch_size,
-            device,
-            notes,
-            watch,
-        )
-    if loaded:
-        with watch.part("user metrics"):
-            metrics["user_metrics"] = run_user_metrics(loaded, run.model, test, batch_size, device)
-    metrics["timings_s"] = watch.seconds
-
-    write_metrics(run_dir, metrics, metrics_table(metrics))
+        metrics["latents"] = _latents(ctx, codes, ceilings, regressors, max_train)
     return metrics
+
+
+def _sections(ctx: ScoringContext) -> dict:
+    """metrics.json's sections in their order, each None until its protocol fills it; "notes" is
+    the context's list (filled as the protocols run)."""
+    test = ctx.test
+    return {
+        "schema": SCHEMA_VERSION,  # dsvae.evaluate.records declares every section
+        "run": str(ctx.run_dir),
+        "dataset": {
+            "name": test.meta.get("name", "?"),
+            "test_sequences": len(test),
+            "labels": test.num_classes,
+        },
+        "model": model_provenance(ctx.run_dir),
+        "judge": None,
+        "seeds": ctx.seeds,
+        "precision": ctx.precision,
+        "paper_protocol": None,
+        "motion_scores": None,
+        "swap": None,
+        "reconstruction": None,
+        "identity_eer": None,
+        "factor_kinds": {k: {"kind": ctx.kinds[k], "rule": ctx.rules[k]} for k in ctx.kinds},
+        "factors": None,
+        "judge_audit": None,
+        "latents": None,
+        "notes": ctx.notes,
+    }
 
 
 def add_user_metrics(
@@ -263,12 +337,7 @@ def add_user_metrics(
         raise ValueError("the run's dataset has no test sequences to evaluate on")
     new = run_user_metrics(loaded, run.model, run.test, batch_size, run.device)
     doc["user_metrics"] = {**(doc.get("user_metrics") or {}), **new}
-    if doc.get("kind") == "speech":
-        from .speech import speech_metrics_table
-
-        markdown = speech_metrics_table(doc)
-    else:
-        markdown = metrics_table(doc)
+    markdown = speech_metrics_table(doc) if doc.get("kind") == "speech" else metrics_table(doc)
     with warnings.catch_warnings():  # the same evaluation, with metrics added: nothing was replaced
         warnings.filterwarnings("ignore", message="replaced the earlier scores")
         write_metrics(run_dir, doc, markdown)
@@ -379,33 +448,21 @@ def _encode_and_reconstruct(
     return {"f": np.concatenate(f), "z": np.concatenate(z)}, recon, audit
 
 
-@torch.no_grad()
-def _judge_protocols(
-    model: DSVAE,
-    judge: Judge,
-    test: SequenceDataset,
-    codes: dict[str, np.ndarray],
-    seeds: int,
-    batch_size: int,
-    device: torch.device,
-    precision: str,
-    notes: list[str],
-    kinds: dict[str, str],
-    judge2: Judge | None = None,
-) -> dict:
-    """Protocols 1-3 and the per-factor matrices for every seed, then their mean and standard
-    deviation; with ``judge2``, how often the two judges agree on the generated videos."""
+def _label_roles(ctx: ScoringContext) -> tuple[str | None, list[str]]:
+    """(the dynamic label scored as the motion, or None; the static labels scored as attributes),
+    with a note for each departure from Sprites' labels (no motion, another name, other dynamic
+    labels, no attributes)."""
+    kinds, labels, notes = ctx.kinds, ctx.test.labels, ctx.notes
     motion = motion_label(kinds)  # the dynamic label, scored as the motion whatever its name
-    attributes = [k for k in test.labels if kinds[k] == STATIC]
-    has_motion = motion is not None
-    if not has_motion:
+    attributes = [k for k in labels if kinds[k] == STATIC]
+    if motion is None:
         notes.append(
             f"the dataset has no dynamic label (no {MOTION!r} label, none declared or given with --dynamic): "
             "no motion accuracy, motion scores or swap motion"
         )
     elif motion != MOTION:
         notes.append(f"the motion of protocols 1-3 is the dynamic label {motion!r}")
-    others = [k for k in test.labels if k not in attributes and k != motion]
+    others = [k for k in labels if k not in attributes and k != motion]
     if others:
         notes.append(
             f"the dynamic labels {', '.join(map(repr, others))} are scored per factor only (protocols 1-3 "
@@ -413,72 +470,113 @@ def _judge_protocols(
         )
     if not attributes:
         notes.append("the dataset has no attribute labels: no attribute accuracies")
-    y = {k: test.label_array(k) for k in test.labels}
-    f_all, z_all = torch.from_numpy(codes["f"]), torch.from_numpy(codes["z"])
-    n = len(test)
+    return motion, attributes
+
+
+@torch.no_grad()
+def _judge_protocols(ctx: ScoringContext, codes: dict[str, np.ndarray]) -> dict:
+    """Protocols 1-3 and the per-factor matrices for every seed, then their mean and standard
+    deviation; with a second judge, how often the two judges agree on the generated videos."""
+    motion, attributes = _label_roles(ctx)
+    y = {k: ctx.test.label_array(k) for k in ctx.test.labels}
     per_seed: list[dict] = []
-    bar = progress(total=seeds * test.num_batches(batch_size), desc="judge protocols", unit="batch")
-    for seed in range(seeds):
-        partner = np.random.default_rng(seed).permutation(n)  # swap pairs: (f of a, z of partner[a])
-        probs: dict[str, dict[str, list]] = {"fixed_f": {}, "fixed_z": {}, "swap": {}}
-        second: dict[str, dict[str, list]] = {"fixed_f": {}, "fixed_z": {}, "swap": {}}
-        with seeded_eval(model, seed, device), autocast(device, precision):
-            for pos in test.batches(batch_size):
-                f, z = f_all[pos].to(device), z_all[pos].to(device)
-                videos = {
-                    "swap": model.decode(f, z_all[partner[pos]].to(device)),
-                    "fixed_f": model.decode(f, model.sample_prior_z(len(pos))),
-                    "fixed_z": model.decode(model.sample_prior_f(len(pos)), z),
-                }
-                for which, x in videos.items():
-                    for k, p in judge.predict_proba(x).items():
-                        probs[which].setdefault(k, []).append(p.cpu().numpy())
-                    if judge2 is not None:
-                        for k, p in judge2.predict_proba(x).items():
-                            second[which].setdefault(k, []).append(p.cpu().numpy())
-                bar.update()
-        p = {which: {k: np.concatenate(v) for k, v in heads.items()} for which, heads in probs.items()}
-        result: dict = {"paper_protocol": {}, "swap": {}}
-        if attributes:
-            attr = {k: accuracy(p["fixed_f"][k], y[k]) for k in attributes}
-            swap_attr = {k: accuracy(p["swap"][k], y[k]) for k in attributes}
-            result["paper_protocol"].update(
-                attributes=attr, attributes_mean=float(np.mean(list(attr.values())))
-            )
-            result["swap"].update(
-                attributes=swap_attr, attributes_mean=float(np.mean(list(swap_attr.values())))
-            )
-        if has_motion:
-            result["paper_protocol"]["motion"] = accuracy(p["fixed_z"][motion], y[motion])
-            result["swap"]["motion"] = accuracy(p["swap"][motion], y[motion][partner])
-            balanced = class_balanced_subset(y[motion], seed)
-            result["motion_scores"] = motion_scores(p["fixed_z"][motion][balanced], y[motion][balanced])
-        result["factors"] = _factor_scores(p, y, partner, kinds)
-        if judge2 is not None:
+    bar = progress(
+        total=ctx.seeds * ctx.test.num_batches(ctx.batch_size), desc="judge protocols", unit="batch"
+    )
+    for seed in range(ctx.seeds):
+        partner = np.random.default_rng(seed).permutation(len(ctx.test))  # swaps: (f of a, z of partner[a])
+        p, second = _judged_videos(ctx, codes, seed, partner, bar)
+        result = _seed_scores(p, y, partner, seed, motion, attributes, ctx.kinds)
+        if second is not None:
             result["agreement"] = {
                 k: float(
-                    np.mean(
-                        [
-                            (p[which][k].argmax(1) == np.concatenate(second[which][k]).argmax(1)).mean()
-                            for which in p
-                        ]
-                    )
+                    np.mean([(p[which][k].argmax(1) == second[which][k].argmax(1)).mean() for which in p])
                 )
                 for k in y
             }
         per_seed.append(result)
     bar.close()
+    return _over_seeds(ctx, per_seed, y, motion)
 
+
+def _judged_videos(
+    ctx: ScoringContext, codes: dict[str, np.ndarray], seed: int, partner: np.ndarray, bar
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, np.ndarray]] | None]:
+    """One seed's generated videos, judged: {"swap", "fixed_f", "fixed_z"} -> {label: p(y | video)
+    (N, K)} by the judge, and by the second judge (None without one). swap: (f of a, z of
+    partner[a]); fixed_f: a's f, z rolled out from the prior; fixed_z: f ~ N(0, I), a's z. The
+    draws are the seed's (:func:`~dsvae.device.seeded_eval`), the videos under the context's
+    precision."""
+    model, device, judge2 = ctx.model, ctx.device, ctx.judge2
+    f_all, z_all = torch.from_numpy(codes["f"]), torch.from_numpy(codes["z"])
+    probs: dict[str, dict[str, list]] = {"fixed_f": {}, "fixed_z": {}, "swap": {}}
+    second: dict[str, dict[str, list]] = {"fixed_f": {}, "fixed_z": {}, "swap": {}}
+    with seeded_eval(model, seed, device), autocast(device, ctx.precision):
+        for pos in ctx.test.batches(ctx.batch_size):
+            f, z = f_all[pos].to(device), z_all[pos].to(device)
+            videos = {
+                "swap": model.decode(f, z_all[partner[pos]].to(device)),
+                "fixed_f": model.decode(f, model.sample_prior_z(len(pos))),
+                "fixed_z": model.decode(model.sample_prior_f(len(pos)), z),
+            }
+            for which, x in videos.items():
+                for k, p in ctx.judge.predict_proba(x).items():
+                    probs[which].setdefault(k, []).append(p.cpu().numpy())
+                if judge2 is not None:
+                    for k, p in judge2.predict_proba(x).items():
+                        second[which].setdefault(k, []).append(p.cpu().numpy())
+            bar.update()
+
+    def joined(heads: dict[str, dict[str, list]]) -> dict[str, dict[str, np.ndarray]]:
+        return {which: {k: np.concatenate(v) for k, v in by.items()} for which, by in heads.items()}
+
+    return joined(probs), (joined(second) if judge2 is not None else None)
+
+
+def _seed_scores(
+    p: dict[str, dict[str, np.ndarray]],
+    y: dict[str, np.ndarray],
+    partner: np.ndarray,
+    seed: int,
+    motion: str | None,
+    attributes: list[str],
+    kinds: dict[str, str],
+) -> dict:
+    """One seed's protocols 1-3 and factor matrices from the judged videos ``p``
+    (:func:`_judged_videos`) and the true labels ``y``: the attributes read on fixed-f videos and
+    swaps (of a), the motion on fixed-z videos and swaps (of partner[a]), the motion scores on a
+    class-balanced subset (drawn with ``seed``)."""
+    result: dict = {"paper_protocol": {}, "swap": {}}
+    if attributes:
+        attr = {k: accuracy(p["fixed_f"][k], y[k]) for k in attributes}
+        swap_attr = {k: accuracy(p["swap"][k], y[k]) for k in attributes}
+        result["paper_protocol"].update(attributes=attr, attributes_mean=float(np.mean(list(attr.values()))))
+        result["swap"].update(attributes=swap_attr, attributes_mean=float(np.mean(list(swap_attr.values()))))
+    if motion is not None:
+        result["paper_protocol"]["motion"] = accuracy(p["fixed_z"][motion], y[motion])
+        result["swap"]["motion"] = accuracy(p["swap"][motion], y[motion][partner])
+        balanced = class_balanced_subset(y[motion], seed)
+        result["motion_scores"] = motion_scores(p["fixed_z"][motion][balanced], y[motion][balanced])
+    result["factors"] = _factor_scores(p, y, partner, kinds)
+    return result
+
+
+def _over_seeds(
+    ctx: ScoringContext, per_seed: list[dict], y: dict[str, np.ndarray], motion: str | None
+) -> dict:
+    """The seeds' results as mean and standard deviation, with each factor's chance and home latent,
+    and the motion scores' class counts (a note where some motions do not occur in the test set)."""
+    test = ctx.test
     out = {"paper_protocol": _mean_std_tree([r["paper_protocol"] for r in per_seed])}
     out["swap"] = _mean_std_tree([r["swap"] for r in per_seed])
     out["factors"] = {
         **_mean_std_tree([r["factors"] for r in per_seed]),
         "chance": {k: 1.0 / len(test.label_values[k]) for k in y},
-        "home": {k: home_latent(kinds[k]) for k in y},
+        "home": {k: home_latent(ctx.kinds[k]) for k in y},
     }
-    if judge2 is not None:
+    if "agreement" in per_seed[0]:
         out["agreement"] = _mean_std_tree([r["agreement"] for r in per_seed])
-    if has_motion:
+    if motion is not None:
         counts = np.bincount(y[motion], minlength=len(test.label_values[motion]))
         present = counts[counts > 0]
         out["motion_scores"] = {
@@ -487,7 +585,7 @@ def _judge_protocols(
             **mean_std([r["motion_scores"] for r in per_seed]),
         }
         if len(present) < len(counts):
-            notes.append(f"only {len(present)} of the {len(counts)} motions occur in the test set")
+            ctx.notes.append(f"only {len(present)} of the {len(counts)} motions occur in the test set")
     return out
 
 
@@ -513,43 +611,36 @@ def _factor_scores(
 
 
 def _latents(
-    model: DSVAE,
-    dataset: SequenceDataset,
-    test: SequenceDataset,
+    ctx: ScoringContext,
     codes: dict[str, np.ndarray],
-    kinds: dict[str, str],
     ceilings: dict[str, float] | None,
     regressors: Sequence[str],
     max_train: int,
-    batch_size: int,
-    device: torch.device,
-    notes: list[str],
-    watch: Stopwatch | None = None,
 ) -> dict | None:
     """DCI and the leakage probes (:func:`dsvae.evaluate.codes.latent_scores`), fitted on at most
-    ``max_train`` training sequences (a seeded subset) and scored on the test set; ``watch`` gets
-    the seconds of each part."""
-    watch = watch or Stopwatch()
-    train = dataset.subset("train")
+    ``max_train`` training sequences (a seeded subset) and scored on the test set; ``ceilings``: the
+    judge's accuracy on real test sequences (the probes' ceiling), where there is a judge. The
+    context's watch gets the seconds of each part."""
+    train = ctx.dataset.subset("train")
     if len(train) == 0:
-        notes.append("no training split: no DCI or probes (they are fitted on training codes)")
+        ctx.notes.append("no training split: no DCI or probes (they are fitted on training codes)")
         return None
     if len(train) > max_train:
         train = train.subset(np.sort(np.random.default_rng(0).choice(len(train), max_train, replace=False)))
-    with watch.part("encode training codes"):
-        f_train, z_train = encode_means(model, train, batch_size, device)
+    with ctx.watch.part("encode training codes"):
+        f_train, z_train = encode_means(ctx.model, train, ctx.batch_size, ctx.device)
     out = latent_scores(
         {"f": f_train, "z": z_train.mean(axis=1)},
         {k: train.label_array(k) for k in train.labels},
         {"f": codes["f"], "z": codes["z"].mean(axis=1)},
-        {k: test.label_array(k) for k in test.labels},
-        kinds,
+        {k: ctx.test.label_array(k) for k in ctx.test.labels},
+        ctx.kinds,
         ceilings,
         regressors,
-        watch=watch,
+        watch=ctx.watch,
     )
     out["train_sequences"] = len(train)
-    notes += [f"no DCI or probes of {k}: {why}" for k, why in out["skipped"].items()]
+    ctx.notes.extend(f"no DCI or probes of {k}: {why}" for k, why in out["skipped"].items())
     return out
 
 
@@ -576,119 +667,10 @@ def _identity_eer(test: SequenceDataset, codes: dict[str, np.ndarray]) -> dict[s
     return {"f": identity_eer(codes["f"], ids), "z": identity_eer(codes["z"].mean(axis=1), ids)}
 
 
-# --- the markdown table ------------------------------------------------------------------------------
-def _pct(ms: dict) -> str:
-    return f"{100 * ms['mean']:.2f}% ± {100 * ms['std']:.2f}"
-
-
-def _num(ms: dict) -> str:
-    return f"{ms['mean']:.3f} ± {ms['std']:.3f}"
-
-
-def metrics_table(m: dict) -> str:
-    """metrics.json as markdown: one table per protocol."""
-    d = m["dataset"]
-    lines = [
-        f"# Evaluation of {m['run']}",
-        "",
-        f"Data: {d['name']}, {d['test_sequences']} test sequences; seeds: {m['seeds']} (mean ± std); "
-        f"generated and judged in {m['precision']}.",
-    ]
-    if m["judge"]:
-        real = ", ".join(f"{k} {100 * v:.2f}%" for k, v in (m["judge"]["test_accuracy"] or {}).items())
-        lines.append(
-            f"Judge: {m['judge']['dir']} (sha256 {m['judge']['sha256']}); on real test data: {real}."
-        )
-    lines += [f"Note: {note}." for note in m["notes"]]
-    motion = motion_label({k: v["kind"] for k, v in (m.get("factor_kinds") or {}).items()}) or MOTION
-    if pp := m["paper_protocol"]:
-        fixed_f, fixed_z = (
-            "f fixed (posterior mean), z ~ learned prior",
-            "z fixed (posterior mean), f ~ N(0, I)",
-        )
-        rows = [(fixed_f, k, _pct(v)) for k, v in pp.get("attributes", {}).items()]
-        if "attributes_mean" in pp:
-            rows.append((fixed_f, "attributes (mean)", _pct(pp["attributes_mean"])))
-        if "motion" in pp:
-            rows.append((fixed_z, motion, _pct(pp["motion"])))
-        lines += table("1. Paper protocol", ("videos", "judged", "accuracy"), rows)
-    if ms := m["motion_scores"]:
-        k = ms["classes"]
-        lines += table(
-            f"2. Motion head on fixed-z videos (class-balanced: {ms['per_class']} per class x {k})",
-            ("Acc", f"IS (max {k})", "H(y|x) (min 0)", f"H(y) (max ln {k} = {math.log(k):.3f})"),
-            [tuple(_pct(ms[s]) if s == "acc" else _num(ms[s]) for s in MOTION_SCORES)],
-        )
-    if sw := m["swap"]:
-        rows = [(f"{k} of a", _pct(v)) for k, v in sw.get("attributes", {}).items()]
-        if "attributes_mean" in sw:
-            rows.append(("attributes of a (mean)", _pct(sw["attributes_mean"])))
-        if "motion" in sw:
-            rows.append((f"{motion} of b", _pct(sw["motion"])))
-        lines += table("3. Swap: decode (f of a, z of b)", ("judged", "accuracy"), rows)
-    r = m["reconstruction"]
-    lines += table(
-        "4. Reconstruction and ELBO (test set; ELBO terms per sequence)",
-        ("MSE per pixel", "PSNR (dB)", "loss (-ELBO)", "recon", "kl_f", "kl_z"),
-        [
-            (
-                f"{r['mse']:.5f}",
-                f"{r['psnr']:.2f}",
-                *(f"{r[k]:.1f}" for k in ELBO_TERMS),
-            )
-        ],
-    )
-    if eer := m["identity_eer"]:
-        lines += table(
-            "Character identity EER (cosine scores; all motions of a character are 'same')",
-            ("with f (lower: f holds identity)", "with z, time-averaged (higher: z holds none)"),
-            [(f"{100 * eer['f']:.2f}%", f"{100 * eer['z']:.2f}%")],
-        )
-    if fa := m.get("factors"):
-        kinds = m["factor_kinds"]
-        rows = [
-            (
-                k,
-                f"{kinds[k]['kind']} ({kinds[k]['rule']}): {fa['home'][k]}",
-                f"{100 * fa['chance'][k]:.1f}%",
-                *(_pct(fa["swap"][k][c]) for c in ("f", "z", "neither")),
-                *(_pct(fa["sample"][k][c]) for c in ("f", "z")),
-            )
-            for k in fa["swap"]
-        ]
-        rows.append(
-            ("assignment score (1 ideal, 0 none, -1 reversed)", "", "0", _num(fa["swap_score"]), "", "",
-             _num(fa["sample_score"]), "")
-        )  # fmt: skip
-        lines += table(
-            "5. Which factor follows which latent (per factor; swaps count pairs whose labels differ)",
-            ("factor", "kind (rule): should follow", "chance (1/K)", "swap: follows f (a)",
-             "swap: follows z (b)", "swap: neither", "f kept, z ~ prior", "z kept, f ~ N(0, I)"),
-            rows,
-        )  # fmt: skip
-    if audit := m.get("judge_audit"):
-        names = [n for n in ("judge", "judge2") if n in audit]
-        agree = audit.get("agreement")
-        header = ("head",) + tuple(f"{n}: {w}" for n in names for w in ("real test", "reconstructions"))
-        rows = [
-            (k,)
-            + tuple(pct(audit[n][w][k]) for n in names for w in ("real", "reconstruction"))
-            + ((_pct(agree[k]),) if agree else ())
-            for k in audit["judge"]["real"]
-        ]
-        lines += table(
-            "6. The judge audited: accuracy on real test sequences and on the model's reconstructions "
-            "(the ceiling of the scores above)",
-            header + (("judges agree on generated videos",) if agree else ()),
-            rows,
-        )
-    if m.get("latents"):
-        lines += latent_tables(m["latents"], first=7)
-    lines += user_metrics_table(m.get("user_metrics"))
-    if m.get("timings_s"):
-        parts = ", ".join(f"{k} {v:.0f} s" for k, v in m["timings_s"].items())
-        lines += ["", f"Evaluation time: {sum(m['timings_s'].values()):.0f} s ({parts})."]
-    return "\n".join(lines) + "\n"
-
-
-__all__ = ["add_user_metrics", "evaluate_run", "metrics_table"]
+__all__ = [
+    "ScoringContext",
+    "add_user_metrics",
+    "evaluate_run",
+    "score_video_run",
+    "scoring_context",
+]

@@ -25,9 +25,9 @@ from ..run import TrainedRun, model_provenance, write_metrics
 from .codes import encode_means, latent_scores
 from .dci import REGRESSORS
 from .factors import dataset_factor_kinds
-from .markdown import latent_tables
+from .markdown import speech_metrics_table
 from .records import SCHEMA_VERSION
-from .usermetrics import find_metrics, run_user_metrics, user_metrics_table
+from .usermetrics import find_metrics, run_user_metrics
 from .verification import cosine_pair_scores, eer
 
 # TIMIT speaker verification EER with f (lower is better) / with z (higher is better): Li & Mandt
@@ -152,39 +152,3 @@ def evaluate_speech_run(
         metrics["user_metrics"] = run_user_metrics(user_metrics, model, test, batch_size, device)
     write_metrics(run_dir, metrics, speech_metrics_table(metrics))
     return metrics
-
-
-def speech_metrics_table(m: dict) -> str:
-    """metrics.json of a speech run as markdown, with the paper's TIMIT figures beside ours."""
-    d = m["dataset"]
-    lines = [
-        f"# Evaluation of {m['run']}",
-        "",
-        f"Data: {d['name']}, {d['test_utterances']} test utterances ({d['test_segments']} segments) of "
-        f"{d['test_speakers']} speakers; {m['pairs']['same']} same-speaker and {m['pairs']['different']} "
-        "different-speaker pairs.",
-        *[f"Note: {note}." for note in m["notes"]],
-        "",
-        "## Speaker verification EER (cosine scores over all test utterance pairs)",
-        "",
-        "| model (data) | EER with f (lower: f is the speaker) | EER with z (higher: z is not) |",
-        "| --- | --- | --- |",
-        f"| ours ({d['name']}) | {100 * m['speaker_eer']['f']:.2f}% | {100 * m['speaker_eer']['z']:.2f}% |",
-        *[
-            f"| {name} (paper, TIMIT) | {100 * v['f']:.2f}% | {100 * v['z']:.2f}% |"
-            for name, v in m["paper_timit_eer"].items()
-        ],
-    ]
-    r = m["reconstruction"]
-    lines += [
-        "",
-        "## Test ELBO (per segment, summed over frames and mel bins of standardized features)",
-        "",
-        "| MSE per value | loss (-ELBO) | recon | kl_f | kl_z |",
-        "| --- | --- | --- | --- | --- |",
-        f"| {r['mse']:.4f} | {r['loss']:.1f} | {r['recon']:.1f} | {r['kl_f']:.1f} | {r['kl_z']:.1f} |",
-    ]
-    if m.get("latents"):
-        lines += latent_tables(m["latents"])
-    lines += user_metrics_table(m.get("user_metrics"))
-    return "\n".join(lines) + "\n"

@@ -45,8 +45,8 @@ from ..data.base import SequenceDataset
 from ..device import seeded_eval
 from ..model import DSVAE
 from .codes import encode_means
-from .markdown import table
-from .records import Score, UserMetricRecord, show
+from .markdown import user_metrics_table
+from .records import Score, UserMetricRecord
 
 GROUP = "dsvae.metrics"  # the entry-point group of installed packages' metrics
 INPUTS = ("codes", "model")
@@ -425,24 +425,6 @@ def run_user_metrics(
         )
         out[m.name] = record.to_dict()
     return out
-
-
-def user_metrics_table(section: Mapping[str, Mapping] | None) -> list[str]:
-    """metrics.json's ``user_metrics`` as a markdown section (empty where there are none)."""
-    if not section:
-        return []
-    rows = []
-    for name, d in section.items():
-        r = UserMetricRecord.from_dict(name, d)
-        src = r.source
-        where = src.get("file") or src.get("module") or "?"
-        if src.get("package"):
-            where += f" ({src['package']} {src.get('version') or ''})".rstrip()
-        for k, v in r.scores.items():
-            s = r.declared.get(k)
-            better = {"higher": "higher", "lower": "lower"}.get(s.direction if s else None, "")
-            rows.append((name, k, show(v, s, 2), better, where))
-    return table("User metrics (dsvae eval --metric)", ("metric", "score", "value", "better", "source"), rows)
 
 
 __all__ = [
