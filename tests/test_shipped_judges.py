@@ -5,7 +5,6 @@ import shutil
 
 import pytest
 
-from conftest import SHARED
 from dsvae.data import open_dataset
 from dsvae.data.base import SequenceDataset
 from dsvae.evaluate import judge as judge_module
@@ -62,11 +61,8 @@ def test_an_altered_shipped_judge_is_refused(tmp_path, monkeypatch):
         shipped_judge_dir(open_dataset("synthetic"))
 
 
-@pytest.mark.skipif(not (SHARED / "lpc-sprites" / "shoes" / "1.png").exists(), reason="no LPC sheets")
-def test_the_shipped_sprites_judge_reads_the_real_test_set(tmp_path):
-    from dsvae.data.sprites import build_sprites
-
-    dataset = build_sprites(SHARED / "lpc-sprites", tmp_path / "sprites")
+def test_the_shipped_sprites_judge_reads_the_real_test_set(sprites_built):
+    dataset = sprites_built[0]
     assert shipped_judge_dir(dataset) == SHIPPED_DIR / "sprites"
     judge = Judge.load(SHIPPED_DIR / "sprites")
     test = dataset.subset("test")

@@ -17,6 +17,7 @@ from dsvae.data.sprites import (
     CHECKSUMS,
     MOTIONS,
     SHEET_FILES,
+    SHIPPED_SHEETS,
     build_sprites,
     character_id,
     fetch_sheets,
@@ -35,14 +36,19 @@ def sha256(a: np.ndarray) -> str:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> tuple[SequenceDataset, Path]:
-    """The one full build of this file, into a folder that exists already (so with force=True)."""
-    if not (SHEETS / "shoes" / "1.png").exists():
-        pytest.skip(f"the LPC layer sheets are not at {SHEETS}")
-    out = tmp_path_factory.mktemp("sprites") / "sprites"
-    out.mkdir()
-    (out / "old.txt").write_text("replaced by the build")
-    return build_sprites(SHEETS, out, force=True), out
+def built(sprites_built) -> tuple[SequenceDataset, Path]:
+    """The one full build of the session (conftest.sprites_built: the shipped sheets, no network)."""
+    return sprites_built
+
+
+def test_the_shipped_sheets_are_the_repositorys_with_their_licences():
+    shipped = sorted(p.relative_to(SHIPPED_SHEETS).as_posix() for p in SHIPPED_SHEETS.rglob("*.png"))
+    assert shipped == sorted(SHEET_FILES)
+    for name in ("CC-BY-SA-3.0-LICENSE", "GNU-GPL-3.0-LICENSE", "README.md"):
+        assert (SHIPPED_SHEETS / name).stat().st_size > 1000, name
+    if (SHEETS / "shoes" / "1.png").exists():  # a copy of the sheets from elsewhere: the same bytes
+        for name in SHEET_FILES:
+            assert (SHIPPED_SHEETS / name).read_bytes() == (SHEETS / name).read_bytes(), name
 
 
 # --- the full build --------------------------------------------------------------------------------
@@ -204,9 +210,12 @@ def test_cli_without_sheets_downloads_extracts_and_checks(tmp_path, monkeypatch,
     checked; one wrong-size sheet stops the build with its name."""
     files = {name: _sheet_png(i) for i, name in enumerate(SHEET_FILES)}
     files["hair/3.png"] = _sheet_png(3, size=(832, 1280))
-    monkeypatch.setattr(sprites, "ARCHIVE_URL", _archive(tmp_path / "master.zip", files).as_uri())
+    archive = _archive(tmp_path / "master.zip", files).as_uri()
     out = tmp_path / "out"
-    assert main(["data", "sprites", "--cache", str(tmp_path / "cache"), "--out", str(out)]) == 2
+    assert (
+        main(["data", "sprites", "--archive", archive, "--cache", str(tmp_path / "cache"), "--out", str(out)])
+        == 2
+    )
     assert "hair/3.png is 832x1280 pixels" in capsys.readouterr().err
     assert not out.exists()
 

@@ -75,6 +75,9 @@ CHECKSUMS = {  # sha256 of the uint8 bytes, shape (characters, 9, 8, 64, 64, 3)
     "character0_motion0": "67f0355ee3366d36d44118e02dae0cd9fdbba6dda0230206f0529f3605446d6c",
 }
 ARCHIVE_URL = "https://github.com/YingzhenLi/Sprites/archive/refs/heads/master.zip"
+# the 25 sheets shipped with dsvae (byte for byte the repository's; their licences and attribution
+# beside them, lpc/README.md): the benchmark builds offline
+SHIPPED_SHEETS = Path(__file__).resolve().parent / "lpc"
 LICENSE = "LPC art: CC-BY-SA 3.0 / GPL 3.0 (lpc.opengameart.org, Universal-LPC-spritesheet)"
 # what to do when the archive cannot be downloaded
 DOWNLOAD_ELSEWHERE = (
@@ -82,8 +85,9 @@ DOWNLOAD_ELSEWHERE = (
     "and pass its folder with --sheets"
 )
 WHERE_TO_GET = (
-    "the LPC layer sheets are in the public repository https://github.com/YingzhenLi/Sprites: clone it "
-    "and pass its folder with --sheets, or leave --sheets out to download its archive"
+    "dsvae ships the LPC layer sheets (leave --sheets and --archive out to use them; reinstall dsvae if "
+    "they are missing); they are also in the public repository https://github.com/YingzhenLi/Sprites: "
+    f"clone it and pass its folder with --sheets, or pass --archive {ARCHIVE_URL}"
 )
 LAYOUTS = ("generator", "xad")
 
@@ -179,16 +183,19 @@ def build_sprites(
     cache_dir: str | Path | None = None,
 ) -> SequenceDataset:
     """Build the benchmark into the dataset folder ``out`` from the layer sheets in ``sheets_dir``
-    (``body/0-5.png, bottomwear/0-5.png, topwear/0-5.png, hair/0-5.png, shoes/1.png``), or, with
-    ``sheets_dir=None``, from the repository archive ``archive`` (URL or local zip; default
-    :data:`ARCHIVE_URL`) fetched into ``cache_dir`` (:func:`fetch_sheets`). The four checksums
+    (``body/0-5.png, bottomwear/0-5.png, topwear/0-5.png, hair/0-5.png, shoes/1.png``); with
+    ``sheets_dir=None``, from the repository archive ``archive`` (URL or local zip, e.g.
+    :data:`ARCHIVE_URL`) fetched into ``cache_dir`` (:func:`fetch_sheets`), or, without an archive,
+    from the sheets shipped with dsvae (:data:`SHIPPED_SHEETS`: no network). The four checksums
     are verified; a build that does not match them is refused and nothing is written."""
     if sheets_dir is not None and archive is not None:
         raise ValueError("pass the sheets folder or the archive, not both")
     out = Path(out)
     _refuse_existing(out, force)
-    if sheets_dir is None:
-        archive = archive or ARCHIVE_URL
+    if sheets_dir is None and archive is None:
+        sheets_dir = SHIPPED_SHEETS
+        source = "the LPC layer sheets shipped with dsvae (github.com/YingzhenLi/Sprites, 3ce4048)"
+    elif sheets_dir is None:
         sheets_dir = fetch_sheets(archive, cache_dir)
         source = f"the LPC layer sheets of {archive}"
     else:
