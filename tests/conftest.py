@@ -7,9 +7,22 @@ import numpy as np
 import pytest
 
 from dsvae.data import SequenceDataset
-from dsvae.train import TrainConfig
+from dsvae.options import TrainConfig
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture(scope="session")
+def sprites_built(tmp_path_factory) -> tuple[SequenceDataset, Path]:
+    """The real Sprites benchmark, built once per test session from the sheets shipped in the
+    package (no network), into a folder that exists already (so with force=True, replacing
+    ``old.txt``)."""
+    from dsvae.data.sprites import build_sprites
+
+    out = tmp_path_factory.mktemp("sprites") / "sprites"
+    out.mkdir()
+    (out / "old.txt").write_text("replaced by the build")
+    return build_sprites(None, out, force=True), out
 
 
 def moving_squares(n: int = 80, T: int = 4, size: int = 16, seed: int = 0) -> SequenceDataset:

@@ -13,9 +13,9 @@ import dsvae._io as io_mod
 from conftest import moving_squares, tiny_train_config
 from dsvae import DSVAE
 from dsvae._io import DamagedFileError, atomic_dir, atomic_write_text
-from dsvae.checkpoint import CheckpointError
 from dsvae.cli import main
 from dsvae.run import load_model
+from dsvae.run.checkpoint import CheckpointError
 from dsvae.train import train
 
 

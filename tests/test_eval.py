@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-import dsvae.run as run_mod
+import dsvae.run.trained as run_mod
 from dsvae import DSVAE, DSVAEConfig
 from dsvae.cli import main
 from dsvae.evaluate.judge import Judge, JudgeConfig, JudgeMismatchError, train_judge

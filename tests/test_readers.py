@@ -18,9 +18,9 @@ import torch
 import dsvae._io as io_mod
 from dsvae import DSVAE
 from dsvae._io import DamagedFileError
-from dsvae.checkpoint import describe_last_checkpoint, save_checkpoint
 from dsvae.config import DSVAEConfig
 from dsvae.run import load_model, model_dir, read_log
+from dsvae.run.checkpoint import describe_last_checkpoint, save_checkpoint
 
 SWAPS = 25
 SWAP_PAUSE_S = 0.03  # between the writer's two renames: checkpoints/last is missing meanwhile

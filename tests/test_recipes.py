@@ -13,8 +13,9 @@ from conftest import tiny_train_config
 from dsvae.cli import build_parser, main, train_config_from_args
 from dsvae.config import DSVAEConfig
 from dsvae.data import SequenceDataset
+from dsvae.options import TrainConfig
 from dsvae.recipes import RecipeError, load_recipe, recipe_names
-from dsvae.train import TrainConfig, check_view_fits, model_config_for, train
+from dsvae.train import check_view_fits, model_config_for, train
 
 # the main job's command before recipes (README of the previous version): the silhouette ablation
 # must train it

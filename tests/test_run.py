@@ -17,11 +17,11 @@ from safetensors.torch import load_file
 import dsvae.train as train_mod
 from conftest import moving_squares, tiny_train_config
 from dsvae import DSVAE, DSVAEConfig
-from dsvae.checkpoint import CheckpointError, _from_plain
 from dsvae.cli import main as cli_main
 from dsvae.data import DatasetError, SequenceDataset, open_dataset
 from dsvae.data.base import array_sha256, arrays_sha256, atomic_dataset_dir, write_columns
 from dsvae.run import is_failed_start, open_run_dataset, read_log, read_train_options, relocate_data
+from dsvae.run.checkpoint import CheckpointError, _from_plain
 from dsvae.train import check_batch_norm_batch, train
 
 
@@ -373,7 +373,7 @@ def test_a_damaged_checkpoint_is_a_clear_error(squares, tmp_path):
 
 def test_data_of_a_built_name_resolves_against_the_recorded_directory(tmp_path, monkeypatch):
     import dsvae.data as data_mod
-    import dsvae.run as run_mod
+    import dsvae.run.data as run_mod
 
     project = tmp_path / "project"
     moving_squares().save(project / "data" / "sprites")
@@ -432,3 +432,34 @@ def test_trained_run_opens_model_data_and_records_once(squares, tmp_path):
     assert run.record("env.json")["data_checksums"] and run.record("nothing.json") == {}
     with pytest.raises(FileNotFoundError, match="no run folder"):
         _ = TrainedRun(tmp_path / "none").model
+
+
+# --- the one list of the run folder's files -------------------------------------------------------------
+
+
+def test_every_file_of_the_run_folder_is_listed_once_with_a_reader_and_writer_that_exist():
+    import importlib
+
+    from dsvae.run.files import FILES, RUN_OUTPUTS, RUN_SETUP
+
+    contracts = (Path(__file__).resolve().parents[1] / "docs" / "CONTRACTS.md").read_text()
+    names = [f.name for f in FILES]
+    assert len(names) == len(set(names))
+    assert {"config.json", "train.json", "log.csv", "checkpoints"} <= set(RUN_SETUP)
+    assert {"model", "metrics.json", "report.html"} <= set(RUN_OUTPUTS) and "train.json" not in RUN_OUTPUTS
+    for f in FILES:
+        assert f"RUN/{f.name}" in contracts, f.name
+        for ref in (f.writer, f.reader):
+            if not ref.startswith("dsvae."):
+                continue
+            parts = ref.split(".")
+            for cut in range(len(parts), 1, -1):  # the longest importable module, then attributes
+                try:
+                    obj = importlib.import_module(".".join(parts[:cut]))
+                except ImportError:
+                    continue
+                for attr in parts[cut:]:
+                    obj = getattr(obj, attr)
+                break
+            else:
+                raise AssertionError(ref)

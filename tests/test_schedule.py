@@ -8,8 +8,9 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import tiny_train_config
+from dsvae.options import TrainConfig
 from dsvae.run import read_log
-from dsvae.train import TrainConfig, learning_rate, train
+from dsvae.train import learning_rate, train
 
 
 def test_learning_rate_is_constant_then_a_half_cosine_to_zero():

@@ -15,13 +15,13 @@ from safetensors.torch import load_file
 import dsvae.train as train_mod
 from conftest import moving_squares, tiny_train_config
 from dsvae import DSVAE
-from dsvae.checkpoint import load_checkpoint
 from dsvae.cli import main as cli_main
 from dsvae.config import DSVAEConfig
 from dsvae.data import DatasetError, SequenceDataset
-from dsvae.run import load_model, open_run_dataset, read_log
-from dsvae.runfolder import RunBusyError
-from dsvae.train import TrainConfig, TrainingDiverged, train
+from dsvae.options import TrainConfig
+from dsvae.run import RunBusyError, load_model, open_run_dataset, read_log
+from dsvae.run.checkpoint import load_checkpoint
+from dsvae.train import TrainingDiverged, train
 
 
 def tiny_tc(data: Path, **kw) -> TrainConfig:
@@ -344,7 +344,7 @@ def test_a_second_train_into_a_busy_run_folder_is_refused(tiny_dataset_dir, tmp_
         [
             sys.executable,
             "-c",
-            "import sys, time; from dsvae.runfolder import lock_run_dir; "
+            "import sys, time; from dsvae.run import lock_run_dir; "
             "lock_run_dir(__import__('pathlib').Path(sys.argv[1]), []); print('locked', flush=True); "
             "time.sleep(60)",
             str(run),

@@ -83,7 +83,7 @@ def option(default, help: str, valid: Range | None = None, **argparse_kw):
 
 
 class ConfigBase:
-    """What every options dataclass of dsvae shares (:class:`DSVAEConfig`, :class:`dsvae.runfolder.
+    """What every options dataclass of dsvae shares (:class:`DSVAEConfig`, :class:`dsvae.options.
     TrainConfig`, the judge's config, each method's options): every field of its annotated kind
     (ints stay ints, floats take ints, tuples take lists or, for ``tuple[int, ...]``, one int; ``bool
     | None``, ``str``, ``dict``), every number field within its ``valid`` :class:`Range`, then the

@@ -3,7 +3,7 @@
 One function, :func:`train`, read top-down: set up (device, DDP, seeds, data, model, optimizer),
 resume if asked, then epochs of steps, a test-set ELBO and an atomic checkpoint after each, and the
 final model. The run folder's life (options, resume rules, lock, records) is
-:class:`dsvae.runfolder.TrainingRun`'s; checkpoints are written and read by :mod:`dsvae.checkpoint`.
+:class:`dsvae.run.TrainingRun`'s; checkpoints are written and read by :mod:`dsvae.run.checkpoint`.
 Under ``torchrun`` the same code trains with DistributedDataParallel. Training draws nothing: the
 pictures are a later stage's (``dsvae train`` calls :mod:`dsvae.viz` after it returns).
 """
@@ -15,6 +15,7 @@ import math
 import os
 import random
 import shlex
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,16 +26,24 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from ._io import atomic_dir, atomic_write_text
-from .checkpoint import load_checkpoint, save_checkpoint
 from .config import PRESETS, DSVAEConfig
 from .data import SequenceDataset
-from .device import autocast, default_channels_last, resolve_device, resolve_precision
-from .elbo import ELBO_TERMS, elbo_terms, terms_of
-from .methods import Method, method_terms
-from .model import DSVAE
+from .device import default_channels_last, resolve_device, resolve_precision
+from .elbo import ELBO_TERMS, elbo_terms, format_parts
+from .methods import Method
+from .model import DSVAE, on_background
+from .options import TrainConfig
 from .progress import progress
-from .run import LOG_COLUMNS, check_model_fits
-from .runfolder import MAY_CHANGE_ON_RESUME, RunBusyError, TrainConfig, TrainingRun, resumed_config
+from .run import (
+    LOG_COLUMNS,
+    TrainingRun,
+    TrainRequest,
+    check_model_fits,
+    last_good_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from .step import TrainingStep, adam, kl_weight
 
 
 class TrainingDiverged(RuntimeError):
@@ -52,6 +61,7 @@ class TrainResult:
     test: dict  # last test-set ELBO terms
     wall_s: float
     epochs: int = 0  # the epochs the run is for: finished when epochs_done reaches them
+    options: TrainConfig | None = None  # what it trained with (a resumed run: its record's, changed)
 
 
 # --- set-up helpers ----------------------------------------------------------------------------------
@@ -88,10 +98,11 @@ def model_config_for(
 def check_view_fits(cfg: DSVAEConfig, dataset: SequenceDataset, n: int = 64, need: float = 0.3) -> float:
     """Check the assumption of the silhouette views of z (``z_view`` silhouette, silhouette-change):
     each frame's top-left pixel has the colour of a uniform background (model.dynamics_view). Over
-    ``n`` training sequences, the share of the frames' pixels within the view's tolerance (4/100 in
-    every channel) of their top-left pixel, i.e. the background the mask finds; returns it (1.0 when
-    the view is another). Sprites and the embedded data give about 0.75 (a character on a plain
-    background, the embedded data with a ground strip); camera footage well under 0.05.
+    ``n`` training sequences, the share of the frames' pixels on that background
+    (:func:`dsvae.model.on_background`: within 4/100 of the top-left pixel in every channel);
+    returns it (1.0 when the view is another). Sprites and the embedded data give about 0.75 (a
+    character on a plain background, the embedded data with a ground strip); camera footage well
+    under 0.05.
 
     Raises ValueError when the share is under ``need`` (camera footage, a textured or moving
     background): the mask would mark nearly every pixel as the character, and z would train on noise."""
@@ -102,7 +113,7 @@ def check_view_fits(cfg: DSVAEConfig, dataset: SequenceDataset, n: int = 64, nee
         return 1.0
     pos = np.unique(np.linspace(0, len(train) - 1, min(n, len(train))).astype(int))
     x = train.model_batch(pos).float().flatten(0, 1)  # (N*T, C, H, W) in [0, 1]
-    share = float(((x - x[:, :, :1, :1]).abs().amax(dim=1) <= 0.04).float().mean())
+    share = float(on_background(x).float().mean())
     if share < need:
         raise ValueError(
             f"z_view {cfg.z_view} takes each frame's top-left pixel as a uniform background's colour, "
@@ -121,9 +132,9 @@ def seed_everything(seed: int) -> None:
 
 
 def make_optimizer(model: torch.nn.Module, tc: TrainConfig, device: torch.device) -> torch.optim.Adam:
-    # fused Adam: one kernel for all parameters instead of one per tensor (dsvae bench's "fast" against
-    # "plain": docs/performance.md)
-    return torch.optim.Adam(model.parameters(), lr=tc.lr, betas=tuple(tc.betas), fused=True)
+    """The run's optimizer: fused Adam with ``tc``'s learning rate and betas
+    (:func:`dsvae.step.adam`, the one `dsvae bench` times)."""
+    return adam(model.parameters(), tc.lr, tc.betas, fused=True)
 
 
 def check_batch_norm_batch(batch_size: int, T: int, world: int = 1, sync: bool = False) -> None:
@@ -199,7 +210,7 @@ class Logger:
             extra = "".join(f"  {k} {v:.3g}" for k, v in train.items() if k not in ELBO_TERMS)
             tqdm.write(
                 f"epoch {epoch}/{epochs}  train loss {train['loss']:.2f}  test loss {test['loss']:.2f} "
-                f"(recon {test['recon']:.2f}, kl_f {test['kl_f']:.2f}, kl_z {test['kl_z']:.2f}){extra}  "
+                f"({format_parts(test)}){extra}  "
                 f"{seq_s:.1f} seq/s"
             )
 
@@ -219,7 +230,7 @@ class Logger:
 
 
 def train(
-    tc: TrainConfig,
+    tc: TrainConfig | TrainRequest,
     run_dir: str | Path,
     resume: bool = False,
     force: bool = False,
@@ -229,12 +240,13 @@ def train(
     """Train a DSVAE as ``tc`` says into the run folder ``run_dir`` (config.json, train.json, env.json,
     log.csv, checkpoints/last, model/; no pictures, :func:`dsvae.viz.write_run_train_pictures` draws
     them from the run folder): a new run, ``resume`` one from its last checkpoint (bit-exact; of
-    ``tc`` only the fields of :data:`~dsvae.runfolder.MAY_CHANGE_ON_RESUME` are used, see
-    :func:`~dsvae.runfolder.resumed_config`), or ``force`` over an old one. ``recipe``
+    ``tc`` only the fields of :data:`~dsvae.run.MAY_CHANGE_ON_RESUME` are used, see
+    :func:`~dsvae.run.resumed_config`; a :class:`~dsvae.run.TrainRequest`, the command line's, is
+    merged with the run's record or a recipe there), or ``force`` over an old one. ``recipe``
     (:meth:`dsvae.recipes.Recipe.record`: name, sha256, source, text) is recorded in RUN/train.json and
     RUN/recipe.toml. ``resume_lr``: a resumed run goes on with this learning rate, recorded in
     RUN/train.json (``lr_changes``). The folder's life (lock, clearing, records) is
-    :class:`~dsvae.runfolder.TrainingRun`'s.
+    :class:`~dsvae.run.TrainingRun`'s (the options a resumed run changes are said on stderr).
     Under torchrun, DistributedDataParallel. Returns a :class:`TrainResult`.
 
     Raises FileExistsError for a folder that holds a run (without resume/force), RunBusyError while
@@ -242,8 +254,11 @@ def train(
     resumed, ValueError for settings or data that cannot work, TrainingDiverged for a non-finite
     loss or weights (nothing non-finite is saved; the last finite checkpoint is kept)."""
     t_start = time.perf_counter()
-    world, rank, device = _distributed(tc)
-    with TrainingRun.open(tc, run_dir, resume, force, recipe, is_main=rank == 0, resume_lr=resume_lr) as run:
+    is_main = int(os.environ.get("RANK", "0")) == 0  # (torchrun's; before the options are resolved)
+    with TrainingRun.open(tc, run_dir, resume, force, recipe, is_main=is_main, resume_lr=resume_lr) as run:
+        for line in run.changes if is_main else ():
+            print(f"dsvae train: resuming with {line}", file=sys.stderr)
+        world, rank, device = _distributed(run.tc)
         return _train(run, world, rank, device, t_start)
 
 
@@ -276,10 +291,11 @@ def _train(run: TrainingRun, world: int, rank: int, device: torch.device, t_star
     if run.resume:
         logger.truncate_after(epoch)
     net = _wrapped(model, tc, device, distributed)
+    train_step = TrainingStep(net, model, opt, method, tc.grad_clip, device, precision)
 
     steps_per_epoch = train_ds.num_batches(tc.batch_size, drop_last=True)
     total_steps = tc.epochs * steps_per_epoch
-    term_names = ELBO_TERMS + method.term_names()  # the ELBO's terms, then the method's (if any)
+    term_names = train_step.term_names()  # the ELBO's terms, then the method's (if any)
     train_terms: dict = {}
     test_terms: dict = {}
     stop = False
@@ -304,9 +320,8 @@ def _train(run: TrainingRun, world: int, rank: int, device: torch.device, t_star
         t_window, n_window = time.perf_counter(), 0
         for pos in batches:
             x = train_ds.model_batch(pos, device)
-            w = min(1.0, (step + 1) / tc.kl_warmup_steps) if tc.kl_warmup_steps else 1.0
             lr = learning_rate(tc, step, total_steps)
-            sums += _step(net, model, opt, x, tc, method, w, lr, device, precision)
+            sums += train_step(x, kl_weight(step, tc.kl_warmup_steps), lr)
             n_seen, n_window, step, step_in_epoch = (
                 n_seen + 1,
                 n_window + len(pos) * world,
@@ -358,7 +373,7 @@ def _train(run: TrainingRun, world: int, rank: int, device: torch.device, t_star
     if distributed:
         dist.barrier()
     return TrainResult(
-        run_dir, epoch, step, train_terms, test_terms, time.perf_counter() - t_start, tc.epochs
+        run_dir, epoch, step, train_terms, test_terms, time.perf_counter() - t_start, tc.epochs, tc
     )
 
 
@@ -421,38 +436,6 @@ def _wrapped(model: DSVAE, tc: TrainConfig, device: torch.device, distributed: b
     return net
 
 
-def _step(
-    net: torch.nn.Module,
-    model: DSVAE,
-    opt: torch.optim.Optimizer,
-    x: torch.Tensor,
-    tc: TrainConfig,
-    method: Method,
-    kl_weight: float,
-    lr: float,
-    device: torch.device,
-    precision: str,
-) -> torch.Tensor:
-    """One optimizer step on the batch ``x`` of recon + ``kl_weight`` (kl_f + kl_z) + the weighted
-    terms of ``method`` (:meth:`dsvae.methods.Method.terms`: none for DSVAE); returns the ELBO
-    terms (:data:`~dsvae.elbo.ELBO_TERMS`) and then the method's, detached, on the device (no host
-    synchronisation)."""
-    with autocast(device, precision):
-        out = net(x)
-        extra = method_terms(method, model, x, out)
-    loss = out.recon + kl_weight * (out.kl_f + out.kl_z)
-    for weight, term in zip(method.weights().values(), extra):
-        loss = loss + weight * term
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    if tc.grad_clip:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip, foreach=True)
-    for group in opt.param_groups:
-        group["lr"] = lr
-    opt.step()
-    return torch.cat([terms_of(out), extra]).detach()
-
-
 def _show(
     bar,
     names: tuple[str, ...],
@@ -512,8 +495,6 @@ def diverged_advice(what: str, run_dir: Path, epoch: int, step: int, lr: float) 
     """The message of a diverged run: what became non-finite and when, what is kept, and the command
     that goes on from the last finite checkpoint (or starts over, where none was written) with a
     learning rate ten times lower, recorded in RUN/train.json."""
-    from .checkpoint import last_good_checkpoint
-
     good = last_good_checkpoint(run_dir)
     kept = (
         f"the last good checkpoint {good[0]} (step {good[1]}, finite) is kept and nothing after it was saved"
@@ -535,12 +516,4 @@ def _all_mean(t: torch.Tensor, distributed: bool) -> list[float]:
     return t.tolist()
 
 
-__all__ = [
-    "MAY_CHANGE_ON_RESUME",
-    "RunBusyError",
-    "TrainConfig",
-    "TrainResult",
-    "TrainingDiverged",
-    "resumed_config",
-    "train",
-]
+__all__ = ["TrainResult", "TrainingDiverged", "train"]

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..run import DATA_LOCATION, TrainedRun, recipe_sha256
+from ..recipes import recipe_sha256
+from ..run import DATA_LOCATION, TrainedRun
 from .markdown import row
 from .records import FRACTION, RUN_SCORES, MetricsRecord, Score, headline, score_of
 
@@ -51,7 +52,7 @@ def run_recipe(run_dir: str | Path) -> dict[str, object]:
     as this version computes it. Files that are missing or unreadable give no keys (a run copied
     without them is compared on its scores alone)."""
     from ..config import DSVAEConfig
-    from ..runfolder import TrainConfig
+    from ..options import TrainConfig
 
     run, recipe = TrainedRun.of(run_dir), {}
     for prefix, name, cls in (("", "train.json", TrainConfig), ("model.", "config.json", DSVAEConfig)):

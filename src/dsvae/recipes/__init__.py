@@ -1,6 +1,6 @@
 """Recipes: a run's data, model preset and overrides, and every training option, in one small TOML file.
 
-A recipe file holds :class:`~dsvae.train.TrainConfig` fields at its top level (``data``, ``preset``,
+A recipe file holds :class:`~dsvae.options.TrainConfig` fields at its top level (``data``, ``preset``,
 ``epochs``, ``lr``, ...), the method in a ``[method]`` table (``name`` and the method's options;
 ``method = "dsvae"`` where it takes none; :mod:`dsvae.methods`), DSVAEConfig fields over the preset
 in a ``[model]`` table, and a one-line ``about``. The recipes shipped here are listed by ``dsvae
@@ -15,15 +15,16 @@ beside the recipes, written by ``dsvae compare RUN... --record FILE`` from score
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import DSVAEConfig
-from ..methods import LEGACY_OPTIONS, MethodError, legacy_method, method_class
-from ..run import recipe_sha256
-from ..train import TrainConfig
+from ..methods import BUILT_IN, LEGACY_OPTIONS, MethodError, legacy_method, method_class
+from ..options import TrainConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -35,6 +36,35 @@ RESULTS_FILE = RECIPE_DIR / "results.json"
 # TrainConfig fields a recipe does not set: how a command runs, not what it trains (and the tables
 # [model] and [method], which set model_overrides and method_options)
 NOT_IN_RECIPES = {"model_overrides", "method_options", "max_steps", "max_minutes", "progress"}
+
+
+def recipe_sha256(text: str) -> str:
+    """The identity of a recipe (RUN/recipe.toml, a shipped or a user's file): sha256 of its settings
+    (every key but ``about``) as canonical JSON, so that comments and layout do not make another
+    recipe but any changed value does. Raises ValueError for text that is not TOML."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"not a TOML recipe: {e}") from None
+    doc.pop("about", None)
+    return hashlib.sha256(json.dumps(canonical_recipe(doc), sort_keys=True).encode()).hexdigest()
+
+
+def canonical_recipe(doc: dict) -> dict:
+    """A recipe's settings in the one form its identity is taken from: a built-in method's options
+    (every one, defaults filled in) at the top level, as recipes wrote them before methods had
+    names (so those recipes, and the runs that recorded them, keep their sha256), and DSVAE's
+    nothing; a user's method as ``method = {name, options...}``."""
+    doc = dict(doc)
+    if "method" not in doc:
+        return doc
+    given = doc.pop("method")
+    table = {"name": given} if isinstance(given, str) else dict(given)
+    name = table.pop("name", "dsvae")
+    if name in BUILT_IN:
+        options = BUILT_IN[name].options_from(table).to_dict() if name != "dsvae" else {}
+        return {**doc, **options}
+    return {**doc, "method": {"name": name, **table}}
 
 
 class RecipeError(ValueError):
@@ -55,7 +85,7 @@ class Recipe:
 
     @property
     def sha256(self) -> str:
-        """The recipe's identity: its settings' sha256 (:func:`dsvae.run.recipe_sha256`)."""
+        """The recipe's identity: its settings' sha256 (:func:`recipe_sha256`)."""
         return recipe_sha256(self.text)
 
     def record(self) -> dict:
@@ -195,4 +225,13 @@ def recipe_values_check(recipe: Recipe) -> None:
     DSVAEConfig.preset(tc.preset, **{**method_class(tc.method).model_defaults, **recipe.model})
 
 
-__all__ = ["RECIPE_DIR", "RESULTS_FILE", "Recipe", "RecipeError", "load_recipe", "recipe_names"]
+__all__ = [
+    "RECIPE_DIR",
+    "RESULTS_FILE",
+    "Recipe",
+    "RecipeError",
+    "canonical_recipe",
+    "load_recipe",
+    "recipe_names",
+    "recipe_sha256",
+]

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._io import (
+from .._io import (
     DamagedFileError,
     atomic_dir,
     current_dir,
@@ -22,16 +22,15 @@ from ._io import (
     write_checksums,
     write_file,
 )
-from .model import DSVAE
-
-CHECKPOINT_FILES = ("config.json", "model.safetensors", "state.safetensors", "state.json")
+from ..model import DSVAE
+from .files import CHECKPOINT_FILES, LAST_CHECKPOINT
 
 
 def last_checkpoint_dir(run_dir: str | Path) -> Path:
     """RUN/checkpoints/last, or the previous checkpoint ``.last.old`` while training swaps in a new
     one (or where a swap was interrupted). Reads only: the folder belongs to the training that holds
     the run's lock, and only it puts an interrupted swap right (:func:`load_checkpoint`)."""
-    return current_dir(Path(run_dir) / "checkpoints" / "last")
+    return current_dir(Path(run_dir) / LAST_CHECKPOINT)
 
 
 def record_checkpoint(folder: str | Path) -> Path:
@@ -138,7 +137,7 @@ def save_checkpoint(
     }
     tensors: dict[str, torch.Tensor] = {}
     plain = _to_plain(state, tensors, "state")
-    last = run_dir / "checkpoints" / "last"
+    last = run_dir / LAST_CHECKPOINT
     with atomic_dir(last, force=True) as tmp:
         model.save(tmp)
         write_file(tmp / "state.safetensors", save(tensors))
@@ -158,7 +157,7 @@ def load_checkpoint(run_dir: Path, model: DSVAE, opt: torch.optim.Optimizer, dev
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    last = recover_dir(run_dir / "checkpoints" / "last")  # training holds the run's lock: its folder
+    last = recover_dir(run_dir / LAST_CHECKPOINT)  # training holds the run's lock: its folder
     if not (last / "state.json").exists():
         if (last / "state.pt").exists():
             raise CheckpointError(
@@ -253,3 +252,15 @@ def _from_plain(obj, tensors: dict):
         if tag == "__items__":
             return {_from_plain(k, tensors): _from_plain(v, tensors) for k, v in value}
     return {k: _from_plain(v, tensors) for k, v in obj.items()}
+
+
+def continue_after_failed_write(run_dir: str | Path) -> tuple[str, str | None]:
+    """What a training that could not write (a full or read-only disk) leaves: a clause on what is
+    intact, and the command that continues the run from its last good checkpoint (None where it has
+    none: the command given is run again)."""
+    import shlex
+
+    intact = f"{describe_last_checkpoint(run_dir)}; nothing partial is left (checkpoints are replaced whole)"
+    if last_good_checkpoint(run_dir) is None:
+        return intact, None
+    return intact, f"dsvae train --resume --out {shlex.quote(str(run_dir))}"
