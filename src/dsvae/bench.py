@@ -3,7 +3,9 @@
 The plain path is what a straightforward implementation does: fp32, contiguous NCHW, eager,
 per-tensor Adam. The fast path is what ``dsvae train`` does by default: bf16 autocast where the
 hardware has it, fused Adam, channels_last where it helps (CUDA), optionally torch.compile.
-Both train the same model on the same uint8 frames, normalized on the device.
+Both run the step ``dsvae train`` runs (:class:`dsvae.step.TrainingStep`: the method's terms, the
+KL weight, gradient clipping, of the training options given) on the same model and the same uint8
+frames, normalized on the device.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from .config import DSVAEConfig
 from .device import autocast, cpu_info, default_channels_last, resolve_device, resolve_precision
 from .model import DSVAE
+from .options import TrainConfig
+from .step import TrainingStep, adam, kl_weight
 
 
 @dataclass
@@ -76,19 +80,30 @@ def _to_input(raw: torch.Tensor, device: torch.device) -> torch.Tensor:
     return x.permute(0, 1, 4, 2, 3).float().div_(255.0) if x.dim() == 5 else x
 
 
-def build(cfg: DSVAEConfig, path: PathSettings, device: torch.device, seed: int):
+def build(
+    cfg: DSVAEConfig, path: PathSettings, device: torch.device, seed: int, options: TrainConfig | None = None
+):
+    """The model, the module a step calls (compiled if the path asks) and the optimizer of a path,
+    with the learning rate and betas of the training ``options`` (default: `dsvae train`'s)."""
+    options = options or TrainConfig()
     torch.manual_seed(seed)
     model = DSVAE(cfg).to(device)
     if path.channels_last and cfg.is_video:
         model = model.to(memory_format=torch.channels_last)
-    opt_kw = {"fused": True} if path.fused_adam else {"foreach": False}
-    opt = torch.optim.Adam(model.parameters(), lr=2e-4, betas=(0.9, 0.999), **opt_kw)
+    opt = adam(model.parameters(), options.lr, options.betas, fused=path.fused_adam)
     net = torch.compile(model) if path.compile else model
     return model, net, opt
 
 
-def train_steps(cfg, path, device, batch_size, steps, warmup, seed=0, data=None) -> PathResult:
-    model, net, opt = build(cfg, path, device, seed)
+def train_steps(cfg, path, device, batch_size, steps, warmup, seed=0, data=None, options=None) -> PathResult:
+    """Time ``warmup + steps`` training steps of the path (the median of the last ``steps``): the
+    step `dsvae train` runs (:class:`dsvae.step.TrainingStep`: the method's terms, the KL weight of
+    its warm-up, gradient clipping) with the training ``options`` (a TrainConfig; default: `dsvae
+    train`'s defaults), at their constant learning rate, on random frames (or ``data``'s batches),
+    each step including the batch's move to the device and its normalisation."""
+    options = options or TrainConfig()
+    model, net, opt = build(cfg, path, device, seed, options)
+    step = TrainingStep(net, model, opt, options.method_instance(), options.grad_clip, device, path.precision)
     raw = _frames(cfg, batch_size, seed) if data is None else None
     if device.type == "cuda" and raw is not None:
         raw = raw.pin_memory()
@@ -100,12 +115,7 @@ def train_steps(cfg, path, device, batch_size, steps, warmup, seed=0, data=None)
         _sync(device)
         t = time.perf_counter()
         x = _to_input(batch, device)
-        with autocast(device, path.precision):
-            out = net(x)
-        opt.zero_grad(set_to_none=True)
-        out.loss.backward()
-        opt.step()
-        losses.append(out.loss.detach())
+        losses.append(step(x, kl_weight(i, options.kl_warmup_steps), options.lr)[0])
         _sync(device)
         if i >= warmup:
             times.append(time.perf_counter() - t)
@@ -153,13 +163,19 @@ def machine(device: torch.device) -> dict:
     }
 
 
-def flop_per_seq(cfg: DSVAEConfig, device: torch.device, batch_size: int = 2) -> float:
-    """FLOPs of one training step (forward + backward) per sequence, by torch.utils.flop_counter."""
-    model = DSVAE(cfg).to(device)
+def flop_per_seq(
+    cfg: DSVAEConfig, device: torch.device, batch_size: int = 2, options: TrainConfig | None = None
+) -> float:
+    """FLOPs of one training step (forward + backward of the loss ``options`` train, the method's
+    terms included) per sequence, by torch.utils.flop_counter."""
+    options = options or TrainConfig()
+    plain = PathSettings("count", "fp32", channels_last=False, fused_adam=False)
+    model, net, opt = build(cfg, plain, device, 0, options)
+    step = TrainingStep(net, model, opt, options.method_instance(), options.grad_clip, device, "fp32")
     x = _to_input(_frames(cfg, batch_size, 0), device)
     counter = FlopCounterMode(display=False)
     with counter:
-        model(x).loss.backward()
+        step(x, 1.0, options.lr)
     return counter.get_total_flops() / batch_size
 
 
@@ -217,16 +233,19 @@ def bench_preset(
     compile: bool = False,
     channels_last: bool | None = None,
     overrides: dict | None = None,
+    options: TrainConfig | None = None,
 ) -> dict:
     """Throughput of the plain and the fast path for ``preset`` (with DSVAEConfig ``overrides``),
     FLOPs per sequence, achieved FLOP/s and its fraction of the large-matmul peak of the same
-    precision, peak memory, and the machine (CPU model, instruction set, threads) it ran on."""
+    precision, peak memory, and the machine (CPU model, instruction set, threads) it ran on. Each
+    path times the step `dsvae train` runs with the training ``options`` (a TrainConfig: its
+    method, KL warm-up, gradient clipping, learning rate; default: `dsvae train`'s defaults)."""
     dev = resolve_device(device)
     cfg = DSVAEConfig.preset(preset, **(overrides or {}))
     plain, fast = paths(cfg, dev, precision, channels_last, compile)
-    flops = flop_per_seq(cfg, dev)
-    res_plain = train_steps(cfg, plain, dev, batch_size, steps, warmup)
-    res_fast = train_steps(cfg, fast, dev, batch_size, steps, warmup)
+    flops = flop_per_seq(cfg, dev, options=options)
+    res_plain = train_steps(cfg, plain, dev, batch_size, steps, warmup, options=options)
+    res_fast = train_steps(cfg, fast, dev, batch_size, steps, warmup, options=options)
     inf = inference_throughput(cfg, fast, dev, batch_size, steps, warmup)
     peaks = {p: matmul_peak(dev, p) for p in sorted({"fp32", fast.precision})}
     return {
@@ -260,10 +279,11 @@ def compare_losses(
     device: str = "auto",
     precision: str = "auto",
     seed: int = 0,
+    options: TrainConfig | None = None,
 ) -> dict:
     """Train the plain and the fast path ``steps`` steps from the same seed on the same batches
-    (random frames with structure: smooth blobs, so that the loss moves) and compare the mean
-    loss of their last 10 steps."""
+    (random frames with structure: smooth blobs, so that the loss moves) with the training
+    ``options`` (as :func:`train_steps`) and compare the mean negative ELBO of their last 10 steps."""
     dev = resolve_device(device)
     cfg = DSVAEConfig.preset(preset)
     g = torch.Generator().manual_seed(seed)
@@ -274,8 +294,8 @@ def compare_losses(
     else:
         data = torch.randn(n_batches, batch_size, cfg.T, cfg.frame_dim, generator=g)
     plain, fast = paths(cfg, dev, precision)
-    a = train_steps(cfg, plain, dev, batch_size, steps, 0, seed, data=list(data))
-    b = train_steps(cfg, fast, dev, batch_size, steps, 0, seed, data=list(data))
+    a = train_steps(cfg, plain, dev, batch_size, steps, 0, seed, data=list(data), options=options)
+    b = train_steps(cfg, fast, dev, batch_size, steps, 0, seed, data=list(data), options=options)
     return {
         "preset": preset,
         "steps": steps,

@@ -1,0 +1,80 @@
+"""One training step: the one `dsvae train` runs, `dsvae bench` times and the judge's loop shares."""
+
+import pytest
+import torch
+
+from dsvae.bench import PathSettings, train_steps
+from dsvae.config import DSVAEConfig
+from dsvae.methods import make_method
+from dsvae.model import DSVAE
+from dsvae.options import TrainConfig
+from dsvae.step import TrainingStep, adam, kl_weight, optimizer_step
+
+
+def test_kl_weight_warms_up_linearly():
+    assert [kl_weight(s, 4) for s in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    assert kl_weight(0, 0) == 1.0
+
+
+def test_a_step_minimises_the_weighted_objective_and_returns_its_terms():
+    cfg = DSVAEConfig.preset("tiny")
+    x = torch.rand(4, cfg.T, cfg.channels, cfg.frame_size, cfg.frame_size)
+    torch.manual_seed(0)
+    model = DSVAE(cfg)
+    ref = DSVAE(cfg)
+    ref.load_state_dict(model.state_dict())
+    method = make_method("dsvae", {})
+    step = TrainingStep(model, model, adam(model.parameters(), 1e-3), method, grad_clip=0.5)
+    torch.manual_seed(1)
+    terms = step(x, 0.5, 1e-3)
+    assert step.term_names() == ("loss", "recon", "kl_f", "kl_z") and terms.shape == (4,)
+    # the same step written out: recon + 0.5 KL, clipped to norm 0.5, Adam at lr 1e-3
+    opt = adam(ref.parameters(), 1.0)
+    torch.manual_seed(1)
+    out = ref(x)
+    optimizer_step(opt, out.recon + 0.5 * (out.kl_f + out.kl_z), ref.parameters(), 0.5, lr=1e-3)
+    assert opt.param_groups[0]["lr"] == 1e-3
+    assert torch.equal(terms, torch.stack([out.loss, out.recon, out.kl_f, out.kl_z]).detach())
+    for a, b in zip(model.parameters(), ref.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_optimizer_step_clips_the_global_norm():
+    w = torch.nn.Parameter(torch.zeros(3))
+    opt = torch.optim.SGD([w], lr=1.0)
+    optimizer_step(opt, (w * torch.tensor([30.0, 40.0, 0.0])).sum(), [w], grad_clip=1.0)
+    assert torch.allclose(w.detach(), -torch.tensor([0.6, 0.8, 0.0]))
+
+
+@pytest.mark.parametrize("fused", [True, False, None])
+def test_the_three_adam_kernels_agree(fused):
+    w = torch.nn.Parameter(torch.ones(4))
+    opt = adam([w], 0.1, fused=fused)
+    optimizer_step(opt, w.pow(2).sum())
+    assert torch.allclose(w.detach(), torch.full((4,), 0.9))
+
+
+def test_bench_times_the_training_step_with_the_method_terms(monkeypatch):
+    """`dsvae bench` runs TrainingStep with the run's options: the method's terms are computed."""
+    from dsvae import step as step_module
+
+    seen = []
+    real = step_module.TrainingStep.__call__
+
+    def spy(self, x, kl, lr):
+        out = real(self, x, kl, lr)
+        seen.append((self.method.name, self.grad_clip, kl, lr, tuple(self.term_names()), out.shape))
+        return out
+
+    monkeypatch.setattr(step_module.TrainingStep, "__call__", spy)
+    options = TrainConfig(
+        method="cdsvae", method_options={"contrastive_f": 1.0}, grad_clip=2.0, kl_warmup_steps=2, lr=1e-3
+    )
+    plain = PathSettings("plain", "fp32", channels_last=False, fused_adam=False)
+    cfg = DSVAEConfig.preset("tiny")
+    result = train_steps(cfg, plain, torch.device("cpu"), 4, steps=1, warmup=1, options=options)
+    assert result.seq_per_s > 0
+    assert [s[:4] for s in seen] == [("cdsvae", 2.0, 0.5, 1e-3), ("cdsvae", 2.0, 1.0, 1e-3)]
+    names = seen[0][4]
+    assert names[:4] == ("loss", "recon", "kl_f", "kl_z") and len(names) > 4
+    assert seen[0][5] == (len(names),)
