@@ -9,23 +9,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import tiny_train_config
+from conftest import moving_squares, tiny_train_config
 from dsvae.cli import main as cli_main
 from dsvae.data import SequenceDataset
 from dsvae.evaluate.protocols import evaluate_run
 from dsvae.report import build_report, markdown_to_html, missing_pictures
 from dsvae.train import train
 from dsvae.viz import PICTURES, visualize_run, write_run_train_pictures
+from dsvae.viz.catalogue import LEAD
 
-# what the page embeds: the curves, the latent map and the traversals of the labelled squares (colour,
-# motion; metrics.json of an eval without a judge: no factor scores), every animation, and the swap
-# matrix frame by frame
+# what the page embeds: the swap matrix animated (the first screen), the curves, the latent map and the
+# traversals of the labelled squares (colour, motion; metrics.json of an eval without a judge: no
+# factor scores), every other animation, and the swap matrix frame by frame
 SHOWN_ORDER = [
+    LEAD,
     "curves.png",
     "latent_map.png",
     "traverse_colour.gif",
     "traverse_motion.gif",
-    *(name for name in PICTURES if name.endswith(".gif") or name == "swap_matrix.png"),
+    *(name for name in PICTURES if name != LEAD and (name.endswith(".gif") or name == "swap_matrix.png")),
 ]
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's chromium package; .ci/run installs it
@@ -35,6 +37,18 @@ window.addEventListener("load", () => {
   const images = Array.from(document.images);
   const ok = images.filter((img) => img.complete && img.naturalWidth > 0).length;
   document.body.setAttribute("data-images-loaded", ok + "/" + images.length);
+});
+</script>"""
+LEAD_ID = "pic-" + LEAD.replace(".", "-").replace("_", "-")  # the first screen's picture on the page
+VIEWPORT = (1280, 800)  # a laptop's first screen, CSS pixels
+# the first image of the page: its id, whether it decoded, and where its box starts (CSS pixels)
+FIRST_IMAGE_PROBE = """<script>
+window.addEventListener("load", () => {
+  const img = document.images[0];
+  const box = img.getBoundingClientRect();
+  const decoded = img.complete && img.naturalWidth > 0;
+  document.body.setAttribute("data-first-image",
+    [img.id, decoded, Math.round(box.left), Math.round(box.top), Math.round(box.height)].join(" "));
 });
 </script>"""
 METRICS_MD = """# Evaluation of run
@@ -81,10 +95,11 @@ def chromium() -> str:
     return found
 
 
-def loaded_images(html_page: Path, tmp_path: Path) -> tuple[int, int]:
-    """(images that loaded, images) in the page as headless Chromium renders it."""
-    probe = tmp_path / "probe.html"
-    probe.write_text(html_page.read_text().replace("</body>", PROBE + "</body>"))
+def probe(html_page: Path, tmp_path: Path, script: str, attribute: str) -> str:
+    """The value ``script`` (appended to a copy of the page) sets on <body> as ``attribute`` once the
+    page has loaded in headless Chromium, in a laptop's window of 1280 x 800 pixels."""
+    copy = tmp_path / "probe.html"
+    copy.write_text(html_page.read_text().replace("</body>", script + "</body>"))
     cmd = [
         chromium(),
         "--headless",
@@ -95,15 +110,23 @@ def loaded_images(html_page: Path, tmp_path: Path) -> tuple[int, int]:
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
+        "--hide-scrollbars",
+        f"--window-size={VIEWPORT[0]},{VIEWPORT[1]}",
         f"--user-data-dir={tmp_path / 'profile'}",
         "--virtual-time-budget=10000",
         "--dump-dom",
-        probe.as_uri(),
+        copy.as_uri(),
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
-    found = re.search(r'data-images-loaded="(\d+)/(\d+)"', out.stdout)
+    found = re.search(rf'{attribute}="([^"]*)"', out.stdout)
     assert found, f"the page never finished loading in Chromium (exit {out.returncode}): {out.stderr[-2000:]}"
-    return int(found[1]), int(found[2])
+    return found[1]
+
+
+def loaded_images(html_page: Path, tmp_path: Path) -> tuple[int, int]:
+    """(images that loaded, images) in the page as headless Chromium renders it."""
+    ok, total = probe(html_page, tmp_path, PROBE, "data-images-loaded").split("/")
+    return int(ok), int(total)
 
 
 def test_report_is_one_self_contained_page(run_dir, page):
@@ -223,3 +246,49 @@ def test_latent_section_shows_gif_traversals_and_png_only_ones(tmp_path):
     text = _latent_pictures(tmp_path)
     ids = re.findall(r'<img id="([^"]+)"', text)
     assert ids == ["pic-traverse-motion-gif", "pic-traverse-speaker-png"]
+
+
+@pytest.fixture(scope="module")
+def page_64(tmp_path_factory) -> Path:
+    """The page of a run of 64 x 64 frames, the main job's size (`dsvae train`, `eval`, `viz`,
+    `report`): a tiny model trained one epoch, whose noisy decodings are the hardest to compress."""
+    root = tmp_path_factory.mktemp("frames64")
+    moving_squares(n=32, T=8, size=64).save(root / "data")
+    run = root / "run"
+    train(tiny_train_config(root / "data", epochs=1, model_overrides={"frame_size": 64}), run)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        evaluate_run(run, None, seeds=1, regressors=("linear",))
+    visualize_run(run)
+    return build_report(run)
+
+
+def test_a_64x64_runs_page_stays_under_5_mb_and_its_pictures_full_size(page_64):
+    from base64 import b64decode
+    from io import BytesIO
+
+    from PIL import Image
+
+    pictures = page_64.parent / "pictures"
+    size = page_64.stat().st_size
+    assert size < 5_000_000, f"{size / 1e6:.1f} MB"
+    assert sum(p.stat().st_size for p in pictures.iterdir()) > size  # the page embeds lighter copies
+    text = page_64.read_text()
+    lead = re.search(
+        rf'id="pic-{LEAD.replace(".", "-").replace("_", "-")}"[^>]* src="data:([^;]+);base64,([^"]+)"', text
+    )
+    with Image.open(pictures / LEAD) as original, Image.open(BytesIO(b64decode(lead[2]))) as copy:
+        assert copy.size == original.size and copy.n_frames == original.n_frames  # fits the page as it is
+        original.seek(original.n_frames - 1)
+        copy.seek(copy.n_frames - 1)
+        diff = np.abs(np.asarray(copy.convert("RGB"), float) - np.asarray(original.convert("RGB"), float))
+        assert diff.mean() < 2.0  # a palette shared by the frames: the same picture to the eye
+
+
+def test_the_first_screen_shows_a_picture_in_headless_chromium(page_64, tmp_path):
+    ident, decoded, left, top, height = probe(
+        page_64, tmp_path, FIRST_IMAGE_PROBE, "data-first-image"
+    ).split()
+    assert ident == "pic-" + LEAD.replace(".", "-").replace("_", "-") and decoded == "true"
+    assert 0 <= int(left) < VIEWPORT[0] and 0 <= int(top) < VIEWPORT[1] // 2, (left, top)
+    assert int(top) + int(height) // 2 < VIEWPORT[1]  # at least half of it in the first screen

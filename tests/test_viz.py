@@ -351,14 +351,14 @@ def test_vector_run_gets_spectrograms_and_says_what_is_missing(vector_run, tmp_p
         calls.append((run.path, out_dir))  # the run as visualize_run opened it
         return {"converted.wav": out_dir / "converted.wav"}
 
-    monkeypatch.setattr(viz, "voice_conversion", voice_conversion)
+    monkeypatch.setattr(viz.run_pictures, "voice_conversion", voice_conversion)
     paths = viz.visualize_run(vector_run, tmp_path / "b")
     assert calls == [(vector_run, tmp_path / "b" / "voice")] and "voice/converted.wav" in paths
 
     def not_speech(run, out_dir, device):
         raise ValueError("the dataset has no 'utterance' column")
 
-    monkeypatch.setattr(viz, "voice_conversion", not_speech)
+    monkeypatch.setattr(viz.run_pictures, "voice_conversion", not_speech)
     with pytest.warns(UserWarning, match="no 'utterance' column"):
         assert "curves.png" in viz.visualize_run(vector_run, tmp_path / "c")
 

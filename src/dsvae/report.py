@@ -1,16 +1,18 @@
 """`dsvae report RUN`: one self-contained HTML page about a run, RUN/report.html.
 
-The page holds what a reader needs to judge the run at a glance: a summary, the metrics of
-`dsvae eval` when the run has them, the training curves, the swap matrix and the samples (animated),
-the reconstructions, and the configuration (config.json, train.json, env.json as tables). Nothing is
-fetched from elsewhere: pictures are embedded as base64 ``data:`` URIs and the style is inline, so
-the one file can be mailed, archived or opened offline. The page lays out what the run folder holds
-and draws nothing: what is missing is named with the command that makes it (:func:`missing`).
+The page holds what a reader needs to judge the run at a glance, in the order a reader asks: first
+(in a laptop's first screen) a summary, the swap matrix animated and the headline scores of `dsvae
+eval` beside it; then the pictures (training curves, which factor lives where, the samples and
+reconstructions); then the tables (every metric, config.json, train.json, env.json). Nothing is
+fetched from elsewhere: pictures are embedded as base64 ``data:`` URIs of copies sized for a screen
+(:mod:`dsvae.embed`; the files of RUN/pictures stay as they are) and the style is inline, so the one
+file can be mailed, archived or opened offline. The page lays out what the run folder holds and
+draws nothing: which pictures a run has and which are missing is the catalogue's answer
+(:mod:`dsvae.viz.catalogue`), named on the page with the command that makes them (:func:`missing`).
 """
 
 from __future__ import annotations
 
-import base64
 import html
 import math
 import re
@@ -18,13 +20,12 @@ import time
 from pathlib import Path
 
 from ._io import atomic_write_text, remove_stale_temporaries
-from .evaluate.records import MetricsRecord
+from .embed import PAGE_WIDTH, data_uri
+from .evaluate.records import FRACTION, MetricsRecord, headline
 from .run import TrainedRun, read_metrics_markdown
-from .viz import LATENT_PICTURES, PICTURES
+from .viz.catalogue import STRIPS_SHOWN, caption, latent_pictures, lead_picture, model_pictures
+from .viz.catalogue import missing_pictures as catalogue_missing
 
-MEDIA_TYPES = {".png": "image/png", ".gif": "image/gif", ".wav": "audio/wav"}
-VECTOR_PICTURES = ("curves.png", "recon.png", "swap.png")  # what `dsvae viz` draws for speech runs
-STRIPS_SHOWN = ("swap_matrix.png",)  # the one frame-by-frame PNG the page shows beside its animation
 STYLE = """
 body { font: 15px/1.5 system-ui, sans-serif; color: #1a1a1a; margin: 0 auto; max-width: 1200px;
        padding: 1em 2em; }
@@ -40,6 +41,11 @@ figcaption { color: #444; max-width: 60em; margin-bottom: .4em; }
 .scroll { overflow-x: auto; }
 img { image-rendering: pixelated; display: block; }
 .muted { color: #666; }
+section:first-of-type h2 { margin-top: .6em; }
+.lead { display: flex; flex-wrap: wrap; gap: 1em 2em; align-items: flex-start; margin-top: 1em; }
+.lead .side { flex: 1 1 18em; color: #444; }
+.lead .side p:first-child { margin-top: 0; }
+.headline td.value { text-align: right; font-variant-numeric: tabular-nums; }
 """
 
 
@@ -73,27 +79,23 @@ def missing(run_dir: str | Path | TrainedRun) -> list[str]:
 
 
 def missing_pictures(run_dir: str | Path | TrainedRun) -> list[str]:
-    """The pictures `dsvae viz` would draw for this run that RUN/pictures lacks."""
+    """The pictures `dsvae viz` would draw for this run that RUN/pictures lacks (the catalogue's
+    :func:`~dsvae.viz.catalogue.missing_pictures`)."""
     run = TrainedRun.of(run_dir)
-    expected = [name for name in PICTURES if run.config.is_video or name in VECTOR_PICTURES]
-    if not run.log:
-        expected.remove("curves.png")
-    return [name for name in expected if not (run.path / "pictures" / name).exists()]
+    return catalogue_missing(run.path / "pictures", run.config.is_video, bool(run.log))
 
 
 def render_page(run: TrainedRun) -> str:
+    """The page's HTML: the summary with the lead picture and the headline scores (the first
+    screen), then the pictures, then the tables."""
     run_dir = run.path
     name = html.escape(run_dir.resolve().name)
     sections = [
-        ("summary", "Summary", _summary(run) + _missing(run)),
-        ("metrics", "Metrics", _metrics(run)),
+        ("summary", "Summary", _summary(run) + _missing(run) + _lead(run)),
         ("curves", "Training curves", _pictures(run_dir, ["curves.png"])),
         ("latents", "Which factor lives where", _latent_pictures(run_dir)),
-        (
-            "pictures",
-            "What the model learned",
-            _pictures(run_dir, [n for n in PICTURES if n != "curves.png"], others=True),
-        ),
+        ("pictures", "What the model learned", _model_pictures(run_dir)),
+        ("metrics", "Metrics", _metrics(run)),
         ("config", "Configuration", _configuration(run)),
     ]
     nav = " ".join(f'<a href="#{key}">{title}</a>' for key, title, _ in sections)
@@ -164,35 +166,65 @@ def _metrics(run: TrainedRun) -> str:
     return f'<p class="muted">No metrics yet: run <code>dsvae eval {html.escape(str(run.path))}</code>.</p>'
 
 
-def _pictures(run_dir: Path, names: list[str], others: bool = False) -> str:
-    """The pictures ``names`` of RUN/pictures that exist, in that order; with ``others`` also the
-    files there that `dsvae viz` does not name (such as the voice conversion examples of speech runs).
-    A PNG whose animated GIF is shown stays out (except :data:`STRIPS_SHOWN`): the page stays light."""
+def _lead(run: TrainedRun) -> str:
+    """The first screen's row: the catalogue's lead picture (the swap matrix, animated) where the
+    run has it, and beside it its caption and the headline scores (below it on a narrow screen)."""
+    folder = run.path / "pictures"
+    lead = lead_picture(folder)
+    side = _headline(run)
+    if lead is None:
+        return f'\n<div class="lead">\n<div class="side">{side}</div>\n</div>'
+    title, how = caption(lead)
+    text = f"<p><b>{html.escape(title)}</b> ({html.escape(lead)}). {html.escape(how)}</p>"
+    return (
+        f'\n<div class="lead">\n<div class="scroll">{_media(folder, lead, title)}</div>\n'
+        f'<div class="side">\n{text}\n{side}\n</div>\n</div>'
+    )
+
+
+def _score_text(value: float, unit: str) -> str:
+    if unit == FRACTION:
+        return f"{100 * value:.1f}%"
+    return f"{value:.4g}" + (f" {unit}" if unit else "")
+
+
+def _headline(run: TrainedRun) -> str:
+    """The headline scores of metrics.json (those `dsvae compare` shows first:
+    :func:`~dsvae.evaluate.records.headline`) as a small table, each with the side that is better."""
+    if run.metrics is None:
+        command = f"dsvae eval {html.escape(str(run.path))}"
+        return f'<p class="muted">No scores yet: run <code>{command}</code>.</p>'
+    items = MetricsRecord.from_dict(run.metrics).score_items()
+    rows = [
+        f"<tr><td>{html.escape(heading)}</td>"
+        f'<td class="value">{html.escape(_score_text(items[key][0], items[key][1].unit))}</td>'
+        f"<td>{html.escape(items[key][1].direction or '')}</td></tr>"
+        for key, heading in headline().items()
+        if key in items
+    ]
+    if not rows:
+        return '<p class="muted">No headline scores in metrics.json: see the metrics below.</p>'
+    head = "<tr><th>headline score</th><th>value</th><th>better</th></tr>"
+    return '<div class="headline">\n<table>\n' + head + "\n" + "\n".join(rows) + "\n</table>\n</div>"
+
+
+def _pictures(run_dir: Path, names: list[str]) -> str:
+    """The pictures ``names`` of RUN/pictures that exist, in that order, each with its caption."""
     folder = run_dir / "pictures"
-    names = [name for name in names if (folder / name).exists()]
-    if others and folder.is_dir():
-        names += [
-            p.relative_to(folder).as_posix()
-            for p in sorted(folder.rglob("*"))
-            if p.suffix in MEDIA_TYPES
-            and not p.name.startswith(".")
-            and p.relative_to(folder).as_posix() not in PICTURES
-            and p.name not in LATENT_PICTURES
-            and not p.name.startswith("traverse_")
-        ]
-    shown = [
-        name
-        for name in names
-        if not (
-            name.endswith(".png")
-            and name not in STRIPS_SHOWN
-            and (folder / name).with_suffix(".gif").exists()
-        )
-    ]
-    parts = [
-        _figure(folder, name, *PICTURES.get(name, (Path(name).stem.replace("_", " "), ""))) for name in shown
-    ]
-    if len(shown) < len(names):
+    parts = [_figure(folder, n, *caption(n)) for n in names if (folder / n).exists()]
+    return "\n".join(parts) or '<p class="muted">None: draw them with <code>dsvae viz RUN</code>.</p>'
+
+
+def _model_pictures(run_dir: Path) -> str:
+    """The catalogue's pictures of what the model learned (:func:`~dsvae.viz.catalogue.model_pictures`:
+    also the files it does not name, such as the voice conversion examples of speech runs), but the
+    curves and the lead picture, shown above; a PNG whose animation is shown stays out: the page
+    stays light."""
+    folder = run_dir / "pictures"
+    lead = lead_picture(folder)
+    shown, strips = model_pictures(folder, leave_out=("curves.png",) + ((lead,) if lead else ()))
+    parts = [_figure(folder, name, *caption(name)) for name in shown]
+    if strips:
         parts.append(
             f'<p class="muted">The frame-by-frame PNGs of the animations are beside them in '
             f"{html.escape(str(folder))}.</p>"
@@ -203,26 +235,13 @@ def _pictures(run_dir: Path, names: list[str], others: bool = False) -> str:
 def _latent_pictures(run_dir: Path) -> str:
     """The latent map, the per-factor score charts and the traversals, where `dsvae viz` drew them."""
     folder = run_dir / "pictures"
-    # the animation of a video run's traversal; the spectrogram rows (PNG only) of a vector run's
-    traversals = (
-        sorted(
-            p.name
-            for p in folder.glob("traverse_*.*")
-            if p.suffix == ".gif" or (p.suffix == ".png" and not p.with_suffix(".gif").exists())
-        )
-        if folder.is_dir()
-        else []
-    )
-    names = [n for n in (*LATENT_PICTURES, *traversals) if (folder / n).exists()]
+    names = latent_pictures(folder)
     if not names:
         return (
             '<p class="muted">None: a labelled run gets them from <code>dsvae eval RUN</code> and '
             "<code>dsvae viz RUN</code>.</p>"
         )
-    caption = LATENT_PICTURES["traverse_*.gif"]
-    return "\n".join(
-        _figure(folder, n, *LATENT_PICTURES.get(n, (f"{caption[0]}: {n[9:-4]}", caption[1]))) for n in names
-    )
+    return "\n".join(_figure(folder, n, *caption(n)) for n in names)
 
 
 def _configuration(run: TrainedRun) -> str:
@@ -241,19 +260,23 @@ def _configuration(run: TrainedRun) -> str:
 # --- building blocks ------------------------------------------------------------------------------
 
 
-def data_uri(path: Path) -> str:
-    return f"data:{MEDIA_TYPES[path.suffix]};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+def _media(folder: Path, name: str, title: str) -> str:
+    """The ``<img>`` (or ``<audio>``) of a file of RUN/pictures, ``name`` relative to it, its id made
+    of the name: a picture as its page copy (:func:`dsvae.embed.data_uri`: as wide as the page at
+    most, but the frame-by-frame strips of :data:`~dsvae.viz.catalogue.STRIPS_SHOWN`, which scroll
+    sideways)."""
+    path = folder / name
+    ident = "pic-" + re.sub(r"[^A-Za-z0-9]+", "-", name)
+    if path.suffix == ".wav":
+        return f'<audio id="{ident}" controls src="{data_uri(path)}"></audio>'
+    uri = data_uri(path, max_width=None if name in STRIPS_SHOWN else PAGE_WIDTH)
+    return f'<img id="{ident}" alt="{html.escape(title)}" src="{uri}">'
 
 
 def _figure(folder: Path, name: str, title: str, how: str) -> str:
     """A picture (or sound) of RUN/pictures, ``name`` relative to it, embedded with its caption."""
-    path = folder / name
-    ident = "pic-" + re.sub(r"[^A-Za-z0-9]+", "-", name)
-    if path.suffix == ".wav":
-        media = f'<audio id="{ident}" controls src="{data_uri(path)}"></audio>'
-    else:
-        media = f'<img id="{ident}" alt="{html.escape(title)}" src="{data_uri(path)}">'
     caption = f"<b>{html.escape(title)}</b> ({html.escape(name)})" + (f". {html.escape(how)}" if how else "")
+    media = _media(folder, name, title)
     return f'<figure>\n<figcaption>{caption}</figcaption>\n<div class="scroll">{media}</div>\n</figure>'
 
 
