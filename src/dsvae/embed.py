@@ -20,34 +20,40 @@ from PIL import Image, ImageSequence
 
 MEDIA_TYPES = {".png": "image/png", ".gif": "image/gif", ".wav": "audio/wav"}
 PAGE_WIDTH = 1100  # pixels: the report's column (its max-width of 1200 less the side padding)
-PNG_COLOURS = 256  # colours of a copy's palette (PNG's most); grids of pixel art rarely have more
+# colours of a copy's palette: a frame's fine texture (a decoder's soft edges) is what weighs, not
+# its colours, and 128 of them shared by all the frames keep the characters' colours apart
+PNG_COLOURS = 128
 
 
-def data_uri(path: str | Path, max_width: int | None = PAGE_WIDTH) -> str:
+def data_uri(path: str | Path, max_width: int | None = PAGE_WIDTH, max_frames: int | None = None) -> str:
     """``data:<type>;base64,...`` of the file ``path`` (.png, .gif or .wav), a picture as its page
-    copy (:func:`page_copy`, at most ``max_width`` pixels wide; None: any width). Raises KeyError for
-    another suffix, OSError where the file cannot be read."""
+    copy (:func:`page_copy`, at most ``max_width`` pixels wide and ``max_frames`` frames; None: any).
+    Raises KeyError for another suffix, OSError where the file cannot be read."""
     path = Path(path)
     media = MEDIA_TYPES[path.suffix]
     data = path.read_bytes()
     if media.startswith("image/"):
-        data, media = page_copy(data, media, max_width)
+        data, media = page_copy(data, media, max_width, max_frames)
     return f"data:{media};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def page_copy(data: bytes, media: str, max_width: int | None = PAGE_WIDTH) -> tuple[bytes, str]:
+def page_copy(
+    data: bytes, media: str, max_width: int | None = PAGE_WIDTH, max_frames: int | None = None
+) -> tuple[bytes, str]:
     """(bytes, media type) of a page copy of the picture ``data`` (a PNG or GIF of type ``media``):
     at most ``max_width`` pixels wide (None: its own width); a still as a palette PNG of
     :data:`PNG_COLOURS`, an animation as an animated PNG whose frames share a palette of
-    :data:`PNG_COLOURS` (repeated frames merged). PNG's row filters find what a pixel repeats of
-    the row above (frames are enlarged by whole blocks of pixels) where GIF's encoder sees rows
-    alone: the animation is about a third lighter than a palette GIF, and every browser plays it.
+    :data:`PNG_COLOURS`, repeated frames merged and, past ``max_frames``, every k-th frame kept for
+    k times as long (the clip plays at its own pace, in fewer steps). PNG's row filters find what a
+    pixel repeats of the row above (frames are enlarged by whole blocks of pixels) where GIF's
+    encoder sees rows alone: the animation is about a third lighter than a palette GIF, and every
+    browser plays it.
     The file's own bytes and type where the copy is not smaller (a picture already small, a file
     Pillow cannot read: the browser then says so)."""
     try:
         with Image.open(io.BytesIO(data)) as im:
             if getattr(im, "n_frames", 1) > 1:
-                copy = _animation_copy(im, max_width)
+                copy = _animation_copy(im, max_width, max_frames)
             else:
                 copy = _still_copy(im, max_width)
     except (OSError, ValueError, SyntaxError):  # Pillow's errors of a damaged or foreign file
@@ -86,15 +92,21 @@ def _palette(frames: list[Image.Image]) -> Image.Image:
     return sample.quantize(PNG_COLOURS, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
 
 
-def _animation_copy(im: Image.Image, max_width: int | None) -> bytes:
-    """An animated GIF (or PNG) as an animated PNG: its distinct consecutive frames, shrunk to fit,
-    in one palette (:func:`_palette`; no dithering: dither noise differs from frame to frame), each
-    repeated frame's time added to the one before."""
+def _animation_copy(im: Image.Image, max_width: int | None, max_frames: int | None) -> bytes:
+    """An animated GIF (or PNG) as an animated PNG: every k-th of its frames (k the least that
+    leaves at most ``max_frames``) shown k times as long, the distinct consecutive ones, shrunk to
+    fit, in one palette (:func:`_palette`; no dithering: dither noise differs from frame to frame),
+    each repeated frame's time added to the one before."""
+    n = getattr(im, "n_frames", 1)
+    step = 1 if max_frames is None else -(-n // max(1, max_frames))
     frames: list[Image.Image] = []
     durations: list[int] = []
-    for frame in ImageSequence.Iterator(im):
-        rgb = _fit(_rgb(frame), max_width)
+    for i, frame in enumerate(ImageSequence.Iterator(im)):
         ms = int(frame.info.get("duration", im.info.get("duration", 100)))
+        if i % step:
+            durations[-1] += ms  # a frame left out: the one kept before it stays up in its time
+            continue
+        rgb = _fit(_rgb(frame), max_width)
         if frames and rgb.tobytes() == frames[-1].tobytes():
             durations[-1] += ms
         else:
@@ -118,7 +130,7 @@ def _animation_copy(im: Image.Image, max_width: int | None) -> bytes:
 
 def _still_copy(im: Image.Image, max_width: int | None) -> bytes:
     """A still re-encoded as a palette PNG of :data:`PNG_COLOURS` (exact where the picture has no
-    more colours: grids of pixel art and plots mostly have), shrunk to fit."""
+    more colours, as plots mostly have), shrunk to fit."""
     rgb = _fit(_rgb(im), max_width)
     indexed = rgb.quantize(PNG_COLOURS, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
     out = io.BytesIO()

@@ -26,6 +26,9 @@ from .run import TrainedRun, read_metrics_markdown
 from .viz.catalogue import STRIPS_SHOWN, caption, latent_pictures, lead_picture, model_pictures
 from .viz.catalogue import missing_pictures as catalogue_missing
 
+# frames of an animation on the page but the lead's (every other of the main job's T = 8, each shown
+# twice as long): the others are many, and the files in RUN/pictures keep every frame
+FRAMES_SHOWN = 4
 STYLE = """
 body { font: 15px/1.5 system-ui, sans-serif; color: #1a1a1a; margin: 0 auto; max-width: 1200px;
        padding: 1em 2em; }
@@ -264,12 +267,17 @@ def _media(folder: Path, name: str, title: str) -> str:
     """The ``<img>`` (or ``<audio>``) of a file of RUN/pictures, ``name`` relative to it, its id made
     of the name: a picture as its page copy (:func:`dsvae.embed.data_uri`: as wide as the page at
     most, but the frame-by-frame strips of :data:`~dsvae.viz.catalogue.STRIPS_SHOWN`, which scroll
-    sideways)."""
+    sideways; every frame of the lead picture, at most :data:`FRAMES_SHOWN` of another animation)."""
     path = folder / name
     ident = "pic-" + re.sub(r"[^A-Za-z0-9]+", "-", name)
     if path.suffix == ".wav":
         return f'<audio id="{ident}" controls src="{data_uri(path)}"></audio>'
-    uri = data_uri(path, max_width=None if name in STRIPS_SHOWN else PAGE_WIDTH)
+    lead = name == lead_picture(folder)
+    uri = data_uri(
+        path,
+        max_width=None if name in STRIPS_SHOWN else PAGE_WIDTH,
+        max_frames=None if lead else FRAMES_SHOWN,
+    )
     return f'<img id="{ident}" alt="{html.escape(title)}" src="{uri}">'
 
 
