@@ -44,7 +44,7 @@ class TrainRequest:
     given: dict = field(default_factory=dict)
     overrides: dict = field(default_factory=dict)
     method_options: dict = field(default_factory=dict)
-    recipe: str | Path | None = None
+    recipe: str | Path | Recipe | None = None
 
     @classmethod
     def resuming_with(cls, tc: TrainConfig) -> TrainRequest:
