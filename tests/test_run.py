@@ -463,3 +463,10 @@ def test_every_file_of_the_run_folder_is_listed_once_with_a_reader_and_writer_th
                 break
             else:
                 raise AssertionError(ref)
+
+
+def test_the_log_columns_are_the_elbo_terms():
+    from dsvae.elbo import ELBO_TERMS
+    from dsvae.run.files import LOG_COLUMNS
+
+    assert LOG_COLUMNS == ("epoch", "split", *ELBO_TERMS, "seq_per_s", "wall_s")

@@ -509,6 +509,7 @@ def train_config_from_args(args):
 
 
 def _cmd_train(args) -> int:
+    from .elbo import format_parts
     from .run import new_run_dir
     from .train import TrainingDiverged, train
 
@@ -535,7 +536,7 @@ def _cmd_train(args) -> int:
         t = result.test
         print(
             f"done: {result.epochs_done} epochs, {result.steps} steps in {result.wall_s:.0f} s; test loss "
-            f"{t['loss']:.2f} (recon {t['recon']:.2f}, kl_f {t['kl_f']:.2f}, kl_z {t['kl_z']:.2f}); "
+            f"{t['loss']:.2f} ({format_parts(t)}); "
             f"run: {out}"
         )
     finished = result.epochs_done >= result.epochs
@@ -661,22 +662,30 @@ def _add_bench(sub) -> None:
 def _cmd_bench(o) -> int:
     from .bench import bench_preset, compare_losses, format_table
 
+    options, overrides, presets = None, dict(o.overrides), o.preset or ["paper", "cpu"]
+    if o.recipe:  # the step the recipe trains: its options and its model overrides under --set
+        from .recipes import load_recipe
+
+        recipe = load_recipe(o.recipe)
+        options = recipe.train_config({"data": recipe.train.get("data") or "synthetic"})
+        overrides = {**recipe.model, **overrides}
+        presets = o.preset or [options.preset]
     rows = []
-    for preset in o.preset or ["paper", "cpu"]:
+    for preset in presets:
         row = bench_preset(
-            preset,
-            o.batch_size,
-            o.steps,
-            o.warmup,
-            o.device,
-            o.precision,
-            o.compile,
-            o.channels_last,
-            dict(o.overrides),
-        )
+            preset, o.batch_size, o.steps, o.warmup, o.device, o.precision, o.compile, o.channels_last,
+            overrides, options=options,
+        )  # fmt: skip
         if o.compare_steps:
             row.update(
-                compare_losses(preset, o.compare_steps, o.batch_size, device=o.device, precision=o.precision)
+                compare_losses(
+                    preset,
+                    o.compare_steps,
+                    o.batch_size,
+                    device=o.device,
+                    precision=o.precision,
+                    options=options,
+                )
             )
         rows.append(row)
         if o.json:

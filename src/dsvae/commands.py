@@ -306,7 +306,15 @@ class Eval(CommandOptions):
 class Bench(CommandOptions):
     """``dsvae bench`` (:func:`dsvae.bench.bench_preset`, ``compare_losses``)."""
 
-    preset: list = option(None, "preset(s) to measure (repeatable; default: paper and cpu)", action="append")
+    preset: list = option(
+        None, "preset(s) to measure (repeatable; default: the recipe's, else paper and cpu)", action="append"
+    )
+    recipe: str | None = option(
+        None,
+        "time the step this recipe trains (its method's terms, KL warm-up, clipping, [model] overrides); "
+        "default: a DSVAE run's",
+        metavar="NAME|FILE",
+    )
     overrides: dict = option(
         {}, "override a DSVAEConfig field of every preset measured, as in dsvae train", flag="--set"
     )

@@ -153,6 +153,8 @@ class ConfigBase:
             if valid is None:
                 continue
             value = getattr(self, f.name)
+            if value is None and _optional(self.kinds()[f.name]):
+                continue  # unset: the field's kind says it may be
             values = value if isinstance(value, (list, tuple)) else (value,)
             if all(v is not None and valid.holds(float(v)) for v in values):
                 continue
@@ -203,6 +205,11 @@ class ConfigBase:
         if "," in text:
             return [one(v) for v in text.split(",")]
         return one(text)
+
+
+def _optional(kind) -> bool:
+    """Whether a field of ``kind`` may be None (``X | None``)."""
+    return typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in typing.get_args(kind)
 
 
 def _of_kind(value, kind) -> tuple[bool, str, object]:

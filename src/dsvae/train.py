@@ -17,7 +17,7 @@ import random
 import shlex
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -262,8 +262,64 @@ def train(
         return _train(run, world, rank, device, t_start)
 
 
+@dataclass
+class _Loop:
+    """A training loop's state between its parts (:func:`_set_up`, :func:`_epoch`): the options, the
+    model and its optimizer step, the data, where in the schedule it is, the last epoch's terms."""
+
+    run: TrainingRun
+    world: int
+    rank: int
+    device: torch.device
+    precision: str
+    t_start: float
+    model: DSVAE
+    opt: torch.optim.Optimizer
+    net: torch.nn.Module
+    train_step: TrainingStep
+    train_ds: SequenceDataset
+    test_ds: SequenceDataset
+    logger: Logger
+    epoch: int = 0
+    step_in_epoch: int = 0
+    step: int = 0
+    train_terms: dict = field(default_factory=dict)
+    test_terms: dict = field(default_factory=dict)
+
+    @property
+    def tc(self) -> TrainConfig:
+        return self.run.tc
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.train_ds.num_batches(self.tc.batch_size, drop_last=True)
+
+
 def _train(run: TrainingRun, world: int, rank: int, device: torch.device, t_start: float) -> TrainResult:
-    tc, run_dir, is_main, distributed = run.tc, run.path, rank == 0, world > 1
+    loop = _set_up(run, world, rank, device, t_start)
+    stop = False
+    while loop.epoch < loop.tc.epochs and not stop:
+        stop = _epoch(loop)
+    tc, run_dir = loop.tc, run.path
+    if loop.is_main and loop.epoch >= tc.epochs:
+        with atomic_dir(run_dir / "model", force=True) as tmp:
+            loop.model.save(tmp)
+    if world > 1:
+        dist.barrier()
+    wall_s = time.perf_counter() - t_start
+    return TrainResult(
+        run_dir, loop.epoch, loop.step, loop.train_terms, loop.test_terms, wall_s, tc.epochs, tc
+    )
+
+
+def _set_up(run: TrainingRun, world: int, rank: int, device: torch.device, t_start: float) -> _Loop:
+    """Seeds, data, model, optimizer (from the checkpoint on resume), the run's records and the
+    step, in the order the random draws of a run depend on."""
+    tc, run_dir, distributed = run.tc, run.path, world > 1
     precision = resolve_precision(tc.precision, device)
     seed_everything(tc.seed + rank)
     dataset = run.dataset()
@@ -279,102 +335,99 @@ def _train(run: TrainingRun, world: int, rank: int, device: torch.device, t_star
         epoch, step_in_epoch, step = state["epoch"], state["step_in_epoch"], state["step"]
     memory_format = "channels_last" if channels_last else "contiguous"
     run.start(
-        cfg,
-        dataset,
-        at_step=step,
-        precision=precision,
-        memory_format=memory_format,
-        device=str(device),
+        cfg, dataset, at_step=step, precision=precision, memory_format=memory_format, device=str(device),
         world_size=world,
-    )
-    logger = Logger(run_dir, is_main)
+    )  # fmt: skip
+    logger = Logger(run_dir, rank == 0)
     if run.resume:
         logger.truncate_after(epoch)
     net = _wrapped(model, tc, device, distributed)
     train_step = TrainingStep(net, model, opt, method, tc.grad_clip, device, precision)
+    return _Loop(
+        run, world, rank, device, precision, t_start, model, opt, net, train_step, train_ds, test_ds, logger,
+        epoch, step_in_epoch, step,
+    )  # fmt: skip
 
-    steps_per_epoch = train_ds.num_batches(tc.batch_size, drop_last=True)
-    total_steps = tc.epochs * steps_per_epoch
-    term_names = train_step.term_names()  # the ELBO's terms, then the method's (if any)
-    train_terms: dict = {}
-    test_terms: dict = {}
-    stop = False
-    while epoch < tc.epochs and not stop:
-        net.train()
-        t_epoch = time.perf_counter()
-        first_step = step_in_epoch  # > 0 when resumed mid-epoch: only the rest is timed
-        sums = torch.zeros(len(term_names), device=device)
-        n_seen = 0
-        bar = progress(
-            total=steps_per_epoch,
-            initial=step_in_epoch,
-            desc=f"epoch {epoch + 1}/{tc.epochs}",
-            disable=not (is_main and tc.progress),
-            dynamic_ncols=True,
-            leave=False,
+
+def _epoch(loop: _Loop) -> bool:
+    """The rest of the current epoch: its steps, then (when it ran to its end) the test-set ELBO,
+    the log rows and a checkpoint. Returns whether training stops (``max_steps``, ``max_minutes``;
+    checkpointed where it stopped)."""
+    tc, run_dir, model = loop.tc, loop.run.path, loop.model
+    steps_per_epoch = loop.steps_per_epoch
+    loop.net.train()
+    t_epoch = time.perf_counter()
+    first_step = loop.step_in_epoch  # > 0 when resumed mid-epoch: only the rest is timed
+    sums, n_seen, stop = _steps(loop)
+    if loop.step_in_epoch < steps_per_epoch:  # stopped mid-epoch (max_steps, max_minutes): checkpoint
+        _check_finite(model, sums, n_seen, tc, run_dir, loop.epoch, loop.step)
+        if loop.is_main:
+            save_checkpoint(run_dir, model, loop.opt, loop.epoch, loop.step_in_epoch, loop.step)
+        return True
+    epoch_s = time.perf_counter() - t_epoch
+    names = loop.train_step.term_names()
+    loop.train_terms = dict(zip(names, _all_mean(sums / max(n_seen, 1), loop.world > 1)))
+    _check_finite(model, sums, n_seen, tc, run_dir, loop.epoch, loop.step)
+    if loop.is_main:
+        test_terms = elbo_terms(model, loop.test_ds, max(tc.batch_size, 50), loop.device, loop.precision)
+        loop.test_terms = test_terms
+        _check_finite(
+            model, torch.tensor(list(test_terms.values())), 1, tc, run_dir, loop.epoch, loop.step, "test "
         )
-        batches = train_ds.batches(
-            tc.batch_size, shuffle=True, seed=tc.seed, epoch=epoch, drop_last=True, rank=rank,
-            world_size=world, start=step_in_epoch,
-        )  # fmt: skip
-        t_window, n_window = time.perf_counter(), 0
-        for pos in batches:
-            x = train_ds.model_batch(pos, device)
-            lr = learning_rate(tc, step, total_steps)
-            sums += train_step(x, kl_weight(step, tc.kl_warmup_steps), lr)
-            n_seen, n_window, step, step_in_epoch = (
-                n_seen + 1,
-                n_window + len(pos) * world,
-                step + 1,
-                step_in_epoch + 1,
-            )
-            bar.update(1)
-            if step % tc.log_every == 0 or step_in_epoch == steps_per_epoch:
-                now = time.perf_counter()
-                _show(
-                    bar, term_names, sums / n_seen, n_window / (now - t_window), run_dir, epoch, step, tc.lr
-                )
-                t_window, n_window = now, 0
-            if tc.checkpoint_every and step % tc.checkpoint_every == 0 and step_in_epoch < steps_per_epoch:
-                _check_finite(model, sums, n_seen, tc, run_dir, epoch, step)
-                if is_main:
-                    save_checkpoint(run_dir, model, opt, epoch, step_in_epoch, step)
-            stop = bool(tc.max_steps and step >= tc.max_steps) or bool(
-                tc.max_minutes and time.perf_counter() - t_start >= 60 * tc.max_minutes
-            )
-            if stop:
-                break
-        bar.close()
-
-        if step_in_epoch < steps_per_epoch:  # stopped mid-epoch (max_steps, max_minutes): checkpoint, leave
-            _check_finite(model, sums, n_seen, tc, run_dir, epoch, step)
-            if is_main:
-                save_checkpoint(run_dir, model, opt, epoch, step_in_epoch, step)
-            break
-        epoch_s = time.perf_counter() - t_epoch
-        train_terms = dict(zip(term_names, _all_mean(sums / max(n_seen, 1), distributed)))
-        _check_finite(model, sums, n_seen, tc, run_dir, epoch, step)
-        if is_main:
-            test_terms = elbo_terms(model, test_ds, max(tc.batch_size, 50), device, precision)
-            _check_finite(
-                model, torch.tensor(list(test_terms.values())), 1, tc, run_dir, epoch, step, "test "
-            )
-            seq_s = (steps_per_epoch - first_step) * tc.batch_size / epoch_s
-            logger.epoch(epoch + 1, tc.epochs, train_terms, test_terms, seq_s, epoch_s, tc.progress)
-        epoch, step_in_epoch = epoch + 1, 0
-        if is_main:
-            save_checkpoint(run_dir, model, opt, epoch, 0, step)
-        if distributed:
-            dist.barrier()
-
-    if is_main and epoch >= tc.epochs:
-        with atomic_dir(run_dir / "model", force=True) as tmp:
-            model.save(tmp)
-    if distributed:
+        seq_s = (steps_per_epoch - first_step) * tc.batch_size / epoch_s
+        loop.logger.epoch(
+            loop.epoch + 1, tc.epochs, loop.train_terms, test_terms, seq_s, epoch_s, tc.progress
+        )
+    loop.epoch, loop.step_in_epoch = loop.epoch + 1, 0
+    if loop.is_main:
+        save_checkpoint(run_dir, model, loop.opt, loop.epoch, 0, loop.step)
+    if loop.world > 1:
         dist.barrier()
-    return TrainResult(
-        run_dir, epoch, step, train_terms, test_terms, time.perf_counter() - t_start, tc.epochs, tc
-    )
+    return stop
+
+
+def _steps(loop: _Loop) -> tuple[torch.Tensor, int, bool]:
+    """The optimizer steps of the current epoch from ``loop.step_in_epoch`` on, with the progress
+    bar, the logging windows and the checkpoints inside the epoch; returns the summed terms, the
+    steps summed, and whether a limit stopped it."""
+    tc, run_dir, model = loop.tc, loop.run.path, loop.model
+    steps_per_epoch = loop.steps_per_epoch
+    total_steps = tc.epochs * steps_per_epoch
+    names = loop.train_step.term_names()  # the ELBO's terms, then the method's (if any)
+    sums = torch.zeros(len(names), device=loop.device)
+    n_seen, stop = 0, False
+    bar = progress(
+        total=steps_per_epoch, initial=loop.step_in_epoch, desc=f"epoch {loop.epoch + 1}/{tc.epochs}",
+        disable=not (loop.is_main and tc.progress), dynamic_ncols=True, leave=False,
+    )  # fmt: skip
+    batches = loop.train_ds.batches(
+        tc.batch_size, shuffle=True, seed=tc.seed, epoch=loop.epoch, drop_last=True, rank=loop.rank,
+        world_size=loop.world, start=loop.step_in_epoch,
+    )  # fmt: skip
+    t_window, n_window = time.perf_counter(), 0
+    for pos in batches:
+        x = loop.train_ds.model_batch(pos, loop.device)
+        lr = learning_rate(tc, loop.step, total_steps)
+        sums += loop.train_step(x, kl_weight(loop.step, tc.kl_warmup_steps), lr)
+        n_seen, n_window = n_seen + 1, n_window + len(pos) * loop.world
+        loop.step, loop.step_in_epoch = loop.step + 1, loop.step_in_epoch + 1
+        step = loop.step
+        bar.update(1)
+        if step % tc.log_every == 0 or loop.step_in_epoch == steps_per_epoch:
+            now = time.perf_counter()
+            _show(bar, names, sums / n_seen, n_window / (now - t_window), run_dir, loop.epoch, step, tc.lr)
+            t_window, n_window = now, 0
+        if tc.checkpoint_every and step % tc.checkpoint_every == 0 and loop.step_in_epoch < steps_per_epoch:
+            _check_finite(model, sums, n_seen, tc, run_dir, loop.epoch, step)
+            if loop.is_main:
+                save_checkpoint(run_dir, model, loop.opt, loop.epoch, loop.step_in_epoch, step)
+        stop = bool(tc.max_steps and step >= tc.max_steps) or bool(
+            tc.max_minutes and time.perf_counter() - loop.t_start >= 60 * tc.max_minutes
+        )
+        if stop:
+            break
+    bar.close()
+    return sums, n_seen, stop
 
 
 def _model_on(cfg: DSVAEConfig, tc: TrainConfig, device: torch.device, precision: str) -> tuple[DSVAE, bool]:

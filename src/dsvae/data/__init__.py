@@ -8,11 +8,11 @@ brings.
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 from pathlib import Path
 
+from ..config import did_you_mean
 from . import sources
 from .base import (
     DatasetError,
@@ -93,11 +93,9 @@ def build_source(name: str, out: str | Path | None = None, force: bool = False, 
     known = {o.name: o for o in sources.builder_options(source)}
     for key in options:
         if key not in known:
-            close = difflib.get_close_matches(key, list(known), n=3)
             raise SourceError(
-                f"data source {name!r} has no option {key!r}"
-                + (f"; did you mean {', '.join(close)}?" if close else "")
-                + f" Its options: {', '.join(known) or 'none'}"
+                f"data source {name!r} has no option {key!r}: "
+                + (did_you_mean(key, list(known)) if known else "it takes none")
             )
     out = Path(out) if out is not None else DEFAULT_DATA_ROOT / name
     with atomic_dataset_dir(out, force=force) as tmp:

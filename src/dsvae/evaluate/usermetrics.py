@@ -27,7 +27,6 @@ ever unpickled: a metric is code the user names, imported, and numbers it return
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import importlib
 import importlib.metadata
@@ -41,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..config import did_you_mean
 from ..data.base import SequenceDataset
 from ..device import seeded_eval
 from ..model import DSVAE
@@ -248,13 +248,15 @@ def _attribute(module, function: str, where: str) -> Callable:
     if callable(fn):
         return fn
     declared = [k for k, v in vars(module).items() if isinstance(getattr(v, _ATTRIBUTE, None), MetricSpec)]
-    close = difflib.get_close_matches(function, declared or list(vars(module)), n=3)
-    hint = (
-        f"; did you mean {', '.join(close)}?"
-        if close
-        else f"; metrics in it: {', '.join(declared) or 'none'}"
-    )
-    raise ValueError(f"{where} has no function {function!r}{hint}")
+    hint = did_you_mean(function, declared) if declared else "it declares no metric"
+    raise ValueError(f"{where} has no function {function!r}; {hint}")
+
+
+def _code_source(kind: str, module: str, function: str) -> dict:
+    """Where a metric's code comes from: its kind, module and function, and the installed
+    distribution that provides the module (package, version; None for loose code)."""
+    package, version = _distribution_of(module)
+    return {"kind": kind, "module": module, "function": function, "package": package, "version": version}
 
 
 def find_metric(text: str | Callable) -> LoadedMetric:
@@ -266,84 +268,61 @@ def find_metric(text: str | Callable) -> LoadedMetric:
     if isinstance(text, LoadedMetric):
         return text
     if callable(text):
-        package, version = _distribution_of(text.__module__)
-        source = {
-            "kind": "function",
-            "module": text.__module__,
-            "function": text.__qualname__,
-            "package": package,
-            "version": version,
-        }
-        return LoadedMetric(text, spec_of(text), source)
+        return LoadedMetric(text, spec_of(text), _code_source("function", text.__module__, text.__qualname__))
     head, sep, function = text.rpartition(":")
     whole_file = text.endswith(".py")  # (a Windows path has a colon too)
     if whole_file or (sep and (head.endswith(".py") or "/" in head or "\\" in head)):
-        path = Path(text if whole_file else head).expanduser()
-        module, digest = _load_file(path)
-        if not whole_file:
-            fn = _attribute(module, function, str(path))
-        else:
-            found = [v for v in vars(module).values() if isinstance(getattr(v, _ATTRIBUTE, None), MetricSpec)]
-            if len(found) != 1:
-                raise ValueError(f"{path} declares {len(found)} metrics: name one, as {path}:FUNCTION")
-            fn = found[0]
-        source = {"kind": "file", "file": str(path.resolve()), "function": fn.__name__, "sha256": digest}
-        return LoadedMetric(fn, spec_of(fn, text), source)
+        return _from_file(
+            text, Path(text if whole_file else head).expanduser(), None if whole_file else function
+        )
     if sep and head and function.isidentifier():
-        module = _import_module(head)
-        fn = _attribute(module, function, f"module {head!r}")
-        package, version = _distribution_of(head)
-        source = {
-            "kind": "module",
-            "module": head,
-            "function": function,
-            "package": package,
-            "version": version,
-        }
-        return LoadedMetric(fn, spec_of(fn, text), source)
+        fn = _attribute(_import_module(head), function, f"module {head!r}")
+        return LoadedMetric(fn, spec_of(fn, text), _code_source("module", head, function))
     if text in _REGISTRY:
         fn = _REGISTRY[text]
-        package, version = _distribution_of(fn.__module__)
-        source = {
-            "kind": "registered",
-            "module": fn.__module__,
-            "function": fn.__qualname__,
-            "package": package,
-            "version": version,
-        }
-        return LoadedMetric(fn, spec_of(fn, text), source)
+        return LoadedMetric(fn, spec_of(fn, text), _code_source("registered", fn.__module__, fn.__qualname__))
     points = _entry_points()
     if text in points:
-        ep = points[text]
-        dist = getattr(ep, "dist", None)
-        package = dist.metadata["Name"] if dist is not None else None
-        version = dist.version if dist is not None else None
-        try:
-            fn = ep.load()
-        except Exception as e:
-            what = f"the package {package} {version}" if package else "its package"
-            raise MetricImportError(
-                f"the metric {text!r} is the entry point {ep.value!r} of {what}, which fails to import "
-                f"({type(e).__name__}: {e}): reinstall or fix it "
-                f"(pip install --force-reinstall {package or 'PACKAGE'})"
-            ) from e
-        source = {
-            "kind": "entry point",
-            "entry_point": ep.value,
-            "module": ep.value.split(":")[0],
-            "function": ep.value.partition(":")[2],
-            "package": package,
-            "version": version,
-        }
-        return LoadedMetric(fn, spec_of(fn, text), source)
+        return _from_entry_point(text, points[text])
     known = available_metrics()
-    close = difflib.get_close_matches(text, known, n=3, cutoff=0.5)
-    hint = f"did you mean {', '.join(close)}? " if close else ""
     raise ValueError(
-        f"unknown metric {text!r}: {hint}known metrics: {', '.join(known) or 'none registered or installed'}"
-        "; "
+        f"unknown metric {text!r}: {did_you_mean(text, known) if known else 'none registered or installed'}; "
         "or name one as FILE.py:function or module:function"
     )
+
+
+def _from_file(text: str, path: Path, function: str | None) -> LoadedMetric:
+    """The metric ``function`` of the file ``path`` (None: the one metric the file declares)."""
+    module, digest = _load_file(path)
+    if function is not None:
+        fn = _attribute(module, function, str(path))
+    else:
+        found = [v for v in vars(module).values() if isinstance(getattr(v, _ATTRIBUTE, None), MetricSpec)]
+        if len(found) != 1:
+            raise ValueError(f"{path} declares {len(found)} metrics: name one, as {path}:FUNCTION")
+        fn = found[0]
+    source = {"kind": "file", "file": str(path.resolve()), "function": fn.__name__, "sha256": digest}
+    return LoadedMetric(fn, spec_of(fn, text), source)
+
+
+def _from_entry_point(text: str, ep) -> LoadedMetric:
+    """The metric of the installed entry point ``ep`` (group dsvae.metrics), named ``text``."""
+    dist = getattr(ep, "dist", None)
+    package = dist.metadata["Name"] if dist is not None else None
+    version = dist.version if dist is not None else None
+    try:
+        fn = ep.load()
+    except Exception as e:
+        what = f"the package {package} {version}" if package else "its package"
+        raise MetricImportError(
+            f"the metric {text!r} is the entry point {ep.value!r} of {what}, which fails to import "
+            f"({type(e).__name__}: {e}): reinstall or fix it "
+            f"(pip install --force-reinstall {package or 'PACKAGE'})"
+        ) from e
+    module, _, function = ep.value.partition(":")
+    source = {"kind": "entry point", "entry_point": ep.value, "module": module, "function": function,
+              "package": package, "version": version}  # fmt: skip
+    return LoadedMetric(fn, spec_of(fn, text), source)
 
 
 def find_metrics(names: Sequence[str | Callable]) -> list[LoadedMetric]:

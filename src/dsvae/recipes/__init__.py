@@ -14,7 +14,6 @@ beside the recipes, written by ``dsvae compare RUN... --record FILE`` from score
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import sys
@@ -22,7 +21,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import DSVAEConfig
+from ..config import DSVAEConfig, did_you_mean
 from ..methods import BUILT_IN, LEGACY_OPTIONS, MethodError, legacy_method, method_class
 from ..options import TrainConfig
 
@@ -143,11 +142,9 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
     else:
         names = recipe_names()
         if text_name not in names:
-            close = difflib.get_close_matches(text_name, names, n=2)
-            hint = f"; did you mean {' or '.join(close)}?" if close else ""
             raise RecipeError(
-                f"no recipe named {text_name!r}{hint or '.'} The recipes: {', '.join(names)} "
-                "(dsvae recipes); or give a recipe file (my.toml)"
+                f"no recipe named {text_name!r}: {did_you_mean(text_name, names)} (dsvae recipes lists "
+                "them); or give a recipe file (my.toml)"
             )
         path, name, source = RECIPE_DIR / f"{text_name}.toml", text_name, f"dsvae:{text_name}"
     try:
@@ -211,9 +208,7 @@ def _check_keys(path: Path, values: dict, cls, excluded: set, what: str) -> None
     known = [name for name in cls.known() if name not in excluded]
     for key in values:
         if key not in known:
-            close = difflib.get_close_matches(key, known, n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(known)}"
-            raise RecipeError(f"recipe {path}: unknown {what} {key!r}{hint}")
+            raise RecipeError(f"recipe {path}: unknown {what} {key!r}; {did_you_mean(key, known)}")
 
 
 def recipe_values_check(recipe: Recipe) -> None:

@@ -23,6 +23,7 @@ from .._io import (
     write_file,
 )
 from ..model import DSVAE
+from ..weights import read_weights
 from .files import CHECKPOINT_FILES, LAST_CHECKPOINT
 
 
@@ -182,7 +183,7 @@ def load_checkpoint(run_dir: Path, model: DSVAE, opt: torch.optim.Optimizer, dev
                 "that wrote it, or start again with --force"
             )
         state = _from_plain(doc["state"], load_file(str(last / "state.safetensors")))
-        model.load_state_dict(load_file(str(last / "model.safetensors"), device=str(device)))
+        model.load_state_dict(read_weights(last / "model.safetensors", device))
         opt.load_state_dict(state["optimizer"])
         match_param_layout(opt)
         set_rng_state(state["rng"])

@@ -120,6 +120,8 @@ FILES: tuple[RunFile, ...] = (
 RUN_SETUP = tuple(f.name for f in FILES if f.setup)
 RUN_OUTPUTS = tuple(f.name for f in FILES if f.output)
 # RUN/log.csv's columns; a checkpoint folder's files, each checked against its checksums.json
+# (the ELBO's terms, elbo.ELBO_TERMS, spelled here so that this module imports nothing of dsvae:
+# tests/test_run.py checks the two agree)
 LOG_COLUMNS = ("epoch", "split", "loss", "recon", "kl_f", "kl_z", "seq_per_s", "wall_s")
 CHECKPOINT_FILES = ("config.json", "model.safetensors", "state.safetensors", "state.json")
 # where a run keeps its checkpoints and its final model
