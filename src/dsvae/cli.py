@@ -601,18 +601,6 @@ def _relocate(run: str, data: str | None) -> None:
         relocate_data(run, data)
 
 
-def _add_eval(sub) -> None:
-    from .commands import Eval
-
-    _command(
-        sub,
-        "eval",
-        Eval,
-        _cmd_eval,
-        help="score a run: judge protocols, reconstruction, ELBO -> RUN/metrics.*",
-    )
-
-
 def _names(text: str) -> list[str]:
     return [t for t in (s.strip() for s in text.split(",")) if t]
 
@@ -645,18 +633,6 @@ def _cmd_eval(o) -> int:
     # the table evaluate_run chose for the run's data and wrote beside metrics.json
     print(read_metrics_markdown(metrics["run"]) or "", end="")
     return 0
-
-
-def _add_bench(sub) -> None:
-    from .commands import Bench
-
-    _command(
-        sub,
-        "bench",
-        Bench,
-        _cmd_bench,
-        help="training/encoding/generation throughput: plain fp32 vs the fast path",
-    )
 
 
 def _cmd_bench(o) -> int:
@@ -701,14 +677,6 @@ def _cmd_bench(o) -> int:
     return 0
 
 
-def _add_viz(sub) -> None:
-    from .commands import Viz
-
-    _command(
-        sub, "viz", Viz, _cmd_viz, help="pictures of a run: swap matrix, samples, reconstructions, curves"
-    )
-
-
 def _cmd_viz(o) -> int:
     from .viz import visualize_run
 
@@ -726,18 +694,6 @@ def _cmd_viz(o) -> int:
     for path in paths.values():
         print(path)
     return 0
-
-
-def _add_compare(sub) -> None:
-    from .commands import Compare
-
-    _command(
-        sub,
-        "compare",
-        Compare,
-        _cmd_compare,
-        help="scores of several evaluated runs: per run, mean, std, 95%% bootstrap interval",
-    )
 
 
 def _cmd_compare(o) -> int:
@@ -776,14 +732,6 @@ def _cmd_compare(o) -> int:
     return 0
 
 
-def _add_report(sub) -> None:
-    from .commands import Report
-
-    _command(
-        sub, "report", Report, _cmd_report, help="one self-contained HTML page about a run -> RUN/report.html"
-    )
-
-
 def _cmd_report(o) -> int:
     from .report import build_report, missing
 
@@ -793,18 +741,6 @@ def _cmd_report(o) -> int:
         print(f"dsvae report: {line}", file=sys.stderr)
     print(page)
     return 0
-
-
-def _add_recipes(sub) -> None:
-    from .commands import Recipes
-
-    _command(
-        sub,
-        "recipes",
-        Recipes,
-        _cmd_recipes,
-        help="the shipped recipes: what each is for, its time and scores measured",
-    )
 
 
 def _cmd_recipes(o) -> int:
@@ -833,18 +769,6 @@ def _cmd_recipes(o) -> int:
     return 0
 
 
-def _add_methods(sub) -> None:
-    from .commands import Methods
-
-    _command(
-        sub,
-        "methods",
-        Methods,
-        _cmd_methods,
-        help="the methods: built in and installed (entry points dsvae.methods), with options and citations",
-    )
-
-
 def _cmd_methods(o) -> int:
     from .methods import available_methods, describe_method, method_class
 
@@ -860,6 +784,34 @@ def _cmd_methods(o) -> int:
     return 0
 
 
+# the commands whose options are one dataclass of dsvae.commands and whose work is one function:
+# (name, options class, handler, help)
+SIMPLE_COMMANDS = (
+    ("eval", "Eval", _cmd_eval, "score a run: judge protocols, reconstruction, ELBO -> RUN/metrics.*"),
+    ("bench", "Bench", _cmd_bench, "training/encoding/generation throughput: plain fp32 vs the fast path"),
+    ("viz", "Viz", _cmd_viz, "pictures of a run: swap matrix, samples, reconstructions, curves"),
+    ("report", "Report", _cmd_report, "one self-contained HTML page about a run -> RUN/report.html"),
+    (
+        "compare",
+        "Compare",
+        _cmd_compare,
+        "scores of several evaluated runs: per run, mean, std, 95%% bootstrap interval",
+    ),
+    (
+        "recipes",
+        "Recipes",
+        _cmd_recipes,
+        "the shipped recipes: what each is for, its time and scores measured",
+    ),
+    (
+        "methods",
+        "Methods",
+        _cmd_methods,
+        "the methods: built in and installed (entry points dsvae.methods), with options and citations",
+    ),
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dsvae", description="Disentangled Sequential Autoencoder: data, training, evaluation."
@@ -871,13 +823,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data(sub)
     _add_train(sub)
     _add_judge(sub)
-    _add_eval(sub)
-    _add_bench(sub)
-    _add_viz(sub)
-    _add_report(sub)
-    _add_compare(sub)
-    _add_recipes(sub)
-    _add_methods(sub)
+    from . import commands
+
+    for name, options, handler, text in SIMPLE_COMMANDS:
+        _command(sub, name, getattr(commands, options), handler, help=text)
     return parser
 
 
@@ -894,6 +843,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _check_temp_dir(args)
         result = args.func(args)
+    except BrokenPipeError:  # the reader went away (`dsvae methods | head`): no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's docs, "SIGPIPE"
+        return 1
     except (ValueError, FileNotFoundError, FileExistsError) as e:
         print(f"dsvae {args.command}: error: {e}", file=sys.stderr)
         return 2
