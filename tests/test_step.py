@@ -8,7 +8,7 @@ from dsvae.config import DSVAEConfig
 from dsvae.methods import make_method
 from dsvae.model import DSVAE
 from dsvae.options import TrainConfig
-from dsvae.step import TrainingStep, adam, kl_weight, optimizer_step
+from dsvae.step import TrainingStep, adam, kl_weight, optimizer_step, terms_weight
 
 
 def test_kl_weight_warms_up_linearly():
@@ -78,3 +78,62 @@ def test_bench_times_the_training_step_with_the_method_terms(monkeypatch):
     names = seen[0][4]
     assert names[:4] == ("loss", "recon", "kl_f", "kl_z") and len(names) > 4
     assert seen[0][5] == (len(names),)
+
+
+# --- the ELBO's term weights and the method's delayed start (a run's options) -------------------------
+
+
+def _grads_after_a_step(options: TrainConfig, x: torch.Tensor, terms: float = 1.0) -> dict:
+    """The gradients one TrainingStep of ``options`` leaves (learning rate 0: the weights stay)."""
+    torch.manual_seed(0)
+    model = DSVAE(DSVAEConfig.preset("tiny", q_z="full-no-f"))
+    opt = adam(model.parameters(), lr=0.0)
+    step = TrainingStep.of(model, model, opt, options, torch.device("cpu"), "fp32")
+    torch.manual_seed(1)
+    step(x, 1.0, 0.0, terms)
+    return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def test_a_weight_of_zero_removes_its_terms_gradient():
+    x = torch.rand(4, 4, 3, 16, 16)
+    kl_f_off = _grads_after_a_step(TrainConfig(kl_f_weight=0.0), x)
+    torch.manual_seed(0)
+    model = DSVAE(DSVAEConfig.preset("tiny", q_z="full-no-f"))
+    torch.manual_seed(1)
+    out = model(x)
+    (out.recon + out.kl_z).backward()  # the same draws: the objective without KL(f)
+    for n, p in model.named_parameters():
+        assert torch.allclose(kl_f_off[n], p.grad, rtol=1e-5, atol=1e-7), n
+    # q(f)'s head gets no gradient from the KL with weight 0 and the reconstruction alone, but does
+    # from KL(f) when it is weighted: the weight reaches the term's path
+    halved = _grads_after_a_step(TrainConfig(kl_f_weight=0.5), x)
+    assert not torch.allclose(halved["f_head.mean.weight"], kl_f_off["f_head.mean.weight"])
+    # recon weight 2 with KL weights 2: twice the ELBO's gradients
+    doubled = _grads_after_a_step(TrainConfig(recon_weight=2.0, kl_f_weight=2.0, kl_z_weight=2.0), x)
+    plain = _grads_after_a_step(TrainConfig(), x)
+    for n in plain:
+        assert torch.allclose(doubled[n], 2 * plain[n], rtol=1e-4, atol=1e-6), n
+
+
+def test_a_methods_terms_start_late_and_warm_up():
+    assert [terms_weight(s, start=3, warmup_steps=4) for s in range(9)] == [0, 0, 0, 0.25, 0.5, 0.75, 1, 1, 1]
+    assert terms_weight(0) == 1.0 and terms_weight(5, start=5) == 1.0
+    x = torch.rand(4, 4, 3, 16, 16)
+    options = TrainConfig(
+        method="cdsvae", method_options={"contrastive_f": 1.0, "contrastive_z": 0.0, "mi_fz": 0.0}
+    )
+    off = _grads_after_a_step(options, x, terms=0.0)
+    plain = _grads_after_a_step(TrainConfig(), x)
+    for n in plain:  # before their start the terms add nothing (and are not computed)
+        assert torch.allclose(off[n], plain[n], rtol=1e-5, atol=1e-7), n
+    on = _grads_after_a_step(options, x)
+    assert not torch.allclose(on["f_head.mean.weight"], plain["f_head.mean.weight"])
+
+
+def test_the_weights_are_options_of_a_run_with_their_ranges():
+    with pytest.raises(ValueError, match="kl_f_weight must be >= 0"):
+        TrainConfig(kl_f_weight=-1.0)
+    with pytest.raises(ValueError, match="recon_weight must be > 0"):
+        TrainConfig(recon_weight=0.0)
+    tc = TrainConfig(recon_weight=10.0, kl_f_weight=5.0, terms_start_step=50)
+    assert TrainConfig.from_dict(tc.to_dict()) == tc

@@ -103,7 +103,7 @@ def train_steps(cfg, path, device, batch_size, steps, warmup, seed=0, data=None,
     each step including the batch's move to the device and its normalisation."""
     options = options or TrainConfig()
     model, net, opt = build(cfg, path, device, seed, options)
-    step = TrainingStep(net, model, opt, options.method_instance(), options.grad_clip, device, path.precision)
+    step = TrainingStep.of(net, model, opt, options, device, path.precision)
     raw = _frames(cfg, batch_size, seed) if data is None else None
     if device.type == "cuda" and raw is not None:
         raw = raw.pin_memory()
@@ -171,7 +171,7 @@ def flop_per_seq(
     options = options or TrainConfig()
     plain = PathSettings("count", "fp32", channels_last=False, fused_adam=False)
     model, net, opt = build(cfg, plain, device, 0, options)
-    step = TrainingStep(net, model, opt, options.method_instance(), options.grad_clip, device, "fp32")
+    step = TrainingStep.of(net, model, opt, options, device, "fp32")
     x = _to_input(_frames(cfg, batch_size, 0), device)
     counter = FlopCounterMode(display=False)
     with counter:

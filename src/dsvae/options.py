@@ -76,6 +76,19 @@ class TrainConfig(ConfigBase):
     grad_clip: float = option(
         0.0, "clip the global gradient norm to this value (0: no clipping)", NON_NEGATIVE
     )
+    # the weights of the ELBO's terms (all 1: the ELBO itself; SPYL's public code weighs them 10 : 5 : 1)
+    recon_weight: float = option(1.0, "weight of the reconstruction term", POSITIVE)
+    kl_f_weight: float = option(1.0, "weight of KL(f), times the KL warm-up's", NON_NEGATIVE)
+    kl_z_weight: float = option(1.0, "weight of KL(z), times the KL warm-up's", NON_NEGATIVE)
+    terms_start_step: int = option(
+        0,
+        "the method's terms beyond the ELBO start at this optimizer step (0: from the first; SPYL's "
+        "public code starts them after 5%% of training)",
+        NON_NEGATIVE,
+    )
+    terms_warmup_steps: int = option(
+        0, "then rise linearly to their weights over this many steps (0: at once)", NON_NEGATIVE
+    )
     method: str = option(
         "dsvae",
         "the method: dsvae, cdsvae, dbse, spyl (dsvae methods lists them with their options), an "

@@ -40,6 +40,14 @@ def kl_weight(step: int, warmup_steps: int) -> float:
     return min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
 
 
+def terms_weight(step: int, start: int = 0, warmup_steps: int = 0) -> float:
+    """The factor of a method's terms at optimizer step ``step`` (0-based): 0 before ``start``, then
+    rising linearly to 1 over ``warmup_steps`` steps (1/warmup at ``start``), 1 without a warm-up."""
+    if step < start:
+        return 0.0
+    return min(1.0, (step - start + 1) / warmup_steps) if warmup_steps else 1.0
+
+
 def optimizer_step(
     opt: torch.optim.Optimizer,
     loss: Tensor,
@@ -62,11 +70,13 @@ def optimizer_step(
 
 @dataclass
 class TrainingStep:
-    """A training step of ``model`` with ``opt``: ``step(x, kl_weight, lr)`` minimises, on the batch
-    x (the model's input layout), recon + kl_weight (kl_f + kl_z) + sum(weight * term) of
-    ``method``'s terms (none for DSVAE), the forward pass under ``precision``'s autocast on
-    ``device``, the loss terms in fp32. ``net`` is the module called: the model, or its DDP or
-    compiled wrapper (the model's parameters are the ones clipped)."""
+    """A training step of ``model`` with ``opt``: ``step(x, kl_weight, lr, terms_weight)`` minimises,
+    on the batch x (the model's input layout), recon_weight recon + kl_weight (kl_f_weight kl_f +
+    kl_z_weight kl_z) + terms_weight sum(weight * term) of ``method``'s terms (none for DSVAE), the
+    forward pass under ``precision``'s autocast on ``device``, the loss terms in fp32. ``net`` is
+    the module called: the model, or its DDP or compiled wrapper (the model's parameters are the
+    ones clipped). With every weight 1 the loss is the negative ELBO (plus the method's terms) in
+    the rounding it always had."""
 
     net: nn.Module
     model: DSVAE
@@ -75,23 +85,46 @@ class TrainingStep:
     grad_clip: float = 0.0
     device: torch.device = torch.device("cpu")
     precision: str = "fp32"
+    recon_weight: float = 1.0
+    kl_f_weight: float = 1.0
+    kl_z_weight: float = 1.0
+
+    @classmethod
+    def of(cls, net: nn.Module, model: DSVAE, opt: torch.optim.Optimizer, options, device, precision: str,
+           method: Method | None = None):  # fmt: skip
+        """The step a run's ``options`` (a :class:`~dsvae.options.TrainConfig`) train: its method
+        (``method``, the instance the run made, else a new one), clipping and the ELBO's weights."""
+        method = method if method is not None else options.method_instance()
+        weights = (options.recon_weight, options.kl_f_weight, options.kl_z_weight)
+        return cls(net, model, opt, method, options.grad_clip, device, precision, *weights)
 
     def term_names(self) -> tuple[str, ...]:
         """The names of the values a step returns: the ELBO's terms, then the method's."""
         return ELBO_TERMS + self.method.term_names()
 
-    def __call__(self, x: Tensor, kl_weight: float, lr: float) -> Tensor:
-        """One step on ``x``; returns the ELBO terms (:data:`~dsvae.elbo.ELBO_TERMS`, nats per
-        sequence) and then the method's, detached, on the device (no host synchronisation)."""
+    def __call__(self, x: Tensor, kl_weight: float, lr: float, terms_weight: float = 1.0) -> Tensor:
+        """One step on ``x`` (``terms_weight``: the factor of the method's terms, :func:`terms_weight`;
+        at 0 they are not computed and read 0); returns the ELBO terms (:data:`~dsvae.elbo.ELBO_TERMS`,
+        nats per sequence) and then the method's, detached, on the device (no host
+        synchronisation)."""
+        names = self.method.term_names()
         with autocast(self.device, self.precision):
             out = self.net(x)
-            extra = method_terms(self.method, self.model, x, out)
+            if terms_weight:
+                extra = method_terms(self.method, self.model, x, out)
+            else:
+                extra = torch.zeros(len(names), device=x.device)
         # in this order (the ELBO's, then each term's weight times the term): the loss's rounding
-        loss = out.recon + kl_weight * (out.kl_f + out.kl_z)
-        for weight, term in zip(self.method.weights().values(), extra):
-            loss = loss + weight * term
+        if (self.recon_weight, self.kl_f_weight, self.kl_z_weight) == (1.0, 1.0, 1.0):
+            loss = out.recon + kl_weight * (out.kl_f + out.kl_z)
+        else:
+            kl = self.kl_f_weight * out.kl_f + self.kl_z_weight * out.kl_z
+            loss = self.recon_weight * out.recon + kl_weight * kl
+        if terms_weight:
+            for weight, term in zip(self.method.weights().values(), extra):
+                loss = loss + (weight if terms_weight == 1.0 else weight * terms_weight) * term
         optimizer_step(self.opt, loss, self.model.parameters(), self.grad_clip, lr)
         return torch.cat([terms_of(out), extra]).detach()
 
 
-__all__ = ["TrainingStep", "adam", "kl_weight", "optimizer_step"]
+__all__ = ["TrainingStep", "adam", "kl_weight", "optimizer_step", "terms_weight"]

@@ -43,7 +43,7 @@ from .run import (
     load_checkpoint,
     save_checkpoint,
 )
-from .step import TrainingStep, adam, kl_weight
+from .step import TrainingStep, adam, kl_weight, terms_weight
 
 
 class TrainingDiverged(RuntimeError):
@@ -342,7 +342,7 @@ def _set_up(run: TrainingRun, world: int, rank: int, device: torch.device, t_sta
     if run.resume:
         logger.truncate_after(epoch)
     net = _wrapped(model, tc, device, distributed)
-    train_step = TrainingStep(net, model, opt, method, tc.grad_clip, device, precision)
+    train_step = TrainingStep.of(net, model, opt, tc, device, precision, method)
     return _Loop(
         run, world, rank, device, precision, t_start, model, opt, net, train_step, train_ds, test_ds, logger,
         epoch, step_in_epoch, step,
@@ -408,7 +408,8 @@ def _steps(loop: _Loop) -> tuple[torch.Tensor, int, bool]:
     for pos in batches:
         x = loop.train_ds.model_batch(pos, loop.device)
         lr = learning_rate(tc, loop.step, total_steps)
-        sums += loop.train_step(x, kl_weight(loop.step, tc.kl_warmup_steps), lr)
+        terms = terms_weight(loop.step, tc.terms_start_step, tc.terms_warmup_steps)
+        sums += loop.train_step(x, kl_weight(loop.step, tc.kl_warmup_steps), lr, terms)
         n_seen, n_window = n_seen + 1, n_window + len(pos) * loop.world
         loop.step, loop.step_in_epoch = loop.step + 1, loop.step_in_epoch + 1
         step = loop.step
