@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 Q_Z_CHOICES = ("factorized", "full", "full-no-f")
-Q_F_CHOICES = ("sequence", "first-frame")
+Q_F_CHOICES = ("sequence", "first-frame", "shared-lstm")
+F_HEAD_CHOICES = ("affine", "leaky-relu")
 Z_INPUT_CHOICES = ("frames", "minus-first")
 FRAME_CONTEXT_CHOICES = ("frame", "sequence")
 LIKELIHOOD_CHOICES = ("gaussian", "bernoulli")
@@ -275,8 +276,14 @@ class DSVAEConfig(ConfigBase):
     # same without f, q(z_1:T | x_1:T) (C-DSVAE's and DBSE's public code); "factorized" q(z_t | x_t)
     q_z: str = "full"
     # q(f): "sequence" a BiLSTM over the T frame features (the paper); "first-frame" an affine layer
-    # and tanh over the first frame's features alone (DBSE, Berman et al. 2024, sec. 4)
+    # and tanh over the first frame's features alone (DBSE, Berman et al. 2024, sec. 4);
+    # "shared-lstm" the end states of q(z)'s BiLSTM, one BiLSTM feeding both posteriors (C-DSVAE's and
+    # SPYL's public code: JunwenBai/C-DSVAE model.py:135-163, azencot-group/SPYL cdsvae/model.py:
+    # 127-157; needs q_z "full-no-f" over the frame features themselves)
     q_f: str = "sequence"
+    # q(f)'s head: "affine" the mean and log-variance from affine layers (the paper, SPYL); "leaky-relu"
+    # each ending in a LeakyReLU(0.2), as C-DSVAE's LinearUnit (JunwenBai/C-DSVAE model.py:8-20, 136-137)
+    f_head: str = "affine"
     # what q(z) reads of the frame features v_t: "frames" v_t itself; "minus-first" v_t - v_1, the
     # subtraction of the static frame's features (DBSE, sec. 4), so v_1's content cannot reach z
     z_input: str = "frames"
@@ -343,6 +350,14 @@ class DSVAEConfig(ConfigBase):
             f"likelihood must be one of {LIKELIHOOD_CHOICES}, got {self.likelihood!r}",
         )
         need(self.q_f in Q_F_CHOICES, f"q_f must be one of {Q_F_CHOICES}, got {self.q_f!r}")
+        need(self.f_head in F_HEAD_CHOICES, f"f_head must be one of {F_HEAD_CHOICES}, got {self.f_head!r}")
+        if self.q_f == "shared-lstm":
+            need(
+                (self.q_z, self.z_input, self.z_view) == ("full-no-f", "frames", "shared"),
+                "q_f 'shared-lstm' reads q(z)'s BiLSTM over the frame features, so q(z) must be that "
+                "BiLSTM over the features themselves: set q_z 'full-no-f', z_input 'frames', z_view "
+                f"'shared' (got q_z {self.q_z!r}, z_input {self.z_input!r}, z_view {self.z_view!r})",
+            )
         need(
             self.z_input in Z_INPUT_CHOICES,
             f"z_input must be one of {Z_INPUT_CHOICES}, got {self.z_input!r}",
@@ -486,6 +501,7 @@ __all__ = [
     "PRESETS",
     "Q_Z_CHOICES",
     "Q_F_CHOICES",
+    "F_HEAD_CHOICES",
     "Z_INPUT_CHOICES",
     "LIKELIHOOD_CHOICES",
     "Z_VIEW_CHOICES",

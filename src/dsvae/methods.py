@@ -167,7 +167,9 @@ class CDSVAEOptions(MethodOptions):
 class CDSVAE(Method):
     """C-DSVAE: InfoNCE of f against a content augmentation (the frames shuffled), of z against a
     motion augmentation (recoloured), and the minibatch estimate of I(f; z) (:mod:`dsvae.objectives`).
-    q(z) without f, as the public code's."""
+    q(z) without f, as the public code's. The public model also feeds q(f) and q(z) from one BiLSTM
+    and ends its f head in a LeakyReLU (JunwenBai/C-DSVAE model.py:8-20, 135-163): the model switches
+    ``q_f = "shared-lstm"`` and ``f_head = "leaky-relu"``, off by default (recipe sprites-cdsvae-shared)."""
 
     name = "cdsvae"
     title = "C-DSVAE"
@@ -247,7 +249,12 @@ class SPYLOptions(MethodOptions):
 
 class SPYL(Method):
     """SPYL: contrastive terms whose views the model makes itself (sample and predict), negatives the
-    farthest by KL among prior samples, and C-DSVAE's I(f; z) penalty; q(z) without f."""
+    farthest by KL among prior samples, and C-DSVAE's I(f; z) penalty; q(z) without f. The public code
+    also feeds q(f) and q(z) from one BiLSTM (azencot-group/SPYL cdsvae/model.py:127-157: the switch
+    ``q_f = "shared-lstm"``, off by default), weighs reconstruction : KL(f) : KL(z) 10 : 5 : 1 and
+    starts the contrasts after 5% of training (train.py:41-52, 97, 182-185: the run options
+    ``kl_f_weight``, ``kl_z_weight``, ``terms_start_step``); recipes quickstart-spyl,
+    sprites-spyl-published, fsdd-spyl-published."""
 
     name = "spyl"
     title = "SPYL"

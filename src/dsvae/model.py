@@ -5,7 +5,9 @@
     (with a ``z_view`` other than "shared", q(z) reads a one-channel view of the frames instead of x;
     the successors' encoder changes are switches too: q(z_1:T | x_1:T) without f (``q_z`` full-no-f),
     q(f | x_1) from the first frame and q(z) reading v_t - v_1 (``q_f``, ``z_input``: DBSE), frame
-    features that read the whole sequence through a BiLSTM (``frame_context``: DBSE's speech encoder))
+    features that read the whole sequence through a BiLSTM (``frame_context``: DBSE's speech encoder),
+    q(f) and q(z) fed by one BiLSTM (``q_f`` shared-lstm: C-DSVAE's and SPYL's public code) and an f
+    head ending in a LeakyReLU (``f_head``: C-DSVAE's))
 
     ELBO = E_q[sum_t log p(x_t | z_t, f)] - KL(q(f) || p(f)) - sum_t E_q[KL(q(z_t | .) || p(z_t | z_<t))]
 
@@ -65,15 +67,22 @@ def _affine_bn_lrelu(n_in: int, n_out: int) -> nn.Sequential:
 
 
 class GaussianHead(nn.Module):
-    """Two affine layers (no nonlinearity) for the mean and the log-variance."""
+    """Two affine layers for the mean and the log-variance: h (..., n_in) -> Posterior (..., n_out).
 
-    def __init__(self, n_in: int, n_out: int) -> None:
+    ``leaky_relu``: each ends in a LeakyReLU(0.2), as C-DSVAE's f head (JunwenBai/C-DSVAE model.py:8-20
+    LinearUnit with batchnorm=False, used for f_mean and f_logvar at 136-137); else no nonlinearity.
+    The LeakyReLU has no parameters: the weights' names and shapes are the same either way."""
+
+    def __init__(self, n_in: int, n_out: int, leaky_relu: bool = False) -> None:
         super().__init__()
         self.mean = nn.Linear(n_in, n_out)
         self.logvar = nn.Linear(n_in, n_out)
+        self.leaky_relu = leaky_relu
 
     def forward(self, h: Tensor, sample: bool = True) -> Posterior:
         mean, logvar = self.mean(h), self.logvar(h)
+        if self.leaky_relu:
+            mean, logvar = F.leaky_relu(mean, 0.2), F.leaky_relu(logvar, 0.2)
         return Posterior(mean, logvar, reparameterize(mean, logvar) if sample else mean)
 
 
@@ -230,12 +239,15 @@ class DSVAE(nn.Module):
                 cfg.feature_dim, cfg.feature_dim, batch_first=True, bidirectional=True
             )
             self.context_fc = nn.Linear(2 * cfg.feature_dim, cfg.feature_dim)
+        lrelu = cfg.f_head == "leaky-relu"
         if cfg.q_f == "sequence":  # q(f | x_1:T): BiLSTM over v_1:T; [forward at T, backward at 1]
             self.f_lstm = nn.LSTM(cfg.feature_dim, H, batch_first=True, bidirectional=True)
-            self.f_head = GaussianHead(2 * H, cfg.f_dim)
+            self.f_head = GaussianHead(2 * H, cfg.f_dim, lrelu)
+        elif cfg.q_f == "shared-lstm":  # the same end states, of q(z)'s BiLSTM (z_lstm, made below)
+            self.f_head = GaussianHead(2 * H, cfg.f_dim, lrelu)
         else:  # q(f | x_1) from the first frame alone: affine -> tanh (DBSE's static_feature_extractor)
             self.f_static = nn.Sequential(nn.Linear(cfg.feature_dim, H), nn.Tanh())
-            self.f_head = GaussianHead(H, cfg.f_dim)
+            self.f_head = GaussianHead(H, cfg.f_dim, lrelu)
         if cfg.z_view != "shared":  # the dynamics path reads its own, colour-blind view of the frames
             widths = cfg.z_conv_channels or cfg.conv_channels
             zcfg = cfg.replace(channels=1, conv_channels=widths, z_view="shared")
@@ -346,8 +358,12 @@ class DSVAE(nn.Module):
     def _q_f(self, v: Tensor, sample: bool) -> Posterior:
         if self.config.q_f == "first-frame":
             return self.f_head(self.f_static(v[:, 0]), sample)
+        lstm = self.z_lstm if self.config.q_f == "shared-lstm" else self.f_lstm
+        return self._f_of_states(lstm(v)[0], sample)
+
+    def _f_of_states(self, h: Tensor, sample: bool) -> Posterior:
+        """q(f) from a BiLSTM's states h (B, T, 2H): [forward at T, backward at 1] -> (B, f_dim)."""
         H = self.config.hidden_dim
-        h, _ = self.f_lstm(v)  # (B, T, 2H)
         return self.f_head(torch.cat([h[:, -1, :H], h[:, 0, H:]], dim=-1), sample)
 
     def _q_z(self, v: Tensor, f: Tensor | None, sample: bool) -> Posterior:
@@ -358,17 +374,33 @@ class DSVAE(nn.Module):
             if self.config.q_z == "full-no-f"
             else torch.cat([v, f.unsqueeze(1).expand(-1, v.shape[1], -1)], -1)
         )
-        h, _ = self.z_lstm(g)
+        return self._z_of_states(self.z_lstm(g)[0], sample)
+
+    def _z_of_states(self, h: Tensor, sample: bool) -> Posterior:
+        """q(z) from q(z)'s BiLSTM states h (B, T, 2H): an RNN over them, then the head (B, T, z_dim)."""
         h, _ = self.z_rnn(h)
         return self.z_head(h, sample)
+
+    def _posteriors(
+        self, x: Tensor, v: Tensor, sample: bool, u: Tensor | None = None
+    ) -> tuple[Posterior, Posterior]:
+        """(q(f), q(z)) of frames x given their features v and q(z)'s (u; made here when None), q(f)
+        first. With ``q_f`` shared-lstm one BiLSTM pass over v feeds both, as the public code's
+        encode_and_sample_post (JunwenBai/C-DSVAE model.py:144-163; azencot-group/SPYL
+        cdsvae/model.py:138-157): f from [forward state at T, backward state at 1], z from an RNN
+        over all its states."""
+        if self.config.q_f == "shared-lstm":
+            h, _ = self.z_lstm(v)  # (B, T, 2H)
+            return self._f_of_states(h, sample), self._z_of_states(h, sample)
+        f_post = self._q_f(v, sample)
+        z_post = self._q_z(self._z_features(x, v) if u is None else u, f_post.sample, sample)
+        return f_post, z_post
 
     def encode(self, x: Tensor, sample: bool = False) -> Encoding:
         """Posteriors of f (B, f_dim) and z (B, T, z_dim); ``f``/``z`` are their means, or
         reparameterized samples with ``sample=True`` (the full q(z) then conditions on the f sample)."""
         self._check_x(x)
-        v = self._frame_features(x)
-        f_post = self._q_f(v, sample)
-        z_post = self._q_z(self._z_features(x, v), f_post.sample, sample)
+        f_post, z_post = self._posteriors(x, self._frame_features(x), sample)
         return Encoding(f_post.sample, z_post.sample, f_post, z_post)
 
     def encode_f(self, x: Tensor) -> Posterior:
@@ -471,8 +503,7 @@ class DSVAE(nn.Module):
         self._check_x(x)
         v = self._frame_features(x)
         u = self._z_features(x, v)
-        f_post = self._q_f(v, sample=False)
-        z_post = self._q_z(u, f_post.sample, sample=False)
+        f_post, z_post = self._posteriors(x, v, False, u)
         return Encoding(f_post.sample, z_post.sample, f_post, z_post), self._elbo(x, v, u)
 
     def _elbo(self, x: Tensor, v: Tensor, u: Tensor | None = None) -> DSVAEOutput:
@@ -480,8 +511,7 @@ class DSVAE(nn.Module):
         here when not given). q(f) runs before u is made, as it always did: the order in which autograd
         adds the two paths' gradients into v, and so training's float rounding, stays as it was."""
         B = x.shape[0]
-        f_post = self._q_f(v, sample=True)
-        z_post = self._q_z(self._z_features(x, v) if u is None else u, f_post.sample, sample=True)
+        f_post, z_post = self._posteriors(x, v, True, u)
         z_prior = self.prior_z(z_post.sample)  # evaluated on the posterior samples z_<t
         logits = self._decode_logits(f_post.sample, z_post.sample)
 
