@@ -106,6 +106,13 @@ class TrainConfig(ConfigBase):
     data_seed: int = option(0, "seed of generated data (synthetic)", NON_NEGATIVE)
     precision: str = precision_option()
     device: str = device_option()
+    processes: int = option(
+        1,
+        "data-parallel training processes on this machine's CPU (DDP on gloo, as torchrun "
+        "--nproc-per-node N starts them), each with cores / N threads; 1: one process with a thread "
+        "per core. A run's numbers depend on it: it stays as recorded on --resume",
+        AT_LEAST_ONE,
+    )
     channels_last: bool | None = option(
         None, "channels_last convolutions (default: where measured faster, dsvae.device)"
     )
@@ -135,8 +142,13 @@ class TrainConfig(ConfigBase):
 
     def validate(self) -> None:
         """The method exists and its options are its dataclass's (filled in with its defaults,
-        so that RUN/train.json records every option the run trained with). Raises ValueError
-        (:class:`~dsvae.methods.MethodError`)."""
+        so that RUN/train.json records every option the run trained with); the batch shares out
+        over the processes. Raises ValueError (:class:`~dsvae.methods.MethodError`)."""
+        if self.batch_size % self.processes:
+            raise ValueError(
+                f"--batch-size {self.batch_size} does not share out over --processes {self.processes}: "
+                f"each process takes batch_size / processes sequences; use a multiple of {self.processes}"
+            )
         self.method = method_ref(self.method)
         self.method_options = self.method_instance().options.to_dict()
 

@@ -4,7 +4,8 @@ One function, :func:`train`, read top-down: set up (device, DDP, seeds, data, mo
 resume if asked, then epochs of steps, a test-set ELBO and an atomic checkpoint after each, and the
 final model. The run folder's life (options, resume rules, lock, records) is
 :class:`dsvae.run.TrainingRun`'s; checkpoints are written and read by :mod:`dsvae.run.checkpoint`.
-Under ``torchrun`` the same code trains with DistributedDataParallel. Training draws nothing: the
+Under ``torchrun``, or in the processes of ``--processes N`` (:mod:`dsvae.launch`), the same code
+trains with DistributedDataParallel. Training draws nothing: the
 pictures are a later stage's (``dsvae train`` calls :mod:`dsvae.viz` after it returns).
 """
 
@@ -30,17 +31,22 @@ from .config import PRESETS, DSVAEConfig
 from .data import SequenceDataset
 from .device import default_channels_last, resolve_device, resolve_precision
 from .elbo import ELBO_TERMS, elbo_terms, format_parts
+from .launch import run_processes, under_launcher
 from .methods import Method
 from .model import DSVAE, on_background
 from .options import TrainConfig
 from .progress import progress
+from .recipes import RecipeError
 from .run import (
     LOG_COLUMNS,
+    CheckpointError,
+    RunBusyError,
     TrainingRun,
     TrainRequest,
     check_model_fits,
     last_good_checkpoint,
     load_checkpoint,
+    rng_state,
     save_checkpoint,
 )
 from .step import TrainingStep, adam, kl_weight, terms_weight
@@ -256,10 +262,31 @@ def train(
     t_start = time.perf_counter()
     is_main = int(os.environ.get("RANK", "0")) == 0  # (torchrun's; before the options are resolved)
     with TrainingRun.open(tc, run_dir, resume, force, recipe, is_main=is_main, resume_lr=resume_lr) as run:
-        for line in run.changes if is_main else ():
-            print(f"dsvae train: resuming with {line}", file=sys.stderr)
-        world, rank, device = _distributed(run.tc)
-        return _train(run, world, rank, device, t_start)
+        processes = _processes(run.tc)
+        if processes == 1 or under_launcher():
+            for line in run.changes if is_main else ():
+                print(f"dsvae train: resuming with {line}", file=sys.stderr)
+            world, rank, device = _distributed(run.tc)
+            return _train(run, world, rank, device, t_start)
+    # checked above (options, the folder); the processes open the run again, rank 0 holding its lock
+    return run_processes(
+        processes, train, (tc, run_dir), dict(resume=resume, force=force, recipe=recipe, resume_lr=resume_lr),
+        errors=(TrainingDiverged, RunBusyError, CheckpointError, RecipeError),
+    )  # fmt: skip
+
+
+def _processes(tc: TrainConfig) -> int:
+    """How many processes train ``tc`` here: ``tc.processes`` on a CPU; one on an accelerator
+    (said on stderr: there ``torchrun --nproc-per-node`` gives each process its device)."""
+    if tc.processes > 1 and not under_launcher() and resolve_device(tc.device).type != "cpu":
+        print(
+            f"dsvae train: --processes {tc.processes} is for CPU training; training in one process on "
+            f"{resolve_device(tc.device)} (for several GPUs: torchrun --nproc-per-node N -m dsvae.cli "
+            "train ...)",
+            file=sys.stderr,
+        )
+        return 1
+    return tc.processes
 
 
 @dataclass
@@ -331,7 +358,7 @@ def _set_up(run: TrainingRun, world: int, rank: int, device: torch.device, t_sta
     opt = make_optimizer(model, tc, device)
     epoch, step_in_epoch, step = 0, 0, 0
     if not run.fresh:  # (a failed start resumes from step 0)
-        state = load_checkpoint(run_dir, model, opt, device)
+        state = load_checkpoint(run_dir, model, opt, device, rank)
         epoch, step_in_epoch, step = state["epoch"], state["step_in_epoch"], state["step"]
     memory_format = "channels_last" if channels_last else "contiguous"
     run.start(
@@ -361,8 +388,7 @@ def _epoch(loop: _Loop) -> bool:
     sums, n_seen, stop = _steps(loop)
     if loop.step_in_epoch < steps_per_epoch:  # stopped mid-epoch (max_steps, max_minutes): checkpoint
         _check_finite(model, sums, n_seen, tc, run_dir, loop.epoch, loop.step)
-        if loop.is_main:
-            save_checkpoint(run_dir, model, loop.opt, loop.epoch, loop.step_in_epoch, loop.step)
+        _save(loop, loop.epoch, loop.step_in_epoch, loop.step)
         return True
     epoch_s = time.perf_counter() - t_epoch
     names = loop.train_step.term_names()
@@ -379,8 +405,7 @@ def _epoch(loop: _Loop) -> bool:
             loop.epoch + 1, tc.epochs, loop.train_terms, test_terms, seq_s, epoch_s, tc.progress
         )
     loop.epoch, loop.step_in_epoch = loop.epoch + 1, 0
-    if loop.is_main:
-        save_checkpoint(run_dir, model, loop.opt, loop.epoch, 0, loop.step)
+    _save(loop, loop.epoch, 0, loop.step)
     if loop.world > 1:
         dist.barrier()
     return stop
@@ -420,8 +445,7 @@ def _steps(loop: _Loop) -> tuple[torch.Tensor, int, bool]:
             t_window, n_window = now, 0
         if tc.checkpoint_every and step % tc.checkpoint_every == 0 and loop.step_in_epoch < steps_per_epoch:
             _check_finite(model, sums, n_seen, tc, run_dir, loop.epoch, step)
-            if loop.is_main:
-                save_checkpoint(run_dir, model, loop.opt, loop.epoch, loop.step_in_epoch, step)
+            _save(loop, loop.epoch, loop.step_in_epoch, step)
         stop = bool(tc.max_steps and step >= tc.max_steps) or bool(
             tc.max_minutes and time.perf_counter() - loop.t_start >= 60 * tc.max_minutes
         )
@@ -429,6 +453,18 @@ def _steps(loop: _Loop) -> tuple[torch.Tensor, int, bool]:
             break
     bar.close()
     return sums, n_seen, stop
+
+
+def _save(loop: _Loop, epoch: int, step_in_epoch: int, step: int) -> None:
+    """The checkpoint, written by rank 0; under DDP every rank takes part (its RNG states are kept
+    beside rank 0's, so that a resumed run continues every process's draws)."""
+    others = None
+    if loop.world > 1:
+        states: list = [None] * loop.world
+        dist.all_gather_object(states, rng_state())  # (between this run's own processes)
+        others = states[1:]
+    if loop.is_main:
+        save_checkpoint(loop.run.path, loop.model, loop.opt, epoch, step_in_epoch, step, others)
 
 
 def _model_on(cfg: DSVAEConfig, tc: TrainConfig, device: torch.device, precision: str) -> tuple[DSVAE, bool]:

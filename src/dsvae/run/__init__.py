@@ -19,6 +19,7 @@ from .checkpoint import (
     last_checkpoint_dir,
     last_good_checkpoint,
     load_checkpoint,
+    rng_state,
     save_checkpoint,
 )
 from .data import (
@@ -90,6 +91,7 @@ __all__ = [
     "last_checkpoint_dir",
     "last_good_checkpoint",
     "load_checkpoint",
+    "rng_state",
     "load_model",
     "lock_run_dir",
     "model_dir",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -121,12 +122,20 @@ STATE_VERSION = 2  # 1: state.pt, a pickle (loading one can run code), not read
 
 
 def save_checkpoint(
-    run_dir: Path, model: DSVAE, opt: torch.optim.Optimizer, epoch: int, step_in_epoch: int, step: int
+    run_dir: Path,
+    model: DSVAE,
+    opt: torch.optim.Optimizer,
+    epoch: int,
+    step_in_epoch: int,
+    step: int,
+    rng_of_ranks: list[dict] | None = None,
 ) -> Path:
     """RUN/checkpoints/last, replaced as a whole: the model folder (config.json, model.safetensors)
     plus the training state, with nothing that needs pickle to load: state.safetensors (every tensor:
     optimizer moments and steps, RNG states) and state.json (epoch, steps, optimizer settings, the
-    rest of the RNG states, and where each tensor goes)."""
+    rest of the RNG states, and where each tensor goes). ``rng_of_ranks``: under DDP, the RNG states
+    (:func:`rng_state`) of ranks 1..N-1, each of which draws its own numbers (kept so that a resumed
+    run of N processes continues exactly)."""
     from safetensors.torch import save
 
     state = {
@@ -136,6 +145,8 @@ def save_checkpoint(
         "step": step,
         "rng": rng_state(),
     }
+    if rng_of_ranks:
+        state["rng_of_ranks"] = list(rng_of_ranks)
     tensors: dict[str, torch.Tensor] = {}
     plain = _to_plain(state, tensors, "state")
     last = run_dir / LAST_CHECKPOINT
@@ -148,10 +159,14 @@ def save_checkpoint(
     return last
 
 
-def load_checkpoint(run_dir: Path, model: DSVAE, opt: torch.optim.Optimizer, device: torch.device) -> dict:
-    """Load RUN/checkpoints/last into ``model`` and ``opt`` and restore the RNG states; returns the
-    state (epoch, step_in_epoch, step, ...). Reads JSON and safetensors only: a run folder from
-    someone else cannot run code here.
+def load_checkpoint(
+    run_dir: Path, model: DSVAE, opt: torch.optim.Optimizer, device: torch.device, rank: int = 0
+) -> dict:
+    """Load RUN/checkpoints/last into ``model`` and ``opt`` and restore the RNG states (those of
+    process ``rank`` under DDP); returns the state (epoch, step_in_epoch, step, ...). Reads JSON and
+    safetensors only: a run folder from someone else cannot run code here. A checkpoint written by
+    one process (or by a dsvae before it kept every rank's) gives rank r > 0 rank 0's states, said on
+    stderr: such a resumed run draws other numbers than an uninterrupted one.
 
     Raises FileNotFoundError without a checkpoint, :class:`CheckpointError` for a damaged one or one
     of an earlier dsvae (state.pt, a pickle: not loaded)."""
@@ -186,7 +201,7 @@ def load_checkpoint(run_dir: Path, model: DSVAE, opt: torch.optim.Optimizer, dev
         model.load_state_dict(read_weights(last / "model.safetensors", device))
         opt.load_state_dict(state["optimizer"])
         match_param_layout(opt)
-        set_rng_state(state["rng"])
+        set_rng_state(_rng_of(state, rank, last))
     except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as e:
         if isinstance(e, CheckpointError):
             raise
@@ -195,6 +210,22 @@ def load_checkpoint(run_dir: Path, model: DSVAE, opt: torch.optim.Optimizer, dev
             f"({one_line(e, last=True)}); start again with --force"
         ) from e
     return state
+
+
+def _rng_of(state: dict, rank: int, last: Path) -> dict:
+    """The RNG states of process ``rank`` in a checkpoint's ``state``."""
+    others = state.get("rng_of_ranks") or []
+    if rank == 0:
+        return state["rng"]
+    if rank <= len(others):
+        return others[rank - 1]
+    print(
+        f"dsvae train: {last} holds no random-number state of process {rank} (written by fewer "
+        "processes, or by an earlier dsvae): it continues from process 0's, so its random draws are "
+        "not those of an uninterrupted run",
+        file=sys.stderr,
+    )
+    return state["rng"]
 
 
 def match_param_layout(opt: torch.optim.Optimizer) -> None:

@@ -1,0 +1,82 @@
+"""--processes N: data-parallel training in N processes on one CPU (DDP on gloo, started by PyTorch's
+elastic launcher as torchrun does). Deterministic per process count, resumed exactly (every rank's
+random draws are kept), errors raised in the caller as they were raised in a process."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import tiny_train_config
+from dsvae.launch import run_processes, threads_per_process
+from dsvae.train import train
+
+
+def weights(run):
+    return load_file(str(run / "model" / "model.safetensors"))
+
+
+def same(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_two_processes_train_deterministically_and_resume_exactly(tiny_dataset_dir, tmp_path):
+    tc = tiny_train_config(tiny_dataset_dir, processes=2, epochs=2)
+    whole = train(tc, tmp_path / "whole")
+    assert whole.epochs_done == 2 and whole.steps > 4
+    env = json.loads((tmp_path / "whole" / "env.json").read_text())
+    assert env["world_size"] == 2 and env["torch_threads"] == threads_per_process(2)
+    assert json.loads((tmp_path / "whole" / "train.json").read_text())["processes"] == 2
+    # stopped mid-epoch 1, then resumed: the same bits as the uninterrupted run
+    part = train(tiny_train_config(tiny_dataset_dir, processes=2, epochs=2, max_steps=3), tmp_path / "part")
+    assert part.steps == 3 and not (tmp_path / "part" / "model").exists()
+    train(tc, tmp_path / "part", resume=True)
+    assert same(weights(tmp_path / "whole"), weights(tmp_path / "part"))
+    # and one process trains other numbers (the batch norms see half the batch each under DDP)
+    train(tiny_train_config(tiny_dataset_dir, epochs=2), tmp_path / "one")
+    assert not same(weights(tmp_path / "whole"), weights(tmp_path / "one"))
+
+
+def test_the_batch_must_share_out_over_the_processes(tiny_dataset_dir):
+    with pytest.raises(ValueError, match="does not share out over --processes 4"):
+        tiny_train_config(tiny_dataset_dir, processes=4, batch_size=10)
+
+
+def test_a_resumed_run_keeps_its_process_count(tiny_dataset_dir, tmp_path, capsys):
+    from dsvae.cli import main
+
+    train(tiny_train_config(tiny_dataset_dir, max_steps=1), tmp_path / "r")
+    assert main(["train", "--resume", "--out", str(tmp_path / "r"), "--processes", "2"]) == 2
+    assert "--processes 2 (the run recorded 1)" in capsys.readouterr().err
+
+
+def _raises_in_rank_1(kind):
+    import os
+
+    if os.environ["RANK"] == "1":
+        raise kind("rank 1 says what is wrong")
+    return "rank 0 ran"
+
+
+def test_a_process_error_keeps_its_class_and_message():
+    with pytest.raises(FileExistsError, match="rank 1 says what is wrong"):
+        run_processes(2, _raises_in_rank_1, (FileExistsError,))
+    with pytest.raises(RuntimeError, match="ZeroDivisionError: rank 1 says"):
+        run_processes(2, _raises_in_rank_1, (ZeroDivisionError,))
+
+
+def _rank_and_threads():
+    import os
+
+    return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), torch.get_num_threads()
+
+
+def test_run_processes_returns_rank_0s_result_with_the_cores_shared_out():
+    assert run_processes(2, _rank_and_threads) == (0, 2, threads_per_process(2))
+
+
+def test_a_folder_that_holds_a_run_is_refused_before_any_process_starts(tiny_dataset_dir, tmp_path):
+    train(tiny_train_config(tiny_dataset_dir, max_steps=1), tmp_path / "r")
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        train(tiny_train_config(tiny_dataset_dir, processes=2), tmp_path / "r")
