@@ -132,26 +132,35 @@ def quickstart() -> list[str]:
     )
 
 
+def _parts(entry: dict, key: str) -> str:
+    """The motion's action / direction (Sprites' split, dsvae.data.parts) of a score whose key has
+    ``{part}`` in it; "-" for an entry recorded before the split was scored."""
+    return " / ".join(_score(entry, key.format(part=part)) for part in ("action", "direction"))
+
+
 def sprites() -> list[str]:
     rows = [
-        "| method | where, seeds | training | Acc | IS | H(y\\|x) | H(y) | attributes | swap attrs / motion "
-        "| motion read from f | attributes read from z |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| method | where, seeds | training | Acc | Acc action / direction | IS | H(y\\|x) | H(y) "
+        "| attributes | swap attrs / motion | swap action / direction | motion read from f "
+        "| attributes read from z |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     rows += _family_rows(
         SPRITES_FAMILY,
         lambda method, recipe: f"**{method}, dsvae `{recipe}` recipe**",
         lambda e: (
-            f"{_score(e, 'motion_scores.acc')} | {_score(e, 'motion_scores.is', digits=2)} | "
+            f"{_score(e, 'motion_scores.acc')} | {_parts(e, 'motion_scores.acc_parts.{part}')} | "
+            f"{_score(e, 'motion_scores.is', digits=2)} | "
             f"{_score(e, 'motion_scores.h_yx', digits=3)} | "
             f"{_score(e, 'motion_scores.h_y', digits=3)} | "
             f"{_score(e, 'paper_protocol.attributes_mean')} | {_score(e, 'swap.attributes_mean')} / "
-            f"{_score(e, 'swap.motion')} | {_score(e, 'latents.probes.motion.from_f.linear')} | "
+            f"{_score(e, 'swap.motion')} | {_parts(e, 'swap.parts.motion.{part}')} | "
+            f"{_score(e, 'latents.probes.motion.from_f.linear')} | "
             f"{_mean_of(e, _attribute_probe_keys(e, 'z'))}"
         ),
     )
-    for name, *scores in PAPER_SPRITES:
-        rows.append(f"| {name} | paper | | {' | '.join(scores)} | | | | |")
+    for name, acc, *scores in PAPER_SPRITES:
+        rows.append(f"| {name} | paper | | {acc} | | {' | '.join(scores)} | | | | | |")
     return rows
 
 

@@ -42,6 +42,7 @@ from .._io import (
     fsync_file,
     named,
 )
+from .parts import PARTS_KEY, LabelParts, LabelPartsError, read_label_parts
 from .sources import data_commands, folder_advice
 
 FORMAT = "dsvae-dataset"
@@ -158,6 +159,7 @@ class SequenceDataset:
                 raise DatasetError(f"info column {name!r} has {len(arr)} rows, the frames {n}")
         if self.split.shape != (n,) or not np.isin(self.split, (0, 1)).all():
             raise DatasetError(f"split must be ({n},) of 0 (train) and 1 (test)")
+        _ = self.label_parts  # a declared split of a label is checked where the data enters
 
     # --- basic properties --------------------------------------------------------------------------
     @property
@@ -179,6 +181,16 @@ class SequenceDataset:
     @property
     def num_classes(self) -> dict[str, int]:
         return {k: len(v) for k, v in self.label_values.items()}
+
+    @property
+    def label_parts(self) -> dict[str, LabelParts]:
+        """{label: :class:`~dsvae.data.parts.LabelParts`} of the labels ``meta["label_parts"]`` splits
+        into parts (Sprites: motion into action and direction; {} where none is declared). Raises
+        DatasetError for a declaration that is no split (:func:`~dsvae.data.parts.read_label_parts`)."""
+        try:
+            return read_label_parts(self.meta.get(PARTS_KEY), self.label_values)
+        except LabelPartsError as e:
+            raise DatasetError(f"{self.meta.get('name', 'the dataset')}'s meta.json: {e}") from None
 
     def __len__(self) -> int:
         return len(self.index)

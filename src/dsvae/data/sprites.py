@@ -15,7 +15,8 @@ Stored (see :mod:`dsvae.data.base`): frames uint8 ``(11664, 8, 64, 64, 3)``, the
 in permutation order then the test characters, 9 motions each in label order, so that the train and
 test parts of ``frames.npy`` hash to the published checksums; a build whose checksums differ is
 refused. Labels ``body, bottom, top, hair`` (6 values) and ``motion`` (9), info ``character,
-action, direction``.
+action, direction``; meta.json declares the motion's split into action and direction
+(:data:`LABEL_PARTS`, :mod:`dsvae.data.parts`).
 
 Only the cells a sequence uses are composited (a 64-wide strip of the 72 frames per layer, with
 Pillow's own ``alpha_composite``, so the pixels are Pillow's bit for bit), characters sharing a
@@ -45,6 +46,7 @@ from .arrays import pixels_to_uint8
 from .base import DatasetError, FramesWriter, SequenceDataset, atomic_dataset_dir, write_columns
 from .fetch import cache_dir as cache_dir_of
 from .fetch import download
+from .parts import PARTS_KEY, product_parts
 
 # --- the benchmark, exactly ---------------------------------------------------------------------------
 SHEET_SIZE = (832, 1344)  # (width, height) in pixels: 13 x 21 cells
@@ -58,6 +60,8 @@ N_CHARACTERS = N_VALUES**4
 ACTIONS = ("walk", "spellcast", "slash")
 DIRECTIONS = ("front", "left", "right")
 MOTIONS = tuple(f"{a}_{d}" for a in ACTIONS for d in DIRECTIONS)  # label 3 * action + direction
+# the split the datasets declare in meta.json (dsvae.data.parts): dsvae eval scores each part too
+LABEL_PARTS = {"motion": product_parts(MOTIONS, {"action": ACTIONS, "direction": DIRECTIONS})}
 T = 8
 FRAME_SHAPE = (CELL, CELL, 3)
 ROWS = {"walk": (10, 9, 11), "spellcast": (2, 1, 3), "slash": (14, 13, 15)}  # per direction
@@ -241,6 +245,7 @@ def build_sprites(
             "split": f"by character: RandomState({SPLIT_SEED}).permutation({N_CHARACTERS}), "
             f"first {N_TRAIN_CHARACTERS} train",
             "split_seed": SPLIT_SEED,
+            PARTS_KEY: LABEL_PARTS,
         }
         split = (np.arange(n) >= n_train).astype(np.int8)
         write_columns(tmp, labels, label_values, split, info, meta, frames.finish(), "uint8")
@@ -476,6 +481,7 @@ def import_sprites(
             "license": LICENSE,
             "checksums": checksums,
             "matches_benchmark": checksums == {k: CHECKSUMS[k] for k in ("train", "test")},
+            PARTS_KEY: LABEL_PARTS,
         }
         write_columns(tmp, labels, label_values, split[order], info, meta, frames.finish(), "uint8")
     return SequenceDataset.open(out)

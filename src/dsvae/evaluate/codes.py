@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..data.base import SequenceDataset
+from ..data.parts import LabelParts
 from ..device import evaluating
 from ..model import DSVAE
 from ..progress import Stopwatch
@@ -55,6 +56,8 @@ def latent_scores(
     regressors: Sequence[str] = REGRESSORS,
     seed: int = 0,
     watch: Stopwatch | None = None,
+    parts: Mapping[str, LabelParts] | None = None,
+    part_ceilings: Mapping[str, Mapping[str, float]] | None = None,
 ) -> dict:
     """DCI and probes of codes ``{"f": (N, f_dim), "z": (N, z_dim)}`` (z averaged over time) against
     every label present in both splits with at least two classes in training.
@@ -62,8 +65,10 @@ def latent_scores(
     Returns ``{"factors": [names], "latent_names": [f0.., z0..], "dci": {regressor: {code:
     :func:`dsvae.evaluate.dci.dci`}}, "probes": :func:`dsvae.evaluate.probes.probe_table`,
     "skipped": {label: why}}``, the codes of each regressor those of :data:`CODES` ("f+z" is f and
-    z side by side, the latent map). ``watch`` gets the seconds of each regressor's DCI and of the
-    probes."""
+    z side by side, the latent map). ``parts``: labels split into parts (:mod:`dsvae.data.parts`),
+    whose parts get probes of their own (``probes[label]["parts"]``; DCI is of the labels alone), with
+    ``part_ceilings`` {label: {part: accuracy}}. ``watch`` gets the seconds of each regressor's DCI
+    and of the probes."""
     watch = watch or Stopwatch()
     names, skipped = [], {}
     for name in test_labels:
@@ -94,7 +99,15 @@ def latent_scores(
             out["dci"][reg] = {c: dci(tr[c], ytr, te[c], yte, reg, seed) for c in CODES[reg]}
     with watch.part("probes"):
         out["probes"] = probe_table(
-            train_codes, ytr, test_codes, yte, {k: kinds[k] for k in names if k in kinds}, ceilings, seed
+            train_codes,
+            ytr,
+            test_codes,
+            yte,
+            {k: kinds[k] for k in names if k in kinds},
+            ceilings,
+            seed,
+            parts=parts,
+            part_ceilings=part_ceilings,
         )
     return out
 

@@ -21,7 +21,16 @@ import numpy as np
 from ..recipes import recipe_sha256
 from ..run import DATA_LOCATION, TrainedRun
 from .markdown import row
-from .records import FRACTION, RUN_SCORES, MetricsRecord, Score, headline, score_of
+from .records import (
+    FRACTION,
+    RUN_SCORES,
+    MetricsRecord,
+    Score,
+    headline,
+    headline_of,
+    part_headings,
+    score_of,
+)
 
 # the scores the short table shows, in order, with their headings (where the runs have them): those
 # whose record (dsvae.evaluate.records) gives them a heading
@@ -248,9 +257,11 @@ def results_entry(result: dict, recipe: tuple[str, str] | None = None) -> dict:
     # each run's torch threads: one number when they agree, else the range (e.g. "1-2"), so a table
     # never names the first run's threads for all
     threads = sorted({TrainedRun.of(r).record("env.json").get("torch_threads") for r in runs}, key=str)
-    # the headline, the rest of the motion head's scores, and what the linear probes read from f and z
+    # the headline, the rest of the motion head's scores, what the linear probes read from f and z,
+    # and the judged scores of the parts of a split label (dsvae.data.parts)
     keys = [*HEADLINE, "motion_scores.h_yx", "motion_scores.h_y"]
     keys += [k for k in result["scores"] if k.startswith("latents.probes.") and k.endswith(".linear")]
+    keys += [k for k in result["scores"] if _judged_part(k)]
     return {
         "recipe": name,
         "sha256": sha256,
@@ -266,6 +277,15 @@ def results_entry(result: dict, recipe: tuple[str, str] | None = None) -> dict:
             if k in result["scores"]
         },
     }
+
+
+def _judged_part(key: str) -> bool:
+    """Whether ``key`` is a judged score of a part of a split label (the paper's protocol, Acc, the
+    swap, the per-factor rates; not the judge's audit) that a results entry keeps."""
+    section, *path = key.split(".")
+    return section in ("paper_protocol", "motion_scores", "swap", "factors") and bool(
+        {"parts", "acc_parts"} & set(path)
+    )
 
 
 def _run_recipe_identity(run_dir: str | Path) -> tuple[str, str] | None:
@@ -324,26 +344,30 @@ RESULT_LINE = (
 
 def results_lines(entries: list[dict], sha256: str | None = None) -> list[str]:
     """One line per results entry: kind, machine, runs, then mean [95% interval] of the scores of
-    :data:`RESULT_LINE`; entries of another version of the recipe (``sha256``) are marked."""
+    :data:`RESULT_LINE` (with the parts of a split label, :func:`~dsvae.evaluate.records.part_headings`);
+    entries of another version of the recipe (``sha256``) are marked."""
     lines = []
     for e in entries:
-        parts = []
-        for key in RESULT_LINE:
+        cells, headings = [], {}
+        for key in RESULT_LINE:  # each followed by its parts' where a label is split (Acc action, ...)
+            headings[key] = HEADLINE.get(key)
+            headings.update(part_headings(key, e.get("scores", {})))
+        for key, heading in headings.items():
             s, declared = e.get("scores", {}).get(key), score_of(key)
             one = e.get("runs") == 1
             if s and key == "train_minutes":  # runs that shared the machine only ran slower
                 times = [t for t in s.get("per_run", []) if t is not None]
-                parts.append(f"train {min(times):.1f} min" + ("" if one else " (the fastest run)"))
+                cells.append(f"train {min(times):.1f} min" + ("" if one else " (the fastest run)"))
             elif s:
                 pct = declared.unit == FRACTION
                 unit = "%" if pct else f" {declared.unit}" if declared.unit else ""
                 scale = 100 if pct and abs(s["mean"]) <= 1 else 1
                 lo, hi = (scale * v for v in s["ci95"])
                 interval = "" if one else f" [{lo:.1f}-{hi:.1f}]"  # one run has no interval
-                parts.append(f"{HEADLINE[key]} {scale * s['mean']:.1f}{unit}{interval}")
+                cells.append(f"{heading} {scale * s['mean']:.1f}{unit}{interval}")
         old = " (an earlier version of the recipe)" if sha256 and e.get("sha256") != sha256 else ""
         runs = f"{e.get('runs')} run{'s' * (e.get('runs') != 1)}"
-        lines.append(f"{e.get('kind')} ({e.get('machine')}), {runs}{old}: " + ", ".join(parts))
+        lines.append(f"{e.get('kind')} ({e.get('machine')}), {runs}{old}: " + ", ".join(cells))
     return lines
 
 
@@ -363,7 +387,8 @@ def compare_table(result: dict) -> str:
     """:func:`compare_runs` as markdown: the headline scores per run and over the runs, then every
     score with its mean, standard deviation, 95% bootstrap interval and per-run values."""
     runs, scores = result["runs"], result["scores"]
-    head = [k for k in HEADLINE if k in scores]
+    headings = headline_of(scores)  # with the parts of a split label after their label's scores
+    head = list(headings)
     lines = [f"# {len(runs)} runs compared", ""]
     differences = result.get("differences") or {}
     if differences:
@@ -375,7 +400,7 @@ def compare_table(result: dict) -> str:
         lines += [f"- {k}: " + " / ".join(json.dumps(v) for v in vs) for k, vs in differences.items()]
         lines.append("")
     if head:
-        lines += [row("run", *(HEADLINE[k] for k in head)), row(*["---"] * (len(head) + 1))]
+        lines += [row("run", *(headings[k] for k in head)), row(*["---"] * (len(head) + 1))]
         lines += [row(run, *(_num(scores[k]["per_run"][i]) for k in head)) for i, run in enumerate(runs)]
         lines.append(
             row("mean ± std", *(f"{_num(scores[k]['mean'])} ± {_num(scores[k]['std'])}" for k in head))

@@ -73,21 +73,8 @@ def latent_tables(latents: dict, first: int = 1) -> list[str]:
     if latents.get("probes"):
         rows = []
         for name, p in latents["probes"].items():
-            leak = p["leak"]
-            frac = " / ".join("-" if leak[f"{k}_fraction"] is None else f"{leak[f'{k}_fraction']:.2f}"
-                              for k in ("linear", "mlp"))  # fmt: skip
-            home = "f" if leak["latent"] == "z" else "z"
-            rows.append(
-                (
-                    name,
-                    p["kind"],
-                    f"{pct(p[f'from_{home}']['linear'])} / {pct(p[f'from_{home}']['mlp'])}",
-                    f"{leak['latent']}: {pct(leak['linear'])} / {pct(leak['mlp'])}",
-                    pct(p["chance"]),
-                    pct(p["ceiling"]),
-                    frac,
-                )
-            )
+            rows.append(_probe_row(name, p))
+            rows += [_probe_row(f"{name}: {q}", r) for q, r in p.get("parts", {}).items()]
         lines += table(
             f"{number()}Leakage probes (trained on training codes, accuracy on held-out sequences; "
             "linear / MLP)",
@@ -96,6 +83,24 @@ def latent_tables(latents: dict, first: int = 1) -> list[str]:
             rows,
         )  # fmt: skip
     return lines
+
+
+def _probe_row(name: str, p: dict) -> tuple:
+    """One row of the leakage probes' table: a label's (or a part's) probes ``p``
+    (:func:`dsvae.evaluate.probes.probe_table`)."""
+    leak = p["leak"]
+    frac = " / ".join("-" if leak[f"{k}_fraction"] is None else f"{leak[f'{k}_fraction']:.2f}"
+                      for k in ("linear", "mlp"))  # fmt: skip
+    home = "f" if leak["latent"] == "z" else "z"
+    return (
+        name,
+        p["kind"],
+        f"{pct(p[f'from_{home}']['linear'])} / {pct(p[f'from_{home}']['mlp'])}",
+        f"{leak['latent']}: {pct(leak['linear'])} / {pct(leak['mlp'])}",
+        pct(p["chance"]),
+        pct(p["ceiling"]),
+        frac,
+    )
 
 
 def user_metrics_table(section: Mapping[str, Mapping] | None) -> list[str]:
@@ -169,33 +174,49 @@ def _paper_protocol(pp: dict | None, motion: str) -> list[str]:
         "f fixed (posterior mean), z ~ learned prior",
         "z fixed (posterior mean), f ~ N(0, I)",
     )
+    parts = pp.get("parts", {})
     rows = [(fixed_f, k, mean_pct(v)) for k, v in pp.get("attributes", {}).items()]
+    rows += [(fixed_f, name, v) for k in pp.get("attributes", {}) for name, v in _part_cells(parts, k)]
     if "attributes_mean" in pp:
         rows.append((fixed_f, "attributes (mean)", mean_pct(pp["attributes_mean"])))
     if "motion" in pp:
         rows.append((fixed_z, motion, mean_pct(pp["motion"])))
+        rows += [(fixed_z, name, v) for name, v in _part_cells(parts, motion)]
     return table("1. Paper protocol", ("videos", "judged", "accuracy"), rows)
+
+
+def _part_cells(parts: dict, label: str, suffix: str = "") -> list[tuple[str, str]]:
+    """("label: part" + ``suffix``, mean ± std) of each part of ``label`` in a section's ``parts``
+    {label: {part: {"mean", "std"}}} (the parts of a split label, :mod:`dsvae.data.parts`)."""
+    return [(f"{label}: {q}{suffix}", mean_pct(v)) for q, v in parts.get(label, {}).items()]
 
 
 def _motion_scores(ms: dict | None) -> list[str]:
     if not ms:
         return []
     k = ms["classes"]
-    return table(
+    lines = table(
         f"2. Motion head on fixed-z videos (class-balanced: {ms['per_class']} per class x {k})",
         ("Acc", f"IS (max {k})", "H(y|x) (min 0)", f"H(y) (max ln {k} = {math.log(k):.3f})"),
         [tuple(mean_pct(ms[s]) if s == "acc" else mean_num(ms[s]) for s in MOTION_SCORES)],
     )
+    if ms.get("acc_parts"):  # the parts of the motion the judge reads (dsvae.data.parts)
+        acc = ", ".join(f"{q} {mean_pct(v)}" for q, v in ms["acc_parts"].items())
+        lines += ["", f"Acc per part of the motion (the part of the motion the judge reads): {acc}."]
+    return lines
 
 
 def _swap(sw: dict | None, motion: str) -> list[str]:
     if not sw:
         return []
+    parts = sw.get("parts", {})
     rows = [(f"{k} of a", mean_pct(v)) for k, v in sw.get("attributes", {}).items()]
+    rows += [cells for k in sw.get("attributes", {}) for cells in _part_cells(parts, k, " of a")]
     if "attributes_mean" in sw:
         rows.append(("attributes of a (mean)", mean_pct(sw["attributes_mean"])))
     if "motion" in sw:
         rows.append((f"{motion} of b", mean_pct(sw["motion"])))
+        rows += _part_cells(parts, motion, " of b")
     return table("3. Swap: decode (f of a, z of b)", ("judged", "accuracy"), rows)
 
 
@@ -220,16 +241,12 @@ def _identity(eer: dict | None) -> list[str]:
 def _factors(fa: dict | None, kinds: dict | None) -> list[str]:
     if not fa:
         return []
-    rows = [
-        (
-            k,
-            f"{kinds[k]['kind']} ({kinds[k]['rule']}): {fa['home'][k]}",
-            f"{100 * fa['chance'][k]:.1f}%",
-            *(mean_pct(fa["swap"][k][c]) for c in ("f", "z", "neither")),
-            *(mean_pct(fa["sample"][k][c]) for c in ("f", "z")),
-        )
-        for k in fa["swap"]
-    ]
+    rows = []
+    for k in fa["swap"]:
+        kind = f"{kinds[k]['kind']} ({kinds[k]['rule']}): {fa['home'][k]}"
+        rows.append(_factor_row(k, kind, fa["chance"][k], fa["swap"][k], fa["sample"][k]))
+        for q, r in fa.get("parts", {}).get(k, {}).items():  # a split label's parts (dsvae.data.parts)
+            rows.append(_factor_row(f"{k}: {q}", kind, r["chance"], r["swap"], r["sample"]))
     rows.append(
         ("assignment score (1 ideal, 0 none, -1 reversed)", "", "0", mean_num(fa["swap_score"]), "", "",
          mean_num(fa["sample_score"]), "")
@@ -242,18 +259,37 @@ def _factors(fa: dict | None, kinds: dict | None) -> list[str]:
     )  # fmt: skip
 
 
+def _factor_row(name: str, kind: str, chance: float, swap: dict, sample: dict) -> tuple:
+    """One factor's (or part's) row of the per-factor table: its rates over seeds in the swaps
+    (follows f, z, neither) and the samples (f kept, z kept)."""
+    return (
+        name,
+        kind,
+        f"{100 * chance:.1f}%",
+        *(mean_pct(swap[c]) for c in ("f", "z", "neither")),
+        *(mean_pct(sample[c]) for c in ("f", "z")),
+    )
+
+
 def _audit(audit: dict | None) -> list[str]:
     if not audit:
         return []
     names = [n for n in ("judge", "judge2") if n in audit]
     agree = audit.get("agreement")
     header = ("head",) + tuple(f"{n}: {w}" for n in names for w in ("real test", "reconstructions"))
-    rows = [
-        (k,)
-        + tuple(pct(audit[n][w][k]) for n in names for w in ("real", "reconstruction"))
-        + ((mean_pct(agree[k]),) if agree else ())
-        for k in audit["judge"]["real"]
-    ]
+    rows = []
+    for k in audit["judge"]["real"]:
+        rows.append(
+            (k,)
+            + tuple(pct(audit[n][w][k]) for n in names for w in ("real", "reconstruction"))
+            + ((mean_pct(agree[k]),) if agree else ())
+        )
+        for q in audit["judge"].get("parts", {}).get("real", {}).get(k, {}):  # the parts it reads
+            rows.append(
+                (f"{k}: {q}",)
+                + tuple(pct(audit[n]["parts"][w][k][q]) for n in names for w in ("real", "reconstruction"))
+                + (("",) if agree else ())
+            )
     return table(
         "6. The judge audited: accuracy on real test sequences and on the model's reconstructions "
         "(the ceiling of the scores above)",

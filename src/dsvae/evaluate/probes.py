@@ -9,6 +9,17 @@ from z); their accuracy is also given as the fraction of the way from chance to 
 ceiling is the judge's accuracy on real test sequences (video) or, without a judge (speech), the
 probe's accuracy from the latent that should hold the label. Chance is the frequency of the most
 common held-out class. Speech and video runs share this code.
+
+**Parts of a split label** (:mod:`dsvae.data.parts`; Sprites' motion = 3 * action + direction) get
+probes of their own, fitted on the part's classes, with the label's kind. They are not read off the
+label's probe (its prediction mapped to the part), because a probe measures how much of its target
+a code holds, and the label's probe is fitted to read the whole label: where a code holds one part
+and little of the other (DBSE's f: the direction, not the action), the most probable label is a guess
+over the other part, and the part of that guess is not the most probable part (that sums p(label)
+over the other part's values). Read off the label's probe, a part would be measured through the
+part the code lacks. The judge is the other way round: a fixed instrument that reads the label
+from a video, right on real data, so the part of its reading is the part it sees
+(:mod:`dsvae.evaluate.protocols`).
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ..data.parts import LabelParts
 from .dci import chance_accuracy, fit_in_parallel, require_sklearn
 
 PROBES = ("linear", "mlp")
@@ -87,42 +99,66 @@ def probe_table(
     kinds: Mapping[str, str],
     ceilings: Mapping[str, float] | None = None,
     seed: int = 0,
+    parts: Mapping[str, LabelParts] | None = None,
+    part_ceilings: Mapping[str, Mapping[str, float]] | None = None,
 ) -> dict:
     """Every probe of every label from every latent: ``{label: {"kind": static|dynamic, "chance",
     "ceiling", "from_f": {"linear", "mlp"}, "from_z": {...}, "leak": {"latent": "f"|"z",
-    "linear", "mlp", "linear_fraction", "mlp_fraction"}}}``.
+    "linear", "mlp", "linear_fraction", "mlp_fraction"}}}``, and for a label split into ``parts``
+    (:mod:`dsvae.data.parts`) the same row per part, ``"parts": {part: row}`` (the label's kind,
+    the part's chance, ceiling from ``part_ceilings`` {label: {part: accuracy}}).
 
     ``train_codes``/``test_codes``: {"f": (N, f_dim), "z": (N, z_dim)} (z averaged over time);
     ``kinds``: label -> "static" (belongs in f, so z leaks it) or "dynamic" (belongs in z, so f
     leaks it); ``ceilings``: label -> the accuracy a leak is measured against (the judge's on real
     test data); without one, the probe's accuracy from the latent that should hold the label."""
     names = [n for n in test_labels if n in kinds and n in train_labels]
-    jobs = [(name, latent, kind) for name in names for latent in ("f", "z") for kind in PROBES]
+    split = {n: parts[n] for n in names if n in (parts or {})}
+    # what is probed: (label, None) or (label, part) -> (training classes, test classes)
+    targets = {(n, None): (np.asarray(train_labels[n]), np.asarray(test_labels[n])) for n in names}
+    for n, label_parts in split.items():
+        tr, te = label_parts.split(train_labels[n]), label_parts.split(test_labels[n])
+        targets.update(((n, q), (tr[q], te[q])) for q in label_parts.parts)
+    jobs = [(target, latent, kind) for target in targets for latent in ("f", "z") for kind in PROBES]
 
-    def fit(job: tuple[str, str, str]) -> float:
-        name, latent, kind = job
-        ytr, yte = np.asarray(train_labels[name]), np.asarray(test_labels[name])
+    def fit(job: tuple[tuple[str, str | None], str, str]) -> float:
+        target, latent, kind = job
+        ytr, yte = targets[target]
         return probe_accuracy(train_codes[latent], ytr, test_codes[latent], yte, kind, seed)
 
     accuracy = dict(zip(jobs, fit_in_parallel(fit, jobs)))
+
+    def row(target: tuple[str, str | None], ceiling: float | None) -> dict:
+        of_target = {(latent, probe): acc for (t, latent, probe), acc in accuracy.items() if t == target}
+        return _probe_row(of_target, targets[target][1], kinds[target[0]], ceiling)
+
     out = {}
     for name in names:
-        yte = np.asarray(test_labels[name])
-        row: dict = {"kind": kinds[name], "chance": chance_accuracy(yte)}
-        for latent in ("f", "z"):
-            row[f"from_{latent}"] = {kind: accuracy[name, latent, kind] for kind in PROBES}
-        home, leak = ("f", "z") if kinds[name] == "static" else ("z", "f")
-        ceiling = (ceilings or {}).get(name)
-        if ceiling is None:
-            ceiling = max(row[f"from_{home}"].values())
-        row["ceiling"] = float(ceiling)
-        row["leak"] = {"latent": leak}
-        for kind in PROBES:
-            acc = row[f"from_{leak}"][kind]
-            row["leak"][kind] = acc
-            row["leak"][f"{kind}_fraction"] = fraction_of_ceiling(acc, row["chance"], ceiling)
-        out[name] = row
+        out[name] = row((name, None), (ceilings or {}).get(name))
+        if name in split:
+            own = (part_ceilings or {}).get(name) or {}
+            out[name]["parts"] = {q: row((name, q), own.get(q)) for q in split[name].parts}
     return out
+
+
+def _probe_row(
+    accuracy: Mapping[tuple[str, str], float], test_y: np.ndarray, kind: str, ceiling: float | None
+) -> dict:
+    """One row of :func:`probe_table` from its probes' ``accuracy`` {(latent, probe): accuracy}, the
+    held-out classes ``test_y`` (chance: the most common), the label's ``kind`` and ``ceiling``."""
+    row: dict = {"kind": kind, "chance": chance_accuracy(test_y)}
+    for latent in ("f", "z"):
+        row[f"from_{latent}"] = {probe: accuracy[latent, probe] for probe in PROBES}
+    home, leak = ("f", "z") if kind == "static" else ("z", "f")
+    if ceiling is None:
+        ceiling = max(row[f"from_{home}"].values())
+    row["ceiling"] = float(ceiling)
+    row["leak"] = {"latent": leak}
+    for probe in PROBES:
+        acc = row[f"from_{leak}"][probe]
+        row["leak"][probe] = acc
+        row["leak"][f"{probe}_fraction"] = fraction_of_ceiling(acc, row["chance"], ceiling)
+    return row
 
 
 __all__ = ["PROBES", "chance_accuracy", "fraction_of_ceiling", "probe_accuracy", "probe_table"]

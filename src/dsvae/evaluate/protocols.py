@@ -15,6 +15,14 @@
 as mean and standard deviation. Unlabelled data gets 4 only. The results go to RUN/metrics.json and
 RUN/metrics.md (its text: :mod:`dsvae.evaluate.markdown`).
 
+A label the dataset splits into parts (:mod:`dsvae.data.parts`; Sprites: motion = 3 * action +
+direction) is scored per part too, in every protocol that scores it (1-3, the per-factor matrices,
+the judge's audit, the probes): the judge reads the label, and the part it reads is the part of that
+reading (Sprites: action = prediction // 3, direction = prediction % 3). No judge is trained for a
+part: the judge is the instrument that reads what a video shows, and on real data its reading of
+the label fixes each part. The parts go under a ``parts`` key beside the label's scores (the
+motion scores' Acc: ``acc_parts``); every other number is what it is without the split.
+
 Every protocol reads one :class:`ScoringContext` (the model as it scores, the data, device,
 precision, seeds, batch size, the labels' kinds, the judges, the notes and timings being filled):
 :func:`scoring_context` makes it from a run, :func:`score_video_run` runs the protocols on it.
@@ -32,6 +40,7 @@ import numpy as np
 import torch
 
 from ..data.base import SequenceDataset
+from ..data.parts import LabelParts
 from ..device import (
     autocast,
     conv_channels_last,
@@ -55,7 +64,7 @@ from .factors import (
     motion_label,
     swap_following,
 )
-from .judge import Judge, judge_accuracy, judge_sha256, read_judge_metrics, shipped_judge_dir
+from .judge import Judge, judge_sha256, read_judge_metrics, shipped_judge_dir
 from .markdown import metrics_table, speech_metrics_table
 from .metrics import accuracy, class_balanced_subset, mean_std, motion_scores
 from .records import SCHEMA_VERSION, MetricsRecord
@@ -88,8 +97,9 @@ class ScoringContext:
     copy, :meth:`~dsvae.model.DSVAE.for_scoring`), the run's dataset and its test split, where and
     in which precision videos are generated and judged, how many seeds and how large a batch, the
     kinds of the labels (static / dynamic, :mod:`dsvae.evaluate.factors`), the judges (None: none)
-    and their folders; ``notes`` collects the sentences metrics.json's "notes" shows, ``watch``
-    each part's wall-clock seconds ("timings_s")."""
+    and their folders, the test labels the data splits into parts (``parts``: {label:
+    :class:`~dsvae.data.parts.LabelParts`}); ``notes`` collects the sentences metrics.json's
+    "notes" shows, ``watch`` each part's wall-clock seconds ("timings_s")."""
 
     run_dir: Path
     model: DSVAE
@@ -104,6 +114,7 @@ class ScoringContext:
     judge: Judge | None = None
     judge2: Judge | None = None
     judge_dirs: dict[str, Path] = field(default_factory=dict)
+    parts: dict[str, LabelParts] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     watch: Stopwatch = field(default_factory=Stopwatch)
 
@@ -232,6 +243,7 @@ def scoring_context(
         judge=judge,
         judge2=judge2,
         judge_dirs=dirs,
+        parts={k: p for k, p in dataset.label_parts.items() if k in test.labels},
     )
 
 
@@ -243,12 +255,17 @@ def score_video_run(
     codes and reconstruction, the judge protocols and audit, identity EER, DCI and the probes."""
     test = ctx.test
     metrics = _sections(ctx)
+    ctx.notes.extend(
+        f"the data splits {k} into {' and '.join(p.parts)}: each score of {k} is also given per part, "
+        f"the part of the {k} the judge reads (probes: fitted on each part)"
+        for k, p in ctx.parts.items()
+    )
     # the audit's fp32 reconstructions and real sequences are judged in the first pass (the same
     # decodes as there, so once); under bf16 the audit decodes again under autocast
     shared = ctx.judges if ctx.precision == "fp32" and test.labels else {}
     with ctx.watch.part("encode and reconstruct"):
         codes, metrics["reconstruction"], counted = _encode_and_reconstruct(
-            ctx.model, test, ctx.batch_size, ctx.device, shared
+            ctx.model, test, ctx.batch_size, ctx.device, shared, ctx.parts
         )
     _check_finite_terms(ctx.run_dir, metrics["reconstruction"])
     if not test.labels:
@@ -264,12 +281,21 @@ def score_video_run(
             metrics.update(_judge_protocols(ctx, codes))
         with ctx.watch.part("judge audit"):
             metrics["judge_audit"] = _judge_audit(
-                ctx.model, ctx.judges, test, codes, ctx.batch_size, ctx.device, ctx.precision, counted
+                ctx.model,
+                ctx.judges,
+                test,
+                codes,
+                ctx.batch_size,
+                ctx.device,
+                ctx.precision,
+                counted,
+                ctx.parts,
             )
         metrics["judge_audit"]["agreement"] = metrics.pop("agreement", None)
     metrics["identity_eer"] = _identity_eer(test, codes)
     if test.labels:
-        ceilings = (metrics["judge_audit"] or {}).get("judge", {}).get("real")
+        audit = (metrics["judge_audit"] or {}).get("judge", {})
+        ceilings = (audit.get("real"), audit.get("parts", {}).get("real"))
         metrics["latents"] = _latents(ctx, codes, ceilings, regressors, max_train)
     return metrics
 
@@ -364,10 +390,42 @@ def _judge_info(judge_dir: str | Path) -> dict:
     }
 
 
-def _count_right(logits: dict[str, torch.Tensor], test: SequenceDataset, pos, counts: dict[str, int]) -> None:
-    """Add to ``counts`` how many of the sequences ``pos`` each head of the judge got right."""
-    for k, v in logits.items():
-        counts[k] += int((v.argmax(-1).cpu().numpy() == test.label_array(k)[pos]).sum())
+class _Right:
+    """How many of the test sequences a judge reads right: per label, and per part of each split
+    label (``parts``: the part of the label it reads). :meth:`add` counts a batch, :meth:`rates`
+    gives the fractions."""
+
+    def __init__(self, test: SequenceDataset, parts: dict[str, LabelParts]) -> None:
+        self.test, self.parts = test, parts
+        self.labels = dict.fromkeys(test.labels, 0)
+        self.of_parts = {k: dict.fromkeys(p.parts, 0) for k, p in parts.items()}
+
+    def add(self, logits: dict[str, torch.Tensor], pos) -> None:
+        """Count the judge's ``logits`` {label: (B, K)} of the sequences ``pos`` of the test set."""
+        for k, v in logits.items():
+            read, true = v.argmax(-1).cpu().numpy(), self.test.label_array(k)[pos]
+            self.labels[k] += int((read == true).sum())
+            if k in self.parts:
+                read_parts, true_parts = self.parts[k].split(read), self.parts[k].split(true)
+                for q in self.of_parts[k]:
+                    self.of_parts[k][q] += int((read_parts[q] == true_parts[q]).sum())
+
+    def rates(self) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+        """({label: fraction read right}, {label: {part: fraction}})."""
+        n = len(self.test)
+        parts = {k: {q: c / n for q, c in by.items()} for k, by in self.of_parts.items()}
+        return {k: c / n for k, c in self.labels.items()}, parts
+
+
+def _audit_of(right: dict[str, _Right]) -> dict:
+    """One judge's audit from its counts on the real sequences and the reconstructions: {"real":
+    {label: rate}, "reconstruction": {...}}, and where labels are split, "parts": {"real": {label:
+    {part: rate}}, "reconstruction": {...}}."""
+    rates = {which: r.rates() for which, r in right.items()}
+    out: dict = {which: labels for which, (labels, _) in rates.items()}
+    if any(parts for _, parts in rates.values()):
+        out["parts"] = {which: parts for which, (_, parts) in rates.items()}
+    return out
 
 
 @torch.no_grad()
@@ -380,10 +438,12 @@ def _judge_audit(
     device: torch.device,
     precision: str,
     counted: dict[str, dict] | None = None,
+    parts: dict[str, LabelParts] | None = None,
 ) -> dict:
     """Each judge's accuracy on the real test sequences and on the model's reconstructions from the
-    posterior means: the ceiling of every score on generated videos. ``counted``: those of judges
-    already scored in the first pass (:func:`_encode_and_reconstruct`), used as they are."""
+    posterior means, per label and per part of the split labels ``parts`` (:func:`_audit_of`): the
+    ceiling of every score on generated videos. ``counted``: those of judges already scored in the
+    first pass (:func:`_encode_and_reconstruct`), used as they are; the others read both here."""
     f_all, z_all = torch.from_numpy(codes["f"]), torch.from_numpy(codes["z"])
     out = {}
     for name, judge in judges.items():
@@ -392,16 +452,14 @@ def _judge_audit(
         if counted and name in counted:
             out[name] = counted[name]
             continue
-        correct = dict.fromkeys(test.labels, 0)
+        right = {which: _Right(test, parts or {}) for which in ("real", "reconstruction")}
         for pos in test.batches(batch_size):
+            x = test.model_batch(pos, device)
             with autocast(device, precision):
+                right["real"].add(judge(x), pos)
                 x_hat = model.decode(f_all[pos].to(device), z_all[pos].to(device))
-                logits = judge(x_hat.float())
-            _count_right(logits, test, pos, correct)
-        out[name] = {
-            "real": judge_accuracy(judge, test, batch_size, device, precision),
-            "reconstruction": {k: c / len(test) for k, c in correct.items()},
-        }
+                right["reconstruction"].add(judge(x_hat.float()), pos)
+        out[name] = _audit_of(right)
     return out
 
 
@@ -412,19 +470,18 @@ def _encode_and_reconstruct(
     batch_size: int,
     device: torch.device,
     judges: dict[str, Judge | None] | None = None,
+    parts: dict[str, LabelParts] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, dict]]:
     """Posterior means of every test sequence, and protocol 4: reconstruction from those means
     (per-pixel MSE, PSNR from each sequence's MSE) and the ELBO terms with posterior samples (seed 0,
     as :func:`~dsvae.elbo.elbo_terms`), in fp32 and in one pass of the encoder over the test set
     (:meth:`~dsvae.model.DSVAE.encode_and_elbo`). Each of ``judges`` (fp32) also reads the real
-    sequences and the reconstructions on the way: their audit (:func:`_judge_audit`), returned."""
+    sequences and the reconstructions on the way: their audit (:func:`_judge_audit`; the split
+    labels' ``parts`` too), returned."""
     judges = {k: j for k, j in (judges or {}).items() if j is not None}
     f, z, mse = [], [], []
     sums = torch.zeros(len(ELBO_TERMS), dtype=torch.float64, device=device)
-    right = {
-        name: {"real": dict.fromkeys(test.labels, 0), "reconstruction": dict.fromkeys(test.labels, 0)}
-        for name in judges
-    }
+    right = {name: {w: _Right(test, parts or {}) for w in ("real", "reconstruction")} for name in judges}
     with seeded_eval(model, 0, device):  # elbo_terms' seed: the same posterior draws
         for pos in progress(list(test.batches(batch_size)), desc="encode", unit="batch"):
             x = test.model_batch(pos, device)
@@ -436,15 +493,12 @@ def _encode_and_reconstruct(
             z.append(enc.z.cpu().numpy())
             for name, judge in judges.items():
                 for which, video in (("real", x), ("reconstruction", x_hat)):
-                    _count_right(judge(video), test, pos, right[name][which])
+                    right[name][which].add(judge(video), pos)
     mse_seq = np.concatenate(mse).astype(np.float64)
     psnr = 10.0 * np.log10(1.0 / np.maximum(mse_seq, 1e-12))
     recon = {"mse": float(mse_seq.mean()), "psnr": float(psnr.mean())}
     recon.update(zip(ELBO_TERMS, (sums / len(test)).tolist()))
-    audit = {
-        name: {which: {k: c / len(test) for k, c in counts.items()} for which, counts in r.items()}
-        for name, r in right.items()
-    }
+    audit = {name: _audit_of(r) for name, r in right.items()}
     return {"f": np.concatenate(f), "z": np.concatenate(z)}, recon, audit
 
 
@@ -487,6 +541,7 @@ def _judge_protocols(ctx: ScoringContext, codes: dict[str, np.ndarray]) -> dict:
         partner = np.random.default_rng(seed).permutation(len(ctx.test))  # swaps: (f of a, z of partner[a])
         p, second = _judged_videos(ctx, codes, seed, partner, bar)
         result = _seed_scores(p, y, partner, seed, motion, attributes, ctx.kinds)
+        _add_part_scores(result, p, y, partner, seed, motion, attributes, ctx.parts)
         if second is not None:
             result["agreement"] = {
                 k: float(
@@ -561,6 +616,66 @@ def _seed_scores(
     return result
 
 
+def _add_part_scores(
+    result: dict,
+    p: dict[str, dict[str, np.ndarray]],
+    y: dict[str, np.ndarray],
+    partner: np.ndarray,
+    seed: int,
+    motion: str | None,
+    attributes: list[str],
+    parts: dict[str, LabelParts],
+) -> None:
+    """Add to one seed's ``result`` (:func:`_seed_scores`) the scores of the parts of the split
+    labels (``parts``), each part read as the part of the label the judge reads (the argmax of its
+    p(label | video) ``p``, mapped by the split): where a label is scored in the paper's protocol
+    and the swaps (attributes: a's, on fixed-f videos and swaps; the motion: a's on fixed-z videos,
+    b's = partner[a]'s on swaps), ``paper_protocol.parts`` and ``swap.parts`` {label: {part:
+    accuracy}}; the motion's Acc per part on the motion scores' class-balanced subset (the same
+    draw), ``motion_scores.acc_parts`` {part: accuracy}; for every split label the per-factor rates
+    (:func:`_factor_scores`, counting the pairs whose part differs), ``factors.parts`` {label:
+    {part: {"swap": {f, z, neither}, "sample": {f, z}}}}."""
+    if not parts:
+        return
+    scored = {}
+    for label, split in parts.items():
+        read = {which: split.split(p[which][label].argmax(1)) for which in p}  # {which: {part: (N,)}}
+        true = split.split(y[label])
+        result["factors"].setdefault("parts", {})[label] = {
+            q: {
+                "swap": _following(read["swap"][q], true[q], true[q][partner]),
+                "sample": {"f": _rate(read["fixed_f"][q], true[q]), "z": _rate(read["fixed_z"][q], true[q])},
+            }
+            for q in split.parts
+        }
+        if label == motion:
+            balanced = class_balanced_subset(y[motion], seed)
+            result["motion_scores"]["acc_parts"] = {
+                q: _rate(read["fixed_z"][q][balanced], true[q][balanced]) for q in split.parts
+            }
+        if label == motion or label in attributes:
+            kept, swapped = ("fixed_z", partner) if label == motion else ("fixed_f", np.arange(len(partner)))
+            scored[label] = (
+                {q: _rate(read[kept][q], true[q]) for q in split.parts},
+                {q: _rate(read["swap"][q], true[q][swapped]) for q in split.parts},
+            )
+    if scored:
+        result["paper_protocol"]["parts"] = {k: protocol for k, (protocol, _) in scored.items()}
+        result["swap"]["parts"] = {k: swap for k, (_, swap) in scored.items()}
+
+
+def _rate(read: np.ndarray, true: np.ndarray) -> float:
+    """The fraction of ``read`` (N,) classes equal to ``true`` (N,)."""
+    return float((read == true).mean())
+
+
+def _following(read: np.ndarray, of_f: np.ndarray, of_z: np.ndarray) -> dict[str, float]:
+    """The swap's rates of following f, z or neither (:func:`~dsvae.evaluate.factors.swap_following`,
+    on the pairs whose classes differ), without the count of pairs."""
+    rates = swap_following(read, of_f, of_z)
+    return {c: rates[c] for c in ("f", "z", "neither")}
+
+
 def _over_seeds(
     ctx: ScoringContext, per_seed: list[dict], y: dict[str, np.ndarray], motion: str | None
 ) -> dict:
@@ -574,6 +689,9 @@ def _over_seeds(
         "chance": {k: 1.0 / len(test.label_values[k]) for k in y},
         "home": {k: home_latent(ctx.kinds[k]) for k in y},
     }
+    for label, by_part in out["factors"].get("parts", {}).items():
+        for q, n in ctx.parts[label].num_classes().items():
+            by_part[q]["chance"] = 1.0 / n
     if "agreement" in per_seed[0]:
         out["agreement"] = _mean_std_tree([r["agreement"] for r in per_seed])
     if motion is not None:
@@ -596,10 +714,7 @@ def _factor_scores(
     partner[a]) the rates of following f, z or neither; of the samples the rate of keeping a's
     label with f kept (z from the prior) and with z kept (f from the prior); each matrix's
     assignment score against the factors' home latents."""
-    swap = {}
-    for k in y:
-        rates = swap_following(p["swap"][k].argmax(1), y[k], y[k][partner])
-        swap[k] = {c: rates[c] for c in ("f", "z", "neither")}
+    swap = {k: _following(p["swap"][k].argmax(1), y[k], y[k][partner]) for k in y}
     sample = {k: {"f": accuracy(p["fixed_f"][k], y[k]), "z": accuracy(p["fixed_z"][k], y[k])} for k in y}
     home = [home_latent(kinds[k]) for k in y]
     return {
@@ -613,13 +728,14 @@ def _factor_scores(
 def _latents(
     ctx: ScoringContext,
     codes: dict[str, np.ndarray],
-    ceilings: dict[str, float] | None,
+    ceilings: tuple[dict[str, float] | None, dict[str, dict[str, float]] | None],
     regressors: Sequence[str],
     max_train: int,
 ) -> dict | None:
-    """DCI and the leakage probes (:func:`dsvae.evaluate.codes.latent_scores`), fitted on at most
-    ``max_train`` training sequences (a seeded subset) and scored on the test set; ``ceilings``: the
-    judge's accuracy on real test sequences (the probes' ceiling), where there is a judge. The
+    """DCI and the leakage probes (:func:`dsvae.evaluate.codes.latent_scores`; probes of the split
+    labels' parts too), fitted on at most ``max_train`` training sequences (a seeded subset) and
+    scored on the test set; ``ceilings``: the judge's accuracy on real test sequences (the probes'
+    ceiling) per label and per part ({label: {part: accuracy}}), each None without a judge. The
     context's watch gets the seconds of each part."""
     train = ctx.dataset.subset("train")
     if len(train) == 0:
@@ -635,9 +751,11 @@ def _latents(
         {"f": codes["f"], "z": codes["z"].mean(axis=1)},
         {k: ctx.test.label_array(k) for k in ctx.test.labels},
         ctx.kinds,
-        ceilings,
+        ceilings[0],
         regressors,
         watch=ctx.watch,
+        parts=ctx.parts,
+        part_ceilings=ceilings[1],
     )
     out["train_sequences"] = len(train)
     ctx.notes.extend(f"no DCI or probes of {k}: {why}" for k, why in out["skipped"].items())

@@ -15,13 +15,20 @@ mean (the spread over training seeds is what `dsvae compare` measures).
 Versions (``"schema"``, the first key of metrics.json): 1 is every file written before the key
 existed (same sections; read as they are), 2 adds the key and the ``user_metrics`` section
 (:class:`UserMetricRecord`, written by ``dsvae eval --metric``). The ``model`` section (which
-checkpoint was scored: epoch, step) is provenance, not a score, in every version.
+checkpoint was scored: epoch, step) is provenance, not a score, in every version. A version
+changes when a reader must read a file differently; fields that a file may or may not have are
+declared within it: the scores of the parts of a split label (:mod:`dsvae.data.parts`; the
+``parts`` keys of ``paper_protocol``, ``swap``, ``factors``, ``judge_audit.*`` and
+``latents.probes.*``, and ``motion_scores.acc_parts``) are in the files of data that declares a
+split and of a dsvae that scores it, absent from the others (version 2 either way); an older
+dsvae shows them as undeclared numbers, never as scores.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -282,15 +289,23 @@ _DCI = (
 )
 LEAK = Score("lower", FRACTION, about="accuracy from the latent that should not hold the label")
 LEAK_FRACTION = Score("lower", "", about="the leak, 0 at chance and 1 at the ceiling")
-_PROBES = (
-    Field("probes.*.from_f.*", EITHER),
-    Field("probes.*.from_z.*", EITHER),
-    Field("probes.*.leak.linear", LEAK),
-    Field("probes.*.leak.mlp", LEAK),
-    Field("probes.*.leak.linear_fraction", LEAK_FRACTION),
-    Field("probes.*.leak.mlp_fraction", LEAK_FRACTION),
-    *_not_scores("probes.*.leak.latent", "probes.*.kind", "probes.*.chance", "probes.*.ceiling"),
-)  # fmt: skip
+_PROBE_ROW = (
+    Field("from_f.*", EITHER),
+    Field("from_z.*", EITHER),
+    Field("leak.linear", LEAK),
+    Field("leak.mlp", LEAK),
+    Field("leak.linear_fraction", LEAK_FRACTION),
+    Field("leak.mlp_fraction", LEAK_FRACTION),
+    *_not_scores("leak.latent", "kind", "chance", "ceiling"),
+)
+# a label's row, and the row of each part of a split label (dsvae.data.parts)
+_PROBES = tuple(
+    Field(f"{at}.{f.path}", f.score) for at in ("probes.*", "probes.*.parts.*") for f in _PROBE_ROW
+)
+# a part of a split label, read as the part of the label the judge reads
+PART = Score(
+    "higher", FRACTION, about="accuracy of the judge on a part of a split label (the part of its reading)"
+)
 
 _SECTIONS = (
     Section("schema", PROVENANCE, "the version of this schema"),
@@ -309,6 +324,7 @@ _SECTIONS = (
             Field("is", Score("higher", "", "IS", "inception score (max: the number of motions)")),
             Field("h_yx", Score("lower", "nats", about="H(y|x): the judge's uncertainty per video")),
             Field("h_y", Score("higher", "nats", about="H(y): the spread of the motions (max ln K)")),
+            Field("acc_parts.*", Score("higher", FRACTION, about="Acc of a part of the motion (its split)")),
             *_not_scores("classes", "per_class"),
         ),
         "the motion head on class-balanced fixed-z videos",
@@ -321,6 +337,7 @@ _SECTIONS = (
             ),
             Field("attributes.*", ACCURACY),
             Field("motion", ACCURACY),
+            Field("parts.*.*", PART),
         ),
         "Li & Mandt 2018: f fixed -> attributes, z fixed -> motion",
     ),  # fmt: skip
@@ -332,6 +349,7 @@ _SECTIONS = (
             ),
             Field("motion", Score("higher", FRACTION, "swap motion", "b's motion after the swap")),
             Field("attributes.*", ACCURACY),
+            Field("parts.*.*", PART),
         ),
         "decode (f of a, z of b)",
     ),  # fmt: skip
@@ -342,7 +360,9 @@ _SECTIONS = (
             Field("sample_score", Score("higher", "", "sample assignment", "1 ideal, 0 none, -1 reversed")),
             Field("swap.*.*", EITHER),
             Field("sample.*.*", EITHER),
-            *_not_scores("chance.**", "home.**"),
+            Field("parts.*.*.swap.*", EITHER),
+            Field("parts.*.*.sample.*", EITHER),
+            *_not_scores("chance.**", "home.**", "parts.*.*.chance"),
         ),
         "which factor follows which latent",
     ),  # fmt: skip
@@ -383,6 +403,10 @@ _SECTIONS = (
             Field("*.real.*", Score("higher", FRACTION, about="the judge on real test sequences")),
             Field("*.reconstruction.*", Score("higher", FRACTION, about="the judge on reconstructions")),
             Field("agreement.*", Score("higher", FRACTION, about="the two judges agree")),
+            Field("*.parts.real.*.*", Score("higher", FRACTION, about="the judge on real test sequences")),
+            Field(
+                "*.parts.reconstruction.*.*", Score("higher", FRACTION, about="the judge on reconstructions")
+            ),
         ),
         "the judges on real data and reconstructions: the ceiling of the judged scores",
     ),
@@ -417,6 +441,36 @@ def headline() -> dict[str, str]:
         if f.score is not None and f.score.heading
     }
     out.update((k, s.heading) for k, s in RUN_SCORES.items() if s.heading)
+    return out
+
+
+# the parts' scores a headline shows after a headline score (dsvae.data.parts): the motion's Acc per
+# part after Acc, the swap's parts of every split label after swap motion
+_PART_HEADINGS = {
+    "motion_scores.acc": (re.compile(r"motion_scores\.acc_parts\.([^.]+)"), "Acc {0}"),
+    "swap.motion": (re.compile(r"swap\.parts\.([^.]+)\.([^.]+)"), "swap {0}: {1}"),
+}
+
+
+def part_headings(after: str, keys: Iterable[str]) -> dict[str, str]:
+    """``{key: heading}`` of the scores of parts among ``keys`` that a headline shows after the
+    headline score ``after``: after ``motion_scores.acc`` the motion's Acc per part ("Acc
+    action"), after ``swap.motion`` the swap's parts ("swap motion: direction"); {} after the others."""
+    if after not in _PART_HEADINGS:
+        return {}
+    pattern, heading = _PART_HEADINGS[after]
+    return {k: heading.format(*m.groups()) for k in keys if (m := pattern.fullmatch(k))}
+
+
+def headline_of(keys: Iterable[str]) -> dict[str, str]:
+    """``{key: heading}`` of the headline scores among ``keys`` in the order of :func:`headline`,
+    each followed by the scores of parts it leads (:func:`part_headings`)."""
+    keys = list(keys)
+    out = {}
+    for key, heading in headline().items():
+        if key in keys:
+            out[key] = heading
+        out.update(part_headings(key, keys))
     return out
 
 
@@ -456,7 +510,9 @@ __all__ = [
     "SectionRecord",
     "UserMetricRecord",
     "headline",
+    "headline_of",
     "leaves",
+    "part_headings",
     "score_of",
     "show",
 ]

@@ -93,7 +93,8 @@ def evaluate_speech_run(
 ) -> dict:
     """Speaker EER with f and with z over all pairs of test utterances, DCI and the probes of every
     label from f and from z (:func:`dsvae.evaluate.codes.latent_scores` on utterance codes: the
-    speaker is static, the digit dynamic, see :mod:`dsvae.evaluate.factors`), and the test ELBO;
+    speaker is static, the digit dynamic, see :mod:`dsvae.evaluate.factors`; the parts of a label
+    the data splits, :mod:`dsvae.data.parts`, get probes of their own), and the test ELBO;
     writes RUN/metrics.json and RUN/metrics.md. ``run_dir``: the run folder, or the run as
     :func:`~dsvae.evaluate.protocols.evaluate_run` opened it; ``user_metrics``: metrics
     (:func:`~dsvae.evaluate.usermetrics.find_metric`), run on the test segments after the rest."""
@@ -117,7 +118,13 @@ def evaluate_speech_run(
     kinds, rules = dataset_factor_kinds(ds, static, dynamic)
     tr = codes["train"]
     latents = latent_scores(
-        {"f": tr.f, "z": tr.z}, tr.labels, {"f": te.f, "z": te.z}, te.labels, kinds, regressors=regressors
+        {"f": tr.f, "z": tr.z},
+        tr.labels,
+        {"f": te.f, "z": te.z},
+        te.labels,
+        kinds,
+        regressors=regressors,
+        parts=ds.label_parts,  # a split label's parts get probes of their own
     )
     latents["train_sequences"] = len(tr.utterance)
     notes += [f"no DCI or probes of {k}: {why}" for k, why in latents["skipped"].items()]
