@@ -311,6 +311,23 @@ def test_an_old_metrics_file_loads_and_compares_beside_new_ones(tmp_path):
     assert "| swap.parts.motion.direction | higher | fraction | 2 |" in table
 
 
+def test_a_results_entry_keeps_the_judged_parts():
+    from dsvae.evaluate.compare import _judged_part
+
+    kept = [
+        "swap.parts.motion.direction",
+        "motion_scores.acc_parts.action",
+        "paper_protocol.parts.motion.action",
+        "factors.parts.motion.direction.swap.f",
+    ]
+    left = [
+        "judge_audit.judge.parts.real.motion.action",
+        "swap.motion",
+        "latents.probes.motion.parts.action.from_f.mlp",
+    ]
+    assert [_judged_part(k) for k in kept + left] == [True] * len(kept) + [False] * len(left)
+
+
 def test_headline_puts_each_part_after_its_label():
     keys = ["swap.motion", "motion_scores.acc", "swap.parts.motion.direction"]
     keys += ["motion_scores.acc_parts.action"]
