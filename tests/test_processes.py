@@ -80,3 +80,16 @@ def test_a_folder_that_holds_a_run_is_refused_before_any_process_starts(tiny_dat
     train(tiny_train_config(tiny_dataset_dir, max_steps=1), tmp_path / "r")
     with pytest.raises(FileExistsError, match="already holds a run"):
         train(tiny_train_config(tiny_dataset_dir, processes=2), tmp_path / "r")
+
+
+def test_bench_parallel_times_one_thread_every_core_and_the_processes(capsys):
+    from dsvae.cli import main
+
+    assert main(["bench", "--preset", "tiny", "--parallel", "2", "--batch-size", "4", "--steps", "1",
+                 "--warmup", "0", "--json"]) == 0  # fmt: skip
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    names = [p["path"] for p in row["paths"]]
+    assert names[0] == "1 process x 1 thread" and names[2].startswith("2 processes x")
+    assert all(p["seq_per_s"] > 0 for p in row["paths"]) and row["paths"][0]["speedup"] == 1.0
+    assert main(["bench", "--preset", "tiny", "--parallel", "2", "--batch-size", "5"]) == 2
+    assert "--batch-size 5 does not share out over 2 processes" in capsys.readouterr().err

@@ -95,14 +95,18 @@ def build(
     return model, net, opt
 
 
-def train_steps(cfg, path, device, batch_size, steps, warmup, seed=0, data=None, options=None) -> PathResult:
+def train_steps(
+    cfg, path, device, batch_size, steps, warmup, seed=0, data=None, options=None, wrap=None
+) -> PathResult:
     """Time ``warmup + steps`` training steps of the path (the median of the last ``steps``): the
     step `dsvae train` runs (:class:`dsvae.step.TrainingStep`: the method's terms, the KL weight of
     its warm-up, gradient clipping) with the training ``options`` (a TrainConfig; default: `dsvae
     train`'s defaults), at their constant learning rate, on random frames (or ``data``'s batches),
-    each step including the batch's move to the device and its normalisation."""
+    each step including the batch's move to the device and its normalisation. ``wrap``: a function
+    of the model giving the module a step calls (DistributedDataParallel under DDP)."""
     options = options or TrainConfig()
     model, net, opt = build(cfg, path, device, seed, options)
+    net = wrap(net) if wrap is not None else net
     step = TrainingStep.of(net, model, opt, options, device, path.precision)
     raw = _frames(cfg, batch_size, seed) if data is None else None
     if device.type == "cuda" and raw is not None:
@@ -305,9 +309,93 @@ def compare_losses(
     }
 
 
+def parallel_efficiency(
+    preset: str,
+    processes: int = 2,
+    batch_size: int = 50,
+    steps: int = 10,
+    warmup: int = 3,
+    overrides: dict | None = None,
+    options: TrainConfig | None = None,
+) -> dict:
+    """How training uses a CPU's cores: the training step (``dsvae train``'s fast path, fp32 or bf16
+    as it chooses, with the training ``options``) timed in one process of one thread, one process
+    of a thread per core, and ``processes`` data-parallel processes (DDP on gloo, each taking
+    ``batch_size / processes`` sequences and cores / processes threads: ``dsvae train --processes``).
+    Returns sequences per second of each, the speed-up over one thread and the parallel efficiency
+    (speed-up / cores). Raises ValueError when ``batch_size`` does not share out over the processes."""
+    from .launch import run_processes, threads_per_process, usable_cores
+
+    if batch_size % processes:
+        raise ValueError(f"--batch-size {batch_size} does not share out over {processes} processes")
+    cores, threads = usable_cores(), torch.get_num_threads()
+    args = (preset, batch_size, steps, warmup, overrides or {}, options)
+    try:
+        torch.set_num_threads(1)
+        one = _cpu_steps(*args)
+        torch.set_num_threads(cores)
+        all_threads = _cpu_steps(*args)
+    finally:
+        torch.set_num_threads(threads)
+    ddp = run_processes(processes, _ddp_steps, args)
+    rows = [
+        ("1 process x 1 thread", one),
+        (f"1 process x {cores} threads", all_threads),
+        (f"{processes} processes x {threads_per_process(processes)} threads (DDP, gloo)", ddp),
+    ]
+    return {
+        "preset": preset,
+        "batch_size": batch_size,
+        "cores": cores,
+        **machine(torch.device("cpu")),
+        "paths": [
+            {"path": name, "seq_per_s": v, "speedup": v / one, "efficiency": v / one / cores}
+            for name, v in rows
+        ],
+    }
+
+
+def _cpu_steps(preset, batch_size, steps, warmup, overrides, options, wrap=None) -> float:
+    """Sequences per second of ``dsvae train``'s CPU step (the fast path) at this thread count."""
+    dev = torch.device("cpu")
+    cfg = DSVAEConfig.preset(preset, **overrides)
+    _, fast = paths(cfg, dev, "auto")
+    return train_steps(cfg, fast, dev, batch_size, steps, warmup, options=options, wrap=wrap).seq_per_s
+
+
+def _ddp_steps(preset, batch_size, steps, warmup, overrides, options) -> float:
+    """One of the DDP processes of :func:`parallel_efficiency`: its share of the batch per step;
+    returns the whole batch's sequences per second (every process steps together)."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo")
+    try:
+        share = batch_size // dist.get_world_size()
+        wrap = torch.nn.parallel.DistributedDataParallel
+        return _cpu_steps(preset, share, steps, warmup, overrides, options, wrap) * dist.get_world_size()
+    finally:
+        dist.destroy_process_group()
+
+
+def format_parallel(row: dict) -> str:
+    """The table of :func:`parallel_efficiency`."""
+    lines = [
+        f"{describe_machine({**row, 'peak_tflop_per_s': {}})}; preset {row['preset']}, "
+        f"batch {row['batch_size']}",
+        "",
+        "| path | seq/s | speed-up over 1 thread | parallel efficiency |",
+        "| --- | --- | --- | --- |",
+    ]
+    for p in row["paths"]:
+        lines.append(
+            f"| {p['path']} | {p['seq_per_s']:.1f} | {p['speedup']:.2f}x | {100 * p['efficiency']:.0f}% |"
+        )
+    return "\n".join(lines)
+
+
 def describe_machine(row: dict) -> str:
     """One line naming what a bench row was measured on, with the matmul peaks."""
-    peaks = ", ".join(f"{p} {v:.3g} TFLOP/s" for p, v in row["peak_tflop_per_s"].items())
+    peaks = ", ".join(f"{p} {v:.3g} TFLOP/s" for p, v in row["peak_tflop_per_s"].items()) or "not measured"
     if "cpu" in row:
         cap = f", capped by {row['isa_capped_by']}" if row.get("isa_capped_by") else ""
         where = f"CPU {row['cpu']} ({row['isa']}{cap}), {row['threads']} threads"

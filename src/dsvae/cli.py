@@ -646,6 +646,8 @@ def _cmd_bench(o) -> int:
         options = recipe.train_config({"data": recipe.train.get("data") or "synthetic"})
         overrides = {**recipe.model, **overrides}
         presets = o.preset or [options.preset]
+    if o.parallel:
+        return _bench_parallel(o, presets, overrides, options)
     rows = []
     for preset in presets:
         row = bench_preset(
@@ -674,6 +676,15 @@ def _cmd_bench(o) -> int:
                     f"{r['preset']}: loss after {r['steps']} steps: fp32 {r['plain_final_loss']:.2f}, "
                     f"fast {r['fast_final_loss']:.2f} ({100 * r['relative_difference']:.2f}% apart)"
                 )
+    return 0
+
+
+def _bench_parallel(o, presets, overrides, options) -> int:
+    from .bench import format_parallel, parallel_efficiency
+
+    for preset in presets:
+        row = parallel_efficiency(preset, o.parallel, o.batch_size, o.steps, o.warmup, overrides, options)
+        print(json.dumps(row) if o.json else format_parallel(row), flush=True)
     return 0
 
 

@@ -329,6 +329,13 @@ class Bench(CommandOptions):
         0, "also train N steps on both paths from the same seed and print both losses", NON_NEGATIVE
     )
     json: bool = option(False, "one JSON object per preset on stdout", action="store_true")
+    parallel: int = option(
+        0,
+        "instead, how training uses the CPU's cores: one thread, a thread per core, and N data-parallel "
+        "processes (dsvae train --processes N), at --batch-size (give the recipe's)",
+        NON_NEGATIVE,
+        metavar="N",
+    )
 
 
 @dataclass
