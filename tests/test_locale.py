@@ -110,36 +110,56 @@ def ascii_run(tmp_path_factory) -> Path:
     return base / "run"
 
 
-def dsvae_ascii(*args: str) -> subprocess.CompletedProcess:
-    """``python -m dsvae ARGS`` in an ASCII (C) locale, stdout and stderr as bytes."""
+# one process in an ASCII (C) locale runs the three commands as `python -m dsvae` runs each (a fresh
+# interpreter per command would import torch three times more); each command's stdout follows its mark
+ASCII_SCRIPT = """
+import json, locale, sys
+from dsvae.cli import main
+print(sys.stdout.encoding, locale.getpreferredencoding(False), flush=True)
+for args in json.loads(sys.argv[1]):
+    print("@@ dsvae", args[0], flush=True)
+    code = main(args)
+    sys.stdout.flush()
+    print("@@ exit", code, flush=True)
+"""
+
+
+def dsvae_ascii(*commands: list[str]) -> tuple[str, list[tuple[int, bytes]], str]:
+    """The commands run by ``dsvae.cli.main`` in one process in an ASCII (C) locale: (that process's
+    stdout encoding and preferred encoding, (exit code, stdout as bytes) per command, its stderr)."""
     env = {**os.environ, **ASCII_LOCALE}
-    return subprocess.run([sys.executable, "-m", "dsvae", *args], env=env, capture_output=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", ASCII_SCRIPT, json.dumps(commands)], env=env, capture_output=True, timeout=600
+    )
+    err = done.stderr.decode("ascii", "backslashreplace")[-3000:]
+    assert done.returncode == 0, err
+    probe, *parts = done.stdout.split(b"@@ dsvae ")
+    results = []
+    for part, args in zip(parts, commands):
+        out, code = part.rsplit(b"@@ exit ", 1)
+        assert out.startswith(args[0].encode() + b"\n"), out[:200]
+        results.append((int(code), out))
+    assert len(results) == len(commands), done.stdout[-2000:]
+    return probe.decode("ascii", "backslashreplace"), results, err
 
 
 def test_eval_viz_and_report_under_an_ascii_locale(ascii_run):
-    probe = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys, locale; print(sys.stdout.encoding, locale.getpreferredencoding(False))",
-        ],
-        env={**os.environ, **ASCII_LOCALE},
-        capture_output=True,
-        text=True,
+    probe, done, err = dsvae_ascii(
+        ["eval", str(ascii_run), "--seeds", "1", "--dci", "linear", "--device", "cpu"],
+        ["viz", str(ascii_run), "--rows", "2", "--cols", "2", "--k", "2"],
+        ["report", str(ascii_run)],
     )
-    assert "utf" not in probe.stdout.lower(), f"the locale is not ASCII here: {probe.stdout}"
+    assert "utf" not in probe.lower(), f"the locale is not ASCII here: {probe}"
+    (evaluated, printed), (drawn, _), (reported, _) = done
 
-    done = dsvae_ascii("eval", str(ascii_run), "--seeds", "1", "--dci", "linear", "--device", "cpu")
-    assert done.returncode == 0, done.stderr.decode("ascii", "backslashreplace")[-3000:]
+    assert evaluated == 0, err
     md = (ascii_run / "metrics.md").read_text(encoding="utf-8")
     assert "±" in md and json.loads((ascii_run / "metrics.json").read_text(encoding="utf-8"))["seeds"] == 1
-    assert b"\\xb1" in done.stdout  # the ± of the printed tables, escaped for an ASCII stdout
+    assert b"\\xb1" in printed  # the ± of the printed tables, escaped for an ASCII stdout
 
-    done = dsvae_ascii("viz", str(ascii_run))
-    assert done.returncode == 0, done.stderr.decode("ascii", "backslashreplace")[-3000:]
+    assert drawn == 0, err
     assert (ascii_run / "pictures" / "latent_map.png").exists()
 
-    done = dsvae_ascii("report", str(ascii_run))
-    assert done.returncode == 0, done.stderr.decode("ascii", "backslashreplace")[-3000:]
+    assert reported == 0, err
     page = (ascii_run / "report.html").read_text(encoding="utf-8")
     assert '<meta charset="utf-8">' in page and "±" in page
