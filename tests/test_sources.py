@@ -145,8 +145,9 @@ def test_the_example_balls_move_as_labelled(installed):
 
 
 def test_a_users_source_end_to_end_on_the_command_line(installed, tmp_path, capsys):
-    """dsvae data NAME in a fresh process (the entry point found through PYTHONPATH), then dsvae train
-    --data NAME, dsvae eval RUN --judge none."""
+    """dsvae data NAME in a fresh process (the entry point found through PYTHONPATH), its --help and
+    dsvae data list here (the entry point found on sys.path), then dsvae train --data NAME, dsvae eval
+    RUN --judge none."""
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(installed), str(EXAMPLES), str(ROOT / "src")]),
@@ -156,10 +157,13 @@ def test_a_users_source_end_to_end_on_the_command_line(installed, tmp_path, caps
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "dataset: " in done.stdout and "dsvae train --data moving-balls" in done.stdout
-    helped = subprocess.run(cmd[:5] + ["--help"], env=env, capture_output=True, text=True, timeout=300)
-    assert "--test-fraction" in helped.stdout and "frames per sequence" in helped.stdout
-    listed = subprocess.run(cmd[:4] + ["list"], env=env, capture_output=True, text=True, timeout=300)
-    assert "moving-balls" in listed.stdout and "package mypkg 0.1" in listed.stdout
+    with pytest.raises(SystemExit) as e:
+        cli_main(["data", "moving-balls", "--help"])
+    helped = capsys.readouterr().out
+    assert e.value.code == 0 and "--test-fraction" in helped and "frames per sequence" in helped
+    assert cli_main(["data", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "moving-balls" in listed and "package mypkg 0.1" in listed
 
     run = tmp_path / "run"
     args = ["train", "--data", "moving-balls", "--preset", "tiny", "--epochs", "1", "--batch-size", "20"]
