@@ -25,6 +25,23 @@ def sprites_built(tmp_path_factory) -> tuple[SequenceDataset, Path]:
     return build_sprites(None, out, force=True), out
 
 
+@pytest.fixture(scope="session")
+def synthetic() -> SequenceDataset:
+    """The embedded procedural dataset as every command opens it (``open_dataset("synthetic")``),
+    generated once per test session for the tests that read it (2048 sequences of 64x64)."""
+    from dsvae.data import open_dataset
+
+    return open_dataset("synthetic")
+
+
+@pytest.fixture(scope="session")
+def synthetic_shifted() -> SequenceDataset:
+    """``open_dataset("synthetic-shifted")``, once per test session."""
+    from dsvae.data import open_dataset
+
+    return open_dataset("synthetic-shifted")
+
+
 def moving_squares(n: int = 80, T: int = 4, size: int = 16, seed: int = 0) -> SequenceDataset:
     """A small labelled video dataset: a square of one of 3 colours moving in one of 4 directions."""
     rng = np.random.default_rng(seed)

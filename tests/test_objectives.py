@@ -9,7 +9,6 @@ import torch
 
 from conftest import tiny_train_config as tiny_tc
 from dsvae.config import DSVAEConfig
-from dsvae.data import open_dataset
 from dsvae.methods import CDSVAE, DBSE, SPYL, Method, MethodError, legacy_method, method_terms
 from dsvae.methods import DSVAE as DSVAEMethod
 from dsvae.model import DSVAE, Posterior
@@ -137,9 +136,9 @@ def test_mutual_information_needs_samples():
 
 
 @pytest.fixture(scope="module")
-def characters():
+def characters(synthetic):
     """32 test sequences of the embedded data (video in [0, 1], a finite palette) and their labels."""
-    ds = open_dataset("synthetic").subset("test")
+    ds = synthetic.subset("test")
     return ds.model_batch(np.arange(32), "cpu")
 
 

@@ -176,8 +176,9 @@ def test_resume_takes_a_longer_run_and_says_so(short_run, capsys):
     assert "resuming with epochs: 1 -> 2" in out.err and "done: 2 epochs" in out.out
 
 
-def test_unknown_model_field_gets_the_closest_names(capsys):
-    assert main(["train", "--set", "z_dimm=8", "--max-steps", "1", "--out", "/nonexistent/x"]) == 2
+def test_unknown_model_field_gets_the_closest_names(tiny_dataset_dir, capsys):
+    args = ["train", "--data", str(tiny_dataset_dir), "--set", "z_dimm=8", "--max-steps", "1"]
+    assert main([*args, "--out", "/nonexistent/x"]) == 2
     assert "did you mean z_dim" in capsys.readouterr().err
 
 
@@ -220,13 +221,11 @@ def test_silhouette_views_refuse_data_without_a_uniform_background(tiny_dataset_
     assert check_view_fits(cfg.replace(z_view="shared"), footage) == 1.0
 
 
-def test_the_silhouette_ablations_view_fits_the_embedded_data():
+def test_the_silhouette_ablations_view_fits_the_embedded_data(synthetic):
     """The quickstart-silhouette recipe's silhouette-change view on the embedded data (a ground strip
     at the bottom of every frame, characters that walk across it) passes the background check."""
-    from dsvae.data import open_dataset
-
     tc, _ = resolve("train --recipe quickstart-silhouette")
-    data = open_dataset("synthetic")
+    data = synthetic  # open_dataset("synthetic")
     cfg = model_config_for(data, tc.preset, tc.model_overrides)
     assert check_view_fits(cfg, data) > 0.5
 

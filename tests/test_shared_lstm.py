@@ -258,10 +258,8 @@ def test_the_published_sprites_recipe_holds_off_5_percent_of_its_steps():
     assert sprites_steps(recipe) == 2880 and recipe.train["terms_start_step"] == 144
 
 
-def test_the_quickstart_spyl_recipe_trains_the_embedded_datas_steps():
-    from dsvae.data import open_dataset
-
-    train = open_dataset("synthetic").subset("train")
+def test_the_quickstart_spyl_recipe_trains_the_embedded_datas_steps(synthetic):
+    train = synthetic.subset("train")
     recipe = load_recipe("quickstart-spyl")
     assert train.num_batches(recipe.train["batch_size"], drop_last=True) == 65
 

@@ -5,7 +5,6 @@ import shutil
 
 import pytest
 
-from dsvae.data import open_dataset
 from dsvae.data.base import SequenceDataset
 from dsvae.evaluate import judge as judge_module
 from dsvae.evaluate.judge import (
@@ -32,8 +31,8 @@ def test_shipped_judges_are_there_small_and_what_the_readme_quotes(name):
     assert SHIPPED_JUDGES[name] in readme
 
 
-def test_the_embedded_data_gets_its_shipped_judge_and_it_reads_every_test_sequence():
-    dataset = open_dataset("synthetic")
+def test_the_embedded_data_gets_its_shipped_judge_and_it_reads_every_test_sequence(synthetic):
+    dataset = synthetic  # open_dataset("synthetic")
     directory = shipped_judge_dir(dataset)
     assert directory == SHIPPED_DIR / "synthetic"
     judge = Judge.load(directory)
@@ -46,7 +45,7 @@ def test_other_data_gets_no_shipped_judge(tiny_dataset_dir):
     assert shipped_judge_dir(SequenceDataset.open(tiny_dataset_dir)) is None
 
 
-def test_an_altered_shipped_judge_is_refused(tmp_path, monkeypatch):
+def test_an_altered_shipped_judge_is_refused(tmp_path, monkeypatch, synthetic):
     copy = tmp_path / "judges"
     shutil.copytree(SHIPPED_DIR, copy)
     weights = copy / "synthetic" / "model.safetensors"
@@ -55,10 +54,10 @@ def test_an_altered_shipped_judge_is_refused(tmp_path, monkeypatch):
     weights.write_bytes(bytes(data))
     monkeypatch.setattr(judge_module, "SHIPPED_DIR", copy)
     with pytest.raises(ShippedJudgeError, match="altered or damaged. Reinstall dsvae"):
-        shipped_judge_dir(open_dataset("synthetic"))
+        shipped_judge_dir(synthetic)
     weights.unlink()
     with pytest.raises(ShippedJudgeError, match="missing"):
-        shipped_judge_dir(open_dataset("synthetic"))
+        shipped_judge_dir(synthetic)
 
 
 def test_the_shipped_sprites_judge_reads_the_real_test_set(sprites_built):

@@ -52,8 +52,8 @@ def test_the_table_names_every_builtin_once_with_a_kind_and_a_way_to_be_made():
     assert set(sources.data_commands()) | {"list"} == commands  # every built source has its command
 
 
-def test_generated_sources_come_from_the_table():
-    plain, shifted = open_dataset("synthetic"), open_dataset("synthetic-shifted")
+def test_generated_sources_come_from_the_table(synthetic, synthetic_shifted):
+    plain, shifted = synthetic, synthetic_shifted  # open_dataset of each name (conftest)
     assert plain.meta["max_x_offset"] == 0 and shifted.meta["max_x_offset"] == 8
     assert sources.builtin("synthetic-shifted").generator_options == {"max_x_offset": 8}
 
@@ -75,14 +75,14 @@ def test_an_unknown_name_gets_the_closest_names(tmp_path, monkeypatch):
         open_dataset("synthtic")
 
 
-def test_the_judge_lookup_reads_the_table():
+def test_the_judge_lookup_reads_the_table(synthetic):
     from dsvae.evaluate.judge import SHIPPED_DIR, SHIPPED_FOR, shipped_judge_dir
 
     assert SHIPPED_FOR == {"synthetic": "synthetic", "synthetic-shifted": "synthetic", "sprites": "sprites"}
     assert sources.judge_for({"name": "sprites"}) == "sprites"
     assert sources.judge_for({"name": "fsdd"}) is None
     assert sources.judge_for({"name": "my-clips"}) is None
-    assert shipped_judge_dir(open_dataset("synthetic")) == SHIPPED_DIR / "synthetic"
+    assert shipped_judge_dir(synthetic) == SHIPPED_DIR / "synthetic"
 
 
 def test_one_list_of_video_file_kinds():

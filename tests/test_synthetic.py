@@ -9,7 +9,7 @@ from itertools import combinations
 import numpy as np
 import pytest
 
-from dsvae.data import DatasetError, SequenceDataset, open_dataset
+from dsvae.data import DatasetError, SequenceDataset
 from dsvae.data.synthetic import (
     ATTRIBUTES,
     MOTIONS,
@@ -24,9 +24,9 @@ STATIC = list(ATTRIBUTES)
 
 
 @pytest.fixture(scope="module")
-def full() -> SequenceDataset:
-    """The default dataset, as every command opens it."""
-    return open_dataset("synthetic")
+def full(synthetic) -> SequenceDataset:
+    """The default dataset, as every command opens it (conftest.synthetic)."""
+    return synthetic
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def test_every_character_does_every_motion_once(full, small):
     assert len(small) == 24 * len(MOTIONS)
 
 
-def test_positions_default_centre_and_the_shifted_variant(full, small):
+def test_positions_default_centre_and_the_shifted_variant(full, small, synthetic_shifted):
     # by default only the walks move sideways: every other motion happens in the centre
     assert full.meta["max_x_offset"] == 0 and not full.info["x_offset"].any()
     shifted = make_synthetic(seed=3, n_characters=24, max_x_offset=8)
@@ -100,7 +100,7 @@ def test_positions_default_centre_and_the_shifted_variant(full, small):
     sky = np.array([196, 220, 240], dtype=np.uint8)
     assert (shifted.frames[:, :, :40, [0, -1]] == sky).all()
     # the command line's name for it
-    named = open_dataset("synthetic-shifted")
+    named = synthetic_shifted  # open_dataset("synthetic-shifted")
     assert named.meta["max_x_offset"] == 8 and len(named) == len(full)
     np.testing.assert_array_equal(named.info["phase"], full.info["phase"])
     assert named.meta["checksums"] != full.meta["checksums"]
