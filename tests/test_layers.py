@@ -3,6 +3,7 @@ and evaluation, pictures and the benchmark import nothing from the training loop
 functions (lazy imports) count as much as those at the top of a module: ast.walk visits every node."""
 
 import ast
+import functools
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -34,6 +35,7 @@ def module_files() -> dict[str, Path]:
     return files
 
 
+@functools.cache  # the sources do not change during a session: parsed once, read by every test
 def imported_names() -> dict[str, list[tuple[str, str | None]]]:
     return {
         mod: imports_of(path.read_text(), mod, path.name == "__init__.py")
