@@ -1,3 +1,4 @@
+import os
 import signal
 import subprocess
 import sys
@@ -10,6 +11,17 @@ from dsvae.data import SequenceDataset
 from dsvae.options import TrainConfig
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_disk_flushes():
+    """os.fsync is a no-op in the test process: a flush to the disk only matters after a power loss,
+    which no test can observe, and the suite's few thousand checkpoint and dataset writes waited
+    about 3 ms each for the disk. Which files and folders are flushed is still checked (test_damaged
+    records the calls); commands run in a subprocess flush as they always do."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(os, "fsync", lambda fd: None)
+        yield
 
 
 @pytest.fixture(scope="session")
