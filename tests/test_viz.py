@@ -212,7 +212,7 @@ def test_training_ends_with_its_pictures(tiny_dataset_dir, tmp_path, capsys):
 def test_visualize_run_writes_every_picture(run_dir, tmp_path):
     # before `dsvae eval`: every picture but the latent ones, and a line saying to evaluate first
     with pytest.warns(UserWarning, match=r"no metrics.json yet; run `dsvae eval"):
-        paths = viz.visualize_run(run_dir, tmp_path / "before", n_rows=2, n_cols=3, k=3)
+        paths = viz.visualize_run(run_dir, tmp_path / "before", n_rows=1, n_cols=1, k=1)
     assert set(paths) == set(viz.PICTURES)
     evaluate(run_dir)
     paths = viz.visualize_run(run_dir, tmp_path, n_rows=2, n_cols=3, k=3)
