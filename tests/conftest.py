@@ -54,6 +54,22 @@ def synthetic_shifted() -> SequenceDataset:
     return open_dataset("synthetic-shifted")
 
 
+@pytest.fixture(scope="session")
+def toy_judge_trained(tmp_path_factory):
+    """The judge of test_judge's toy data (a square's colour and its motion), trained once per session
+    for test_judge, test_eval and test_stages: (the dataset, the judge's folder, its test accuracy)."""
+    from dsvae.evaluate.judge import train_judge
+    from test_judge import toy_dataset
+
+    ds = toy_dataset()
+    out = tmp_path_factory.mktemp("judges") / "toy"
+    acc = train_judge(
+        ds, out, epochs=12, batch_size=16, lr=3e-3, seed=0, precision="auto", conv_channels=(16, 32),
+        feature_dim=32, hidden_dim=32,
+    )  # fmt: skip
+    return ds, out, acc
+
+
 def moving_squares(n: int = 80, T: int = 4, size: int = 16, seed: int = 0) -> SequenceDataset:
     """A small labelled video dataset: a square of one of 3 colours moving in one of 4 directions."""
     rng = np.random.default_rng(seed)

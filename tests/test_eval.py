@@ -11,7 +11,7 @@ import torch
 import dsvae.run.trained as run_mod
 from dsvae import DSVAE, DSVAEConfig
 from dsvae.cli import main
-from dsvae.evaluate.judge import Judge, JudgeConfig, JudgeMismatchError, train_judge
+from dsvae.evaluate.judge import Judge, JudgeConfig, JudgeMismatchError
 from dsvae.evaluate.protocols import evaluate_run
 from dsvae.evaluate.records import MetricsRecord
 from dsvae.model import Encoding
@@ -52,19 +52,9 @@ def make_run(root, dataset, model=None):
 
 
 @pytest.fixture(scope="module")
-def toy_judge(tmp_path_factory):
-    out = tmp_path_factory.mktemp("judges") / "toy"
-    acc = train_judge(
-        toy_dataset(),
-        out,
-        epochs=12,
-        batch_size=16,
-        lr=3e-3,
-        seed=0,
-        conv_channels=(16, 32),
-        feature_dim=32,
-        hidden_dim=32,
-    )
+def toy_judge(toy_judge_trained):
+    """The folder of a judge of toy_dataset() (conftest.toy_judge_trained) that reads it perfectly."""
+    _, out, acc = toy_judge_trained
     assert min(acc.values()) == 1.0
     return out
 

@@ -50,22 +50,9 @@ def toy_dataset(n: int = 128, labelled: bool = True, seed: int = 0) -> SequenceD
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    ds = toy_dataset()
-    out = tmp_path_factory.mktemp("judges") / "toy"
-    acc = train_judge(
-        ds,
-        out,
-        epochs=12,
-        batch_size=16,
-        lr=3e-3,
-        seed=0,
-        precision="auto",
-        conv_channels=(16, 32),
-        feature_dim=32,
-        hidden_dim=32,
-    )
-    return ds, out, acc
+def trained(toy_judge_trained):
+    """toy_dataset() and its judge (12 epochs, conv 16-32, 32 wide), trained once per session."""
+    return toy_judge_trained
 
 
 def test_judge_learns_every_label(trained):
