@@ -6,11 +6,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from threadpoolctl import threadpool_limits
 
 from dsvae.data import SequenceDataset
 from dsvae.options import TrainConfig
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+# One thread per thread pool (PyTorch's, the BLAS of NumPy and SciPy, scikit-learn's OpenMP), here
+# and in the commands the tests start: the suite's models and arrays are tiny, so a second thread
+# buys little, and beside any other job on a 2-core machine the pools' waiting threads made the suite
+# about 3x slower (968 s with two, 314 s with one, while other trainings ran). OMP_NUM_THREADS set
+# beforehand is kept.
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # the pools loaded later, and subprocesses
+threadpool_limits(int(os.environ["OMP_NUM_THREADS"]))  # the pools loaded already
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 @pytest.fixture(autouse=True, scope="session")
