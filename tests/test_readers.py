@@ -25,6 +25,7 @@ from dsvae.run.checkpoint import describe_last_checkpoint, save_checkpoint
 SWAPS = 25
 SWAP_PAUSE_S = 0.03  # between the writer's two renames: checkpoints/last is missing meanwhile
 READ_PAUSE_S = 0.01  # before the reader hashes each file it checks
+STEP_PAUSE_S = 0.03  # the training steps between two checkpoints (the disk's flushes took this before)
 
 
 def new_run(tmp_path: Path) -> tuple[Path, DSVAE, torch.optim.Optimizer]:
@@ -67,6 +68,7 @@ def test_a_reader_sees_whole_checkpoints_while_training_swaps_them(tmp_path, mon
                 with torch.no_grad():
                     first.fill_(step)  # each checkpoint's weights say which step they are
                 save_checkpoint(run, model, opt, 0, step, step)
+                time.sleep(STEP_PAUSE_S)
         except BaseException as e:  # noqa: BLE001 - the test reports whatever ended the writer
             writer_errors.append(e)
 
