@@ -340,8 +340,8 @@ def parallel_efficiency(
     ddp = run_processes(processes, _ddp_steps, args)
     rows = [
         ("1 process x 1 thread", one),
-        (f"1 process x {cores} threads", all_threads),
-        (f"{processes} processes x {threads_per_process(processes)} threads (DDP, gloo)", ddp),
+        (f"1 process x {_threads(cores)}", all_threads),
+        (f"{processes} processes x {_threads(threads_per_process(processes))} (DDP, gloo)", ddp),
     ]
     return {
         "preset": preset,
@@ -353,6 +353,10 @@ def parallel_efficiency(
             for name, v in rows
         ],
     }
+
+
+def _threads(n: int) -> str:
+    return f"{n} thread{'s' * (n != 1)}"
 
 
 def _cpu_steps(preset, batch_size, steps, warmup, overrides, options, wrap=None) -> float:
