@@ -136,23 +136,6 @@ def quickstart() -> list[str]:
     )
 
 
-MAIN_JOB = "sprites-quick"  # the README's main job: DSVAE on Sprites in minutes
-
-
-def main_job() -> list[str]:
-    rows = [
-        "| where, seeds | training | Acc | attributes | swap attrs | swap motion | swap action / direction "
-        "| PSNR dB |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    keys = ["motion_scores.acc", "paper_protocol.attributes_mean", "swap.attributes_mean", "swap.motion"]
-    return rows + [
-        f"| {_where(e)}, {_seeds(e)} | {_minutes(e)} | {' | '.join(_score(e, k) for k in keys)} | "
-        f"{_parts(e, 'swap.parts.motion.{part}')} | {_score(e, 'reconstruction.psnr')} |"
-        for e in _current(MAIN_JOB)
-    ]
-
-
 def _parts(entry: dict, key: str) -> str:
     """The motion's action / direction (Sprites' split, dsvae.data.parts) of a score whose key has
     ``{part}`` in it; "-" for an entry recorded before the split was scored."""
@@ -215,7 +198,7 @@ def judges() -> list[str]:
     return rows
 
 
-TABLES = {"main-job": main_job, "quickstart": quickstart, "sprites": sprites, "fsdd": fsdd, "judges": judges}
+TABLES = {"quickstart": quickstart, "sprites": sprites, "fsdd": fsdd, "judges": judges}
 
 
 def render(text: str, where: str = "README.md") -> str:
