@@ -278,10 +278,13 @@ def train(
 def _processes(tc: TrainConfig) -> int:
     """How many processes train ``tc`` here: ``tc.processes`` on a CPU; one on an accelerator
     (said on stderr: there ``torchrun --nproc-per-node`` gives each process its device)."""
-    if tc.processes > 1 and not under_launcher() and resolve_device(tc.device).type != "cpu":
+    if tc.processes == 1 or under_launcher():
+        return tc.processes
+    device = resolve_device(tc.device)
+    if device.type != "cpu":
         print(
             f"dsvae train: --processes {tc.processes} is for CPU training; training in one process on "
-            f"{resolve_device(tc.device)} (for several GPUs: torchrun --nproc-per-node N -m dsvae.cli "
+            f"{device} (for several GPUs: torchrun --nproc-per-node N -m dsvae.cli "
             "train ...)",
             file=sys.stderr,
         )
