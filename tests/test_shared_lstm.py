@@ -229,8 +229,8 @@ PUBLISHED = [
 def test_spyl_as_published_has_the_public_balance_and_start(name, harness, per_epoch):
     """reconstruction : KL(f) : KL(z) : each contrast : I(f; z) = 10 : 5 : 1 : 1 : 1 (azencot-group/SPYL
     train.py:41-43, 52, 97), the contrasts off for the first 5% of training (50 of 1000 epochs,
-    train.py:48-52, 182-185), no KL warm-up, and the shared BiLSTM with an affine f head (cdsvae/
-    model.py:127-157)."""
+    train.py:48-52, 182-185) and I(f; z) on from the first step (train.py:97), no KL warm-up, and the
+    shared BiLSTM with an affine f head (cdsvae/model.py:127-157)."""
     recipe = load_recipe(name)
     tc = recipe.train_config()
     o = tc.method_options
@@ -240,11 +240,12 @@ def test_spyl_as_published_has_the_public_balance_and_start(name, harness, per_e
     steps = tc.epochs * per_epoch
     assert tc.terms_start_step == math.ceil(0.05 * steps)
     assert tc.terms_warmup_steps == 0 and tc.kl_warmup_steps == 0
+    assert tc.delayed_terms == ("sp_f", "sp_z")
     cfg = DSVAEConfig.preset(tc.preset, **tc.model_overrides)
     assert (cfg.q_f, cfg.q_z, cfg.f_head) == ("shared-lstm", "full-no-f", "affine")
     # beyond these, the harness recipe's data, backbone and schedule, and SPYL's options of sprites-spyl
     base = load_recipe(harness)
-    published = {"recon_weight", "kl_f_weight", "kl_z_weight", "terms_start_step"}
+    published = {"recon_weight", "kl_f_weight", "kl_z_weight", "terms_start_step", "delayed_terms"}
     same = {k: v for k, v in recipe.train.items() if k not in published | {"method", "method_options"}}
     assert same == {
         k: v for k, v in base.train.items() if k not in {"kl_warmup_steps", "method", "method_options"}
@@ -292,11 +293,12 @@ def test_a_short_training_with_the_shared_bilstm_and_the_held_off_terms(tmp_path
 
     tc = tiny_train_config(
         tiny_dataset_dir, epochs=2, method="spyl", terms_start_step=6, kl_f_weight=0.5, kl_z_weight=0.1,
-        model_overrides=SHARED,
+        delayed_terms=("sp_f", "sp_z"), model_overrides=SHARED,
     )  # fmt: skip
     run = tmp_path / "run"
     train(tc, run)
     assert json.loads((run / "config.json").read_text())["q_f"] == "shared-lstm"
     rows = [r for r in csv.DictReader((run / "objective.csv").open()) if r["split"] == "train"]
     assert float(rows[0]["sp_f"]) == 0.0 and float(rows[1]["sp_f"]) != 0.0  # 6 steps an epoch
+    assert float(rows[0]["mi_fz"]) != 0.0  # I(f; z) is not delayed
     assert load_model(run).config.q_f == "shared-lstm"

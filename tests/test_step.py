@@ -137,3 +137,53 @@ def test_the_weights_are_options_of_a_run_with_their_ranges():
         TrainConfig(recon_weight=0.0)
     tc = TrainConfig(recon_weight=10.0, kl_f_weight=5.0, terms_start_step=50)
     assert TrainConfig.from_dict(tc.to_dict()) == tc
+
+
+def test_delayed_terms_hold_off_only_the_terms_they_name():
+    x = torch.rand(4, 4, 3, 16, 16)
+    both = {"contrastive_f": 1.0, "contrastive_z": 0.0, "mi_fz": 1.0}
+    delayed = TrainConfig(method="cdsvae", method_options=both, delayed_terms=("nce_f",))
+    mi_only = TrainConfig(method="cdsvae", method_options={**both, "contrastive_f": 0.0})
+    held = _grads_after_a_step(delayed, x, terms=0.0)
+    expected = _grads_after_a_step(mi_only, x)
+    for n in expected:  # before the start: I(f; z) acts at full weight, the contrast not at all
+        assert torch.allclose(held[n], expected[n], rtol=1e-5, atol=1e-7), n
+    started = _grads_after_a_step(delayed, x)  # after it: both
+    assert not torch.allclose(started["f_head.mean.weight"], expected["f_head.mean.weight"])
+    # half-way through a warm-up the named term has half its weight, the other its whole
+    half = _grads_after_a_step(delayed, x, terms=0.5)
+    halved = _grads_after_a_step(
+        TrainConfig(method="cdsvae", method_options={**both, "contrastive_f": 0.5}), x
+    )
+    for n in halved:
+        assert torch.allclose(half[n], halved[n], rtol=1e-5, atol=1e-7), n
+    # naming none holds off every term, as before delayed_terms existed
+    none_named = _grads_after_a_step(TrainConfig(method="cdsvae", method_options=both), x, terms=0.0)
+    plain = _grads_after_a_step(TrainConfig(), x)
+    for n in plain:
+        assert torch.allclose(none_named[n], plain[n], rtol=1e-5, atol=1e-7), n
+
+
+def test_delayed_terms_must_be_terms_the_method_computes():
+    with pytest.raises(ValueError, match=r"names 'sp_f'.*its terms: nce_f, nce_z, mi_fz"):
+        TrainConfig(method="cdsvae", delayed_terms=("sp_f",))
+    with pytest.raises(ValueError, match=r"names 'nce_z'.*a term of weight 0 is off"):
+        TrainConfig(method="cdsvae", method_options={"contrastive_z": 0.0}, delayed_terms=("nce_z",))
+    with pytest.raises(ValueError, match="delayed_terms"):
+        TrainConfig(method="cdsvae", delayed_terms=(3,))
+    one = TrainConfig(method="spyl", delayed_terms=TrainConfig.parse("delayed_terms", "sp_f"))
+    two = TrainConfig(method="spyl", delayed_terms=TrainConfig.parse("delayed_terms", "sp_f,sp_z"))
+    assert one.delayed_terms == ("sp_f",) and two.delayed_terms == ("sp_f", "sp_z")
+    assert TrainConfig.from_dict(two.to_dict()) == two and two.to_dict()["delayed_terms"] == ["sp_f", "sp_z"]
+
+
+def test_a_held_off_term_reads_0_and_the_others_their_value():
+    torch.manual_seed(0)
+    model = DSVAE(DSVAEConfig.preset("tiny", q_z="full-no-f"))
+    options = TrainConfig(method="cdsvae", method_options={"contrastive_z": 0.0}, delayed_terms=("nce_f",))
+    opt = adam(model.parameters(), lr=0.0)
+    step = TrainingStep.of(model, model, opt, options, torch.device("cpu"), "fp32")
+    x = torch.rand(4, 4, 3, 16, 16)
+    held, started = step(x, 1.0, 0.0, 0.0), step(x, 1.0, 0.0, 1.0)
+    assert step.term_names()[-2:] == ("nce_f", "mi_fz")
+    assert held[-2] == 0 and held[-1] != 0 and started[-2] != 0

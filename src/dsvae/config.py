@@ -86,7 +86,8 @@ def option(default, help: str, valid: Range | None = None, **argparse_kw):
 class ConfigBase:
     """What every options dataclass of dsvae shares (:class:`DSVAEConfig`, :class:`dsvae.options.
     TrainConfig`, the judge's config, each method's options): every field of its annotated kind
-    (ints stay ints, floats take ints, tuples take lists or, for ``tuple[int, ...]``, one int; ``bool
+    (ints stay ints, floats take ints, tuples take lists or, for ``tuple[int, ...]`` and ``tuple[str, ...]``,
+    one item; ``bool
     | None``, ``str``, ``dict``), every number field within its ``valid`` :class:`Range`, then the
     class's own cross-field rules (:meth:`validate`); ``from_dict`` / ``to_dict`` for JSON and TOML
     (unknown names with the closest ones), and :meth:`parse` for a flag's text. Subclasses are
@@ -234,16 +235,14 @@ def _of_kind(value, kind) -> tuple[bool, str, object]:
         ok, what, kept = _of_kind(value, inner)
         return ok, f"{what} or unset", kept
     if origin is tuple:
-        if len(args) == 2 and args[1] is Ellipsis:  # tuple[int, ...]
-            items = (value,) if isinstance(value, int) and not isinstance(value, bool) else value
+        if len(args) == 2 and args[1] is Ellipsis:  # tuple[int, ...], tuple[str, ...]: one or more
+            what = "names separated by commas" if args[0] is str else "whole numbers separated by commas"
+            one = isinstance(value, args[0]) and not isinstance(value, bool)
+            items = (value,) if one else value
             if not isinstance(items, (list, tuple)):
-                return False, "whole numbers separated by commas", value
+                return False, what, value
             checked = [_of_kind(i, args[0]) for i in items]
-            return (
-                all(c[0] for c in checked),
-                "whole numbers separated by commas",
-                tuple(c[2] for c in checked),
-            )
+            return all(c[0] for c in checked), what, tuple(c[2] for c in checked)
         n = len(args)
         if not isinstance(value, (list, tuple)) or len(value) != n:
             return False, f"{n} numbers separated by commas", value

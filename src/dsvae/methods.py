@@ -439,7 +439,8 @@ def available_methods() -> list[tuple[str, type[Method] | None, str]]:
 
 def describe_method(cls: type[Method], name: str | None = None) -> list[str]:
     """The lines ``dsvae methods`` prints for one method (``name``: how ``--method`` names it, the
-    class's name by default): title, citation, options with defaults and help, model switches."""
+    class's name by default): title, citation, options with defaults and help, model switches, and
+    the names of its terms with the default options."""
     name = name or cls.name
     lines = [f"{name}: {cls.title or cls.__name__}", f"  {cls.citation}" if cls.citation else ""]
     defaults = cls.Options.defaults()
@@ -449,6 +450,12 @@ def describe_method(cls: type[Method], name: str | None = None) -> list[str]:
         lines.append(f"  --method-option {f.name}={defaults[f.name]}  {f.metadata.get('help', '')}{rng}")
     if cls.model_defaults:
         lines.append("  model: " + ", ".join(f"{k}={v}" for k, v in cls.model_defaults.items()))
+    try:  # the names --delayed-terms takes (with the default options)
+        terms = cls(cls.Options()).term_names()
+    except Exception:  # a user's method that cannot be made with its defaults still gets listed
+        terms = ()
+    if terms:
+        lines.append("  terms: " + ", ".join(terms))
     return [line for line in lines if line]
 
 

@@ -89,6 +89,12 @@ class TrainConfig(ConfigBase):
     terms_warmup_steps: int = option(
         0, "then rise linearly to their weights over this many steps (0: at once)", NON_NEGATIVE
     )
+    delayed_terms: tuple[str, ...] = option(
+        (),
+        "the method's terms that terms_start_step and terms_warmup_steps hold off, by name, as T1,T2 "
+        "(none named: all of them; dsvae methods lists each method's terms)",
+        metavar="T1,T2",
+    )
     method: str = option(
         "dsvae",
         "the method: dsvae, cdsvae, dbse, spyl (dsvae methods lists them with their options), an "
@@ -142,15 +148,24 @@ class TrainConfig(ConfigBase):
 
     def validate(self) -> None:
         """The method exists and its options are its dataclass's (filled in with its defaults,
-        so that RUN/train.json records every option the run trained with); the batch shares out
-        over the processes. Raises ValueError (:class:`~dsvae.methods.MethodError`)."""
+        so that RUN/train.json records every option the run trained with); the delayed terms are
+        its terms; the batch shares out over the processes. Raises ValueError
+        (:class:`~dsvae.methods.MethodError`)."""
         if self.batch_size % self.processes:
             raise ValueError(
                 f"--batch-size {self.batch_size} does not share out over --processes {self.processes}: "
                 f"each process takes batch_size / processes sequences; use a multiple of {self.processes}"
             )
         self.method = method_ref(self.method)
-        self.method_options = self.method_instance().options.to_dict()
+        method = self.method_instance()
+        self.method_options = method.options.to_dict()
+        unknown = [t for t in self.delayed_terms if t not in method.term_names()]
+        if unknown:
+            raise ValueError(
+                f"delayed_terms (--delayed-terms) names {', '.join(map(repr, unknown))}, which method "
+                f"{method.name} does not compute with these options; its terms: "
+                f"{', '.join(method.term_names()) or 'none'} (a term of weight 0 is off)"
+            )
 
     def method_instance(self, source: dict | None = None) -> Method:
         """The method with its options (:func:`dsvae.methods.make_method`; ``source``: the run's

@@ -72,7 +72,8 @@ def optimizer_step(
 class TrainingStep:
     """A training step of ``model`` with ``opt``: ``step(x, kl_weight, lr, terms_weight)`` minimises,
     on the batch x (the model's input layout), recon_weight recon + kl_weight (kl_f_weight kl_f +
-    kl_z_weight kl_z) + terms_weight sum(weight * term) of ``method``'s terms (none for DSVAE), the
+    kl_z_weight kl_z) + sum(factor * weight * term) of ``method``'s terms (none for DSVAE), where
+    factor is terms_weight for the terms named in ``delayed`` (all when it names none) and 1 else, the
     forward pass under ``precision``'s autocast on ``device``, the loss terms in fp32. ``net`` is
     the module called: the model, or its DDP or compiled wrapper (the model's parameters are the
     ones clipped). With every weight 1 the loss is the negative ELBO (plus the method's terms) in
@@ -88,6 +89,7 @@ class TrainingStep:
     recon_weight: float = 1.0
     kl_f_weight: float = 1.0
     kl_z_weight: float = 1.0
+    delayed: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, net: nn.Module, model: DSVAE, opt: torch.optim.Optimizer, options, device, precision: str,
@@ -96,21 +98,24 @@ class TrainingStep:
         (``method``, the instance the run made, else a new one), clipping and the ELBO's weights."""
         method = method if method is not None else options.method_instance()
         weights = (options.recon_weight, options.kl_f_weight, options.kl_z_weight)
-        return cls(net, model, opt, method, options.grad_clip, device, precision, *weights)
+        delayed = options.delayed_terms
+        return cls(net, model, opt, method, options.grad_clip, device, precision, *weights, delayed)
 
     def term_names(self) -> tuple[str, ...]:
         """The names of the values a step returns: the ELBO's terms, then the method's."""
         return ELBO_TERMS + self.method.term_names()
 
     def __call__(self, x: Tensor, kl_weight: float, lr: float, terms_weight: float = 1.0) -> Tensor:
-        """One step on ``x`` (``terms_weight``: the factor of the method's terms, :func:`terms_weight`;
-        at 0 they are not computed and read 0); returns the ELBO terms (:data:`~dsvae.elbo.ELBO_TERMS`,
-        nats per sequence) and then the method's, detached, on the device (no host
-        synchronisation)."""
+        """One step on ``x`` (``terms_weight``: the factor of the method's terms named in ``delayed``,
+        of all of them when it names none, :func:`terms_weight`; the others keep factor 1; when every
+        factor is 0 the terms are not computed, else a term of factor 0 is computed and left out of the
+        loss; either way it reads 0); returns the ELBO terms (:data:`~dsvae.elbo.ELBO_TERMS`, nats per
+        sequence) and then the method's, detached, on the device (no host synchronisation)."""
         names = self.method.term_names()
+        factors = [terms_weight if not self.delayed or n in self.delayed else 1.0 for n in names]
         with autocast(self.device, self.precision):
             out = self.net(x)
-            if terms_weight:
+            if any(factors):
                 extra = method_terms(self.method, self.model, x, out)
             else:
                 extra = torch.zeros(len(names), device=x.device)
@@ -120,10 +125,13 @@ class TrainingStep:
         else:
             kl = self.kl_f_weight * out.kl_f + self.kl_z_weight * out.kl_z
             loss = self.recon_weight * out.recon + kl_weight * kl
-        if terms_weight:
-            for weight, term in zip(self.method.weights().values(), extra):
-                loss = loss + (weight if terms_weight == 1.0 else weight * terms_weight) * term
+        for weight, factor, term in zip(self.method.weights().values(), factors, extra):
+            if factor:
+                loss = loss + (weight if factor == 1.0 else weight * factor) * term
         optimizer_step(self.opt, loss, self.model.parameters(), self.grad_clip, lr)
+        if any(factors) and not all(factors):  # a term held off reads 0, computed or not
+            held = torch.tensor([f == 0 for f in factors], device=extra.device)
+            extra = torch.where(held, torch.zeros_like(extra), extra)
         return torch.cat([terms_of(out), extra]).detach()
 
 
