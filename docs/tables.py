@@ -19,7 +19,7 @@ from pathlib import Path
 from dsvae._io import atomic_write_text
 from dsvae.evaluate.compare import read_results
 from dsvae.evaluate.judge import SHIPPED_DIR, SHIPPED_JUDGES, read_judge_metrics
-from dsvae.evaluate.records import FRACTION, score_of
+from dsvae.evaluate.records import FRACTION, SCORING_VERSION, score_of
 from dsvae.recipes import RESULTS_FILE, load_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +51,17 @@ def _score(entry: dict, key: str, digits: int = 1) -> str:
 
 
 def _seeds(entry: dict) -> str:
-    return f"{entry['runs']} seed{'s' * (entry['runs'] != 1)}"
+    mark = EARLIER if entry.get("scoring", 1) < SCORING_VERSION else ""
+    return f"{entry['runs']} seed{'s' * (entry['runs'] != 1)}{mark}"
+
+
+# an entry scored by an earlier version of dsvae eval's numbers, and what that means, under its table
+EARLIER = r" (\*)"
+EARLIER_NOTE = (
+    "(\\*) scored by an earlier `dsvae eval`, or recorded before it kept a scoring version (this one "
+    f"is {SCORING_VERSION}): retraining gives the same model, and today's `dsvae eval` of it may "
+    'differ in a few judged sequences (docs/results.md, "Scoring versions").'
+)
 
 
 def _minutes(entry: dict) -> str:
@@ -211,6 +221,8 @@ def render(text: str, where: str = "README.md") -> str:
             raise SystemExit(f"{where} names an unknown table {name!r}; known: {', '.join(TABLES)}")
         rows = TABLES[name]()
         body = "\n".join(rows) if len(rows) > 2 else "(not measured yet)"
+        if any(EARLIER in r for r in rows):
+            body += "\n\n" + EARLIER_NOTE
         return f"<!-- table:{name} -->\n{body}\n<!-- /table -->"
 
     return re.sub(r"<!-- table:([\w-]+) -->\n.*?<!-- /table -->", block, text, flags=re.S)

@@ -120,3 +120,17 @@ def test_compare_says_when_runs_differ_in_more_than_their_seed(tmp_path, capsys)
     assert "differ in more than their seed: lr, model.z_dim" in err
     (runs[0] / "config.json").write_text("{not json")  # unreadable: compared on scores alone
     assert "model.z_dim" in compare_runs(runs)["differences"]
+
+
+def test_runs_scored_by_different_scoring_versions_do_not_pool(tmp_path):
+    from dsvae.evaluate.compare import run_scoring
+    from dsvae.evaluate.records import SCORING_VERSION
+
+    old, new = fake_run(tmp_path, "old", 0.9, 20.0, 2.0), fake_run(tmp_path, "new", 0.8, 21.0, 2.0)
+    metrics = json.loads((new / "metrics.json").read_text())
+    (new / "metrics.json").write_text(json.dumps({**metrics, "scoring": SCORING_VERSION}))
+    assert (run_scoring(old), run_scoring(new)) == (1, SCORING_VERSION)  # a file without the key: 1
+    refused = r"different versions of dsvae eval.*old: scoring version 1.*dsvae eval RUN"
+    with pytest.raises(ValueError, match=refused):
+        compare_runs([old, new])
+    assert compare_runs([new, new])["scores"]["motion_scores.acc"]["mean"] == pytest.approx(0.8)

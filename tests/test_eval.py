@@ -13,12 +13,13 @@ from dsvae import DSVAE, DSVAEConfig
 from dsvae.cli import main
 from dsvae.evaluate.judge import Judge, JudgeConfig, JudgeMismatchError
 from dsvae.evaluate.protocols import evaluate_run
-from dsvae.evaluate.records import MetricsRecord
+from dsvae.evaluate.records import SCORING_VERSION, MetricsRecord
 from dsvae.model import Encoding
 from test_judge import SIZE, T, render_toy, toy_dataset
 
 KEYS = {
     "schema",
+    "scoring",
     "timings_s",
     "run",
     "model",
@@ -166,6 +167,7 @@ def test_real_run_writes_every_key(tmp_path, toy_judge):
     saved = json.loads((run / "metrics.json").read_text())
     assert set(saved) == KEYS and saved == json.loads(json.dumps(m))
     assert MetricsRecord.from_dict(saved).undeclared() == []  # every number is declared by a record
+    assert saved["scoring"] == SCORING_VERSION  # the version of these numbers, for compare and the tables
     assert set(m["paper_protocol"]) == {"attributes", "attributes_mean", "motion"}
     assert set(m["motion_scores"]) == {"classes", "per_class", "acc", "is", "h_yx", "h_y"}
     assert set(m["swap"]) == {"attributes", "attributes_mean", "motion"}

@@ -100,3 +100,23 @@ def test_nothing_speaks_of_the_development_machines():
         for m in words.finditer(p.read_text())
     ]
     assert hits == []
+
+
+def test_a_row_scored_by_an_earlier_eval_is_marked_under_its_table(monkeypatch):
+    import importlib.util
+
+    from dsvae.evaluate.records import SCORING_VERSION
+
+    spec = importlib.util.spec_from_file_location("tables", ROOT / "docs" / "tables.py")
+    tables = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tables)
+    assert tables._seeds({"runs": 3, "scoring": SCORING_VERSION}) == "3 seeds"
+    assert tables._seeds({"runs": 1}) == "1 seed" + tables.EARLIER  # recorded before the version
+    assert tables._seeds({"runs": 2, "scoring": SCORING_VERSION - 1}).endswith(tables.EARLIER)
+    block = "<!-- table:t -->\nold\n<!-- /table -->"
+    head = ["| where, seeds |", "| --- |"]
+    monkeypatch.setattr(tables, "TABLES", {"t": lambda: [*head, "| 3 seeds |", "| 3 seeds |"]})
+    assert tables.EARLIER_NOTE not in tables.render(block)
+    marked = f"| 1 seed{tables.EARLIER} |"
+    monkeypatch.setattr(tables, "TABLES", {"t": lambda: [*head, "| 3 seeds |", marked]})
+    assert tables.render(block).endswith(tables.EARLIER_NOTE + "\n<!-- /table -->")

@@ -24,6 +24,7 @@ from .markdown import row
 from .records import (
     FRACTION,
     RUN_SCORES,
+    SCORING_VERSION,
     MetricsRecord,
     Score,
     headline,
@@ -157,7 +158,8 @@ def compare_runs(run_dirs: Sequence[str | Path], n_boot: int = 10000, seed: int 
     holds what the runs' recipes differ in besides the seed (:func:`recipe_differences`), and user
     metrics whose source differs between the runs (:func:`metric_sources`). Each score also has
     its record's ``direction`` ("higher", "lower" or None) and ``unit``
-    (:mod:`dsvae.evaluate.records`)."""
+    (:mod:`dsvae.evaluate.records`). Raises ValueError for runs scored by different judges or
+    scoring versions (:func:`run_scoring`): their scores do not pool."""
     if not run_dirs:
         raise ValueError("compare needs at least one run folder")
     judges = {str(r): run_judge(r) for r in run_dirs}
@@ -167,6 +169,13 @@ def compare_runs(run_dirs: Sequence[str | Path], n_boot: int = 10000, seed: int 
             + "; ".join(f"{r}: {j or 'no judge'}" for r, j in judges.items())
             + ". Score them all with one judge (dsvae eval RUN, the shipped judge by default, or "
             "--judge DIR for every run)"
+        )
+    scorings = {str(r): run_scoring(r) for r in run_dirs}
+    if len(set(scorings.values())) > 1:
+        raise ValueError(
+            "the runs were scored by different versions of dsvae eval, so their scores do not pool: "
+            + "; ".join(f"{r}: scoring version {v}" for r, v in scorings.items())
+            + f". Score them again with this dsvae (scoring version {SCORING_VERSION}): dsvae eval RUN"
         )
     items = [run_score_items(r) for r in run_dirs]
     per_run = [{k: v for k, (v, _) in i.items()} for i in items]
@@ -205,6 +214,18 @@ def run_judge(run_dir: str | Path) -> str | None:
     return (run.record("metrics.json").get("judge") or {}).get("sha256")
 
 
+def run_scoring(run_dir: str | Path) -> int:
+    """The version of dsvae eval's numbers that scored the run (RUN/metrics.json ``scoring``, 1 for a
+    file without it: :data:`~dsvae.evaluate.records.SCORING_VERSION`). Raises FileNotFoundError for a
+    run not scored yet."""
+    run = TrainedRun.of(run_dir)
+    if not (run.path / "metrics.json").exists():
+        raise FileNotFoundError(
+            f"{run.path / 'metrics.json'} not found: score the run first (dsvae eval {run_dir})"
+        )
+    return int(run.record("metrics.json").get("scoring", 1))
+
+
 def run_kind(run_dir: str | Path) -> str:
     """The kind of machine whose kernels trained the run, from RUN/env.json: the GPU's name, or the
     CPU's instruction set (AMX, AVX-512 BF16, AVX2, and whether it was capped) and the precision.
@@ -221,8 +242,8 @@ def run_kind(run_dir: str | Path) -> str:
 def results_entry(result: dict, recipe: tuple[str, str] | None = None) -> dict:
     """The entry of ``dsvae recipes``' results file for the runs of :func:`compare_runs`: the recipe
     (name, sha256), the kind of machine (:func:`run_kind`), the CPU model, the torch threads, the
-    judge, and for every headline score and the training minutes the mean, std and 95% interval over
-    the runs.
+    judge, the scoring version (:func:`run_scoring`), and for every headline score and the training
+    minutes the mean, std and 95% interval over the runs.
 
     ``recipe`` = (name, settings sha256) records the runs under another recipe's name (a recipe
     renamed, or a study promoted to a shipped name, without a changed value); its sha256 must be the
@@ -270,6 +291,7 @@ def results_entry(result: dict, recipe: tuple[str, str] | None = None) -> dict:
         "threads": threads[0] if len(threads) == 1 else f"{threads[0]}-{threads[-1]}",
         "dsvae": env.get("dsvae"),
         "judge": run_judge(runs[0]),
+        "scoring": run_scoring(runs[0]),
         "runs": len(runs),
         "scores": {
             k: {n: result["scores"][k][n] for n in ("mean", "std", "ci95", "per_run")}
@@ -366,6 +388,8 @@ def results_lines(entries: list[dict], sha256: str | None = None) -> list[str]:
                 interval = "" if one else f" [{lo:.1f}-{hi:.1f}]"  # one run has no interval
                 cells.append(f"{heading} {scale * s['mean']:.1f}{unit}{interval}")
         old = " (an earlier version of the recipe)" if sha256 and e.get("sha256") != sha256 else ""
+        if e.get("scoring", 1) < SCORING_VERSION:
+            old += f" (scored by dsvae eval's scoring version {e.get('scoring', 1)})"
         runs = f"{e.get('runs')} run{'s' * (e.get('runs') != 1)}"
         lines.append(f"{e.get('kind')} ({e.get('machine')}), {runs}{old}: " + ", ".join(cells))
     return lines

@@ -67,7 +67,7 @@ from .factors import (
 from .judge import Judge, judge_sha256, read_judge_metrics, shipped_judge_dir
 from .markdown import metrics_table, speech_metrics_table
 from .metrics import accuracy, class_balanced_subset, mean_std, motion_scores
-from .records import SCHEMA_VERSION, MetricsRecord
+from .records import SCHEMA_VERSION, SCORING_VERSION, MetricsRecord
 from .usermetrics import find_metrics, run_user_metrics
 from .verification import identity_eer
 
@@ -306,6 +306,7 @@ def _sections(ctx: ScoringContext) -> dict:
     test = ctx.test
     return {
         "schema": SCHEMA_VERSION,  # dsvae.evaluate.records declares every section
+        "scoring": SCORING_VERSION,
         "run": str(ctx.run_dir),
         "dataset": {
             "name": test.meta.get("name", "?"),

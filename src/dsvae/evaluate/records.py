@@ -33,6 +33,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SCHEMA_VERSION = 2
+# The version of the numbers `dsvae eval` computes: one model, judge and evaluation seed on one kernel
+# kind give the same bits under one scoring version, and any change to dsvae that alters a score's
+# bits must raise it. 1: files without the key (scored before BatchNorm was folded into the
+# convolutions for scoring); 2: the fold and cache-sized per-frame chunks (dsvae.device.
+# fold_for_inference, per_frame), which move a few judged sequences of a bf16 run.
+SCORING_VERSION = 2
 DIRECTIONS = ("higher", "lower", None)
 # the unit of a rate stored as a fraction in [0, 1] and shown as a percentage
 FRACTION = "fraction"
@@ -309,6 +315,7 @@ PART = Score(
 
 _SECTIONS = (
     Section("schema", PROVENANCE, "the version of this schema"),
+    Section("scoring", PROVENANCE, "the version of dsvae eval's numbers (SCORING_VERSION; absent: 1)"),
     Section("run", PROVENANCE, "the run folder scored"),
     Section("kind", PROVENANCE, "'speech' for a vector-frame run"),
     Section("dataset", PROVENANCE, "the test data: name, sizes, label classes"),
@@ -502,6 +509,7 @@ __all__ = [
     "FRACTION",
     "RUN_SCORES",
     "SCHEMA_VERSION",
+    "SCORING_VERSION",
     "SECTIONS",
     "Field",
     "MetricsRecord",

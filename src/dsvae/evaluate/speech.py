@@ -26,7 +26,7 @@ from .codes import encode_means, latent_scores
 from .dci import REGRESSORS
 from .factors import dataset_factor_kinds
 from .markdown import speech_metrics_table
-from .records import SCHEMA_VERSION
+from .records import SCHEMA_VERSION, SCORING_VERSION
 from .usermetrics import find_metrics, run_user_metrics
 from .verification import cosine_pair_scores, eer
 
@@ -132,6 +132,7 @@ def evaluate_speech_run(
 
     metrics = {
         "schema": SCHEMA_VERSION,  # dsvae.evaluate.records declares every section
+        "scoring": SCORING_VERSION,
         "run": str(run_dir),
         "model": model_provenance(run_dir),
         "kind": "speech",
