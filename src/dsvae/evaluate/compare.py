@@ -206,24 +206,24 @@ def compare_runs(run_dirs: Sequence[str | Path], n_boot: int = 10000, seed: int 
 def run_judge(run_dir: str | Path) -> str | None:
     """sha256 of the judge that scored the run (RUN/metrics.json), None when it was scored without
     one. Raises FileNotFoundError for a run not scored yet."""
+    return (_scored(run_dir).get("judge") or {}).get("sha256")
+
+
+def _scored(run_dir: str | Path) -> dict:
+    """RUN/metrics.json as written; raises FileNotFoundError for a run not scored yet."""
     run = TrainedRun.of(run_dir)
     if not (run.path / "metrics.json").exists():
         raise FileNotFoundError(
             f"{run.path / 'metrics.json'} not found: score the run first (dsvae eval {run_dir})"
         )
-    return (run.record("metrics.json").get("judge") or {}).get("sha256")
+    return run.record("metrics.json")
 
 
 def run_scoring(run_dir: str | Path) -> int:
     """The version of dsvae eval's numbers that scored the run (RUN/metrics.json ``scoring``, 1 for a
     file without it: :data:`~dsvae.evaluate.records.SCORING_VERSION`). Raises FileNotFoundError for a
     run not scored yet."""
-    run = TrainedRun.of(run_dir)
-    if not (run.path / "metrics.json").exists():
-        raise FileNotFoundError(
-            f"{run.path / 'metrics.json'} not found: score the run first (dsvae eval {run_dir})"
-        )
-    return int(run.record("metrics.json").get("scoring", 1))
+    return int(_scored(run_dir).get("scoring", 1))
 
 
 def run_kind(run_dir: str | Path) -> str:
