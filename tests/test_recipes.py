@@ -320,9 +320,14 @@ def test_compare_records_a_recipes_results_and_recipes_lists_them(tmp_path, tiny
     assert "give --record FILE too" in capsys.readouterr().err
     # what dsvae recipes prints of an entry: the kind of machine, the runs, the time and scores
     from dsvae.evaluate.compare import results_lines
+    from dsvae.evaluate.records import SCORING_VERSION
 
     (line,) = results_lines([entry], entry["sha256"])
     assert line.startswith(entry["kind"]) and "2 runs" in line and "train" in line
+    assert entry["scoring"] == SCORING_VERSION and "scor" not in line  # scored by this dsvae eval
+    unversioned, earlier = {k: v for k, v in entry.items() if k != "scoring"}, {**entry, "scoring": 1}
+    assert "recorded before dsvae eval kept a scoring version" in results_lines([unversioned])[0]
+    assert "scored by an earlier dsvae eval: scoring version 1" in results_lines([earlier])[0]
     # a seed trained before a field was added (its files lack it, and name the recipe by an older
     # sha256 of the same text) is a seed of the same recipe: the field's default is what it ran
     from dsvae.evaluate.compare import recipe_differences

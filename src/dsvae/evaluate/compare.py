@@ -388,8 +388,10 @@ def results_lines(entries: list[dict], sha256: str | None = None) -> list[str]:
                 interval = "" if one else f" [{lo:.1f}-{hi:.1f}]"  # one run has no interval
                 cells.append(f"{heading} {scale * s['mean']:.1f}{unit}{interval}")
         old = " (an earlier version of the recipe)" if sha256 and e.get("sha256") != sha256 else ""
-        if e.get("scoring", 1) < SCORING_VERSION:
-            old += f" (scored by dsvae eval's scoring version {e.get('scoring', 1)})"
+        if "scoring" not in e:
+            old += " (recorded before dsvae eval kept a scoring version)"
+        elif e["scoring"] < SCORING_VERSION:
+            old += f" (scored by an earlier dsvae eval: scoring version {e['scoring']})"
         runs = f"{e.get('runs')} run{'s' * (e.get('runs') != 1)}"
         lines.append(f"{e.get('kind')} ({e.get('machine')}), {runs}{old}: " + ", ".join(cells))
     return lines
