@@ -78,7 +78,8 @@ def _mean_of(entry: dict, keys: list[str]) -> str:
 
 def _current(name: str) -> list[dict]:
     sha = load_recipe(name).sha256
-    return [e for e in read_results(RESULTS_FILE).get(name, []) if e.get("sha256") == sha]
+    entries = [e for e in read_results(RESULTS_FILE).get(name, []) if e.get("sha256") == sha]
+    return sorted(entries, key=lambda e: e["kind"])  # a kind's row stays where it was when re-recorded
 
 
 def _where(e: dict) -> str:
