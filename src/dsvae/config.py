@@ -86,12 +86,12 @@ def option(default, help: str, valid: Range | None = None, **argparse_kw):
 class ConfigBase:
     """What every options dataclass of dsvae shares (:class:`DSVAEConfig`, :class:`dsvae.options.
     TrainConfig`, the judge's config, each method's options): every field of its annotated kind
-    (ints stay ints, floats take ints, tuples take lists or, for ``tuple[int, ...]`` and ``tuple[str, ...]``,
-    one item; ``bool
-    | None``, ``str``, ``dict``), every number field within its ``valid`` :class:`Range`, then the
-    class's own cross-field rules (:meth:`validate`); ``from_dict`` / ``to_dict`` for JSON and TOML
-    (unknown names with the closest ones), and :meth:`parse` for a flag's text. Subclasses are
-    dataclasses; ``WHAT`` names them in messages and ``flag`` says how a field is set."""
+    (ints stay ints, floats take ints, tuples take lists or, for ``tuple[int, ...]`` and
+    ``tuple[str, ...]``, one item; ``bool | None``, ``str``, ``dict``), every number field within
+    its ``valid`` :class:`Range`, then the class's own cross-field rules (:meth:`validate`);
+    ``from_dict`` / ``to_dict`` for JSON and TOML (unknown names with the closest ones), and
+    :meth:`parse` for a flag's text. Subclasses are dataclasses; ``WHAT`` names them in messages and
+    ``flag`` says how a field is set."""
 
     WHAT = "option"
 

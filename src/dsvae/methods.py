@@ -451,7 +451,7 @@ def describe_method(cls: type[Method], name: str | None = None) -> list[str]:
     if cls.model_defaults:
         lines.append("  model: " + ", ".join(f"{k}={v}" for k, v in cls.model_defaults.items()))
     try:  # the names --delayed-terms takes (with the default options)
-        terms = cls(cls.Options()).term_names()
+        terms = cls().term_names()
     except Exception:  # a user's method that cannot be made with its defaults still gets listed
         terms = ()
     if terms:

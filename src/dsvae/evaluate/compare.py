@@ -162,21 +162,15 @@ def compare_runs(run_dirs: Sequence[str | Path], n_boot: int = 10000, seed: int 
     scoring versions (:func:`run_scoring`): their scores do not pool."""
     if not run_dirs:
         raise ValueError("compare needs at least one run folder")
-    judges = {str(r): run_judge(r) for r in run_dirs}
-    if len(set(judges.values())) > 1:
-        raise ValueError(
-            "the runs were scored by different judges, so their scores do not pool: "
-            + "; ".join(f"{r}: {j or 'no judge'}" for r, j in judges.items())
-            + ". Score them all with one judge (dsvae eval RUN, the shipped judge by default, or "
-            "--judge DIR for every run)"
-        )
-    scorings = {str(r): run_scoring(r) for r in run_dirs}
-    if len(set(scorings.values())) > 1:
-        raise ValueError(
-            "the runs were scored by different versions of dsvae eval, so their scores do not pool: "
-            + "; ".join(f"{r}: scoring version {v}" for r, v in scorings.items())
-            + f". Score them again with this dsvae (scoring version {SCORING_VERSION}): dsvae eval RUN"
-        )
+    _same_in_all(
+        run_dirs, lambda r: run_judge(r) or "no judge", "different judges",
+        "Score them all with one judge (dsvae eval RUN, the shipped judge by default, or --judge DIR "
+        "for every run)",
+    )  # fmt: skip
+    _same_in_all(
+        run_dirs, lambda r: f"scoring version {run_scoring(r)}", "different versions of dsvae eval",
+        f"Score them again with this dsvae (scoring version {SCORING_VERSION}): dsvae eval RUN",
+    )  # fmt: skip
     items = [run_score_items(r) for r in run_dirs]
     per_run = [{k: v for k, (v, _) in i.items()} for i in items]
     declared = {k: s for i in reversed(items) for k, (_, s) in i.items()}  # the first run's wins
@@ -201,6 +195,18 @@ def compare_runs(run_dirs: Sequence[str | Path], n_boot: int = 10000, seed: int 
             "unit": declared[key].unit,
         }
     return out
+
+
+def _same_in_all(run_dirs, value, what: str, fix: str) -> None:
+    """Raise ValueError, naming each run's ``value`` and the ``fix``, unless it is the same for all:
+    scores of runs ``what`` (e.g. "different judges") do not pool."""
+    values = {str(r): value(r) for r in run_dirs}
+    if len(set(values.values())) > 1:
+        raise ValueError(
+            f"the runs were scored by {what}, so their scores do not pool: "
+            + "; ".join(f"{r}: {v}" for r, v in values.items())
+            + f". {fix}"
+        )
 
 
 def run_judge(run_dir: str | Path) -> str | None:
