@@ -108,8 +108,15 @@ SPRITES_FAMILY = [
     ("C-DSVAE", "sprites-cdsvae"),
     ("DBSE", "sprites-dbse"),
     ("SPYL", "sprites-spyl"),
+    ("SPYL as published", "sprites-spyl-published"),
 ]
-FSDD_FAMILY = [("DSVAE", "fsdd"), ("C-DSVAE", "fsdd-cdsvae"), ("DBSE", "fsdd-dbse"), ("SPYL", "fsdd-spyl")]
+FSDD_FAMILY = [
+    ("DSVAE", "fsdd"),
+    ("C-DSVAE", "fsdd-cdsvae"),
+    ("DBSE", "fsdd-dbse"),
+    ("SPYL", "fsdd-spyl"),
+    ("SPYL as published", "fsdd-spyl-published"),
+]
 # TIMIT speaker verification EER % with f / with z as each paper reports its own method (DSVAE: Li &
 # Mandt 2018, table 3): another corpus (630 speakers, 462 in training), shown for reference only
 PAPER_TIMIT = [
