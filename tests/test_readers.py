@@ -61,19 +61,24 @@ def test_a_reader_sees_whole_checkpoints_while_training_swaps_them(tmp_path, mon
 
     monkeypatch.setattr(io_mod, "sha256_file", slow_read)
     writer_errors: list[BaseException] = []
+    reads, steps, last = 0, set(), [0]
 
     def writer() -> None:
+        # at least SWAPS saves, and on until the reader has read 5 times across 2 saves, so that a
+        # loaded machine (a slow reader) cannot end the test before it has raced anything
         try:
-            for step in range(1, SWAPS + 1):
+            step = 0
+            while step < SWAPS or (reads < 5 or len(steps) < 2) and step < 40 * SWAPS:
+                step += 1
                 with torch.no_grad():
                     first.fill_(step)  # each checkpoint's weights say which step they are
                 save_checkpoint(run, model, opt, 0, step, step)
+                last[0] = step
                 time.sleep(STEP_PAUSE_S)
         except BaseException as e:  # noqa: BLE001 - the test reports whatever ended the writer
             writer_errors.append(e)
 
     thread = threading.Thread(target=writer)
-    reads, steps = 0, set()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "has not finished training": every read of a checkpoint
         thread.start()
@@ -87,7 +92,7 @@ def test_a_reader_sees_whole_checkpoints_while_training_swaps_them(tmp_path, mon
     assert writer_errors == [], f"the writer crashed: {writer_errors[0]!r}"
     assert reads >= 5 and len(steps) >= 2, (reads, steps)
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["last"]
-    assert "step 25" in describe_last_checkpoint(run)
+    assert f"step {last[0]}" in describe_last_checkpoint(run)
 
 
 def test_a_swap_interrupted_between_its_renames_is_read_where_it_is(tmp_path):
