@@ -134,3 +134,20 @@ def test_runs_scored_by_different_scoring_versions_do_not_pool(tmp_path):
     with pytest.raises(ValueError, match=refused):
         compare_runs([old, new])
     assert compare_runs([new, new])["scores"]["motion_scores.acc"]["mean"] == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize(
+    "model, shown",
+    [
+        ("Intel(R) Xeon(R) Processor", "Intel Xeon"),
+        ("Intel(R) Xeon(R) Platinum 8480+ CPU @ 2.00GHz", "Intel Xeon Platinum 8480+"),
+        ("AMD EPYC 7B13 64-Core Processor", "AMD EPYC 7B13 64-Core"),
+        ("AMD EPYC", "AMD EPYC"),
+        ("Processor", "Processor"),  # nothing left: the name as it was, never an empty cell
+        (None, None),
+    ],
+)
+def test_a_recorded_machine_is_the_cpus_name_without_trademarks_and_clock(model, shown):
+    from dsvae.evaluate.compare import machine_name
+
+    assert machine_name(model) == shown

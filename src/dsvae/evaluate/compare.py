@@ -13,6 +13,7 @@ resamples): quote the number of runs with it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -293,7 +294,7 @@ def results_entry(result: dict, recipe: tuple[str, str] | None = None) -> dict:
         "recipe": name,
         "sha256": sha256,
         "kind": next(iter(kinds)),
-        "machine": env.get("cuda") or (env.get("cpu") or {}).get("model"),
+        "machine": env.get("cuda") or machine_name((env.get("cpu") or {}).get("model")),
         "threads": threads[0] if len(threads) == 1 else f"{threads[0]}-{threads[-1]}",
         "dsvae": env.get("dsvae"),
         "judge": run_judge(runs[0]),
@@ -305,6 +306,17 @@ def results_entry(result: dict, recipe: tuple[str, str] | None = None) -> dict:
             if k in result["scores"]
         },
     }
+
+
+def machine_name(model: str | None) -> str | None:
+    """A CPU's model name as a table shows it: ``/proc/cpuinfo``'s ``model name`` without the
+    trademark signs, the words "CPU" and "Processor" and the clock ("Intel(R) Xeon(R) Processor" ->
+    "Intel Xeon", "Intel(R) Xeon(R) Platinum 8480+ CPU @ 2.00GHz" -> "Intel Xeon Platinum 8480+");
+    ``None`` stays ``None``."""
+    if model is None:
+        return None
+    name = re.sub(r"\((R|TM|tm|r)\)|@\s*[\d.]+\s*GHz|\b(CPU|Processor)\b", " ", model)
+    return " ".join(name.split()) or model
 
 
 def _judged_part(key: str) -> bool:
