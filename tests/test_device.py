@@ -107,3 +107,25 @@ def test_progress_writes_lines_when_not_a_terminal():
     assert 1 <= len(lines) <= 3 and "1000/1000" in lines[-1]
     # under pytest stderr is captured, not a terminal: progress() gives the line writer
     assert isinstance(progress(total=3, disable=True), LineBar)
+
+
+def test_mkls_instruction_variables_are_recorded_as_caps_and_leave_the_isa(monkeypatch):
+    # they change the bits of fp32 matmuls (MKL picks its kernels itself), not what the policy uses
+    for var in (
+        "DSVAE_CPU_ISA",
+        "ONEDNN_MAX_CPU_ISA",
+        "ATEN_CPU_CAPABILITY",
+        "MKL_ENABLE_INSTRUCTIONS",
+        "MKL_CBWR",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    native = cpu_info()
+    monkeypatch.setenv("MKL_ENABLE_INSTRUCTIONS", "AVX2")
+    info = cpu_info()
+    assert info.isa == native.isa and info.bf16 == native.bf16
+    assert info.capped_by == "MKL_ENABLE_INSTRUCTIONS=AVX2"
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    monkeypatch.setenv("MKL_CBWR", "AVX2")
+    capped = cpu_info().capped_by or ""
+    assert "MKL_ENABLE_INSTRUCTIONS=AVX2" in capped and capped.endswith("MKL_CBWR=AVX2")

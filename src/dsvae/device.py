@@ -13,7 +13,10 @@
 The CPU's instruction set is read from ``/proc/cpuinfo`` (Linux) and capped by the variables that
 cap oneDNN and PyTorch's kernels: ``ONEDNN_MAX_CPU_ISA`` (``AVX2``, ``AVX512_CORE``, ...) and
 ``ATEN_CPU_CAPABILITY`` (``avx2``, ``avx512``). ``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2``
-on an AMX machine thus behaves, for this policy as for the kernels, as an AVX2 CPU.
+on an AMX machine thus behaves, for this policy as for the kernels, as an AVX2 CPU (not bit for bit:
+MKL, PyTorch's fp32 matmuls, keeps its own choice, which ``MKL_ENABLE_INSTRUCTIONS`` or ``MKL_CBWR``
+change; they are recorded in ``capped_by``, and an Intel and an AMD CPU capped alike still differ
+in the last bits: docs/performance.md).
 ``DSVAE_CPU_ISA=avx2`` (or ``avx512``, ``amx``) overrides the detection, for tests.
 """
 
@@ -119,6 +122,7 @@ def _isa_from_flags(flags: set[str]) -> str:
 
 
 _LEVELS = ["other", "AVX2", "AVX-512", "AVX-512 BF16", "AMX"]
+_MKL_CAPS = ("MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR")
 
 
 def _cap(isa: str) -> tuple[str, str | None]:
@@ -141,6 +145,12 @@ def _cap(isa: str) -> tuple[str, str | None]:
     if aten in ("avx2", "default") and _LEVELS.index(isa) > _LEVELS.index("AVX2"):
         isa = "AVX2" if aten == "avx2" else "other"
         capped_by = ", ".join(c for c in (capped_by, f"ATEN_CPU_CAPABILITY={aten}") if c)
+    # MKL (PyTorch's fp32 matmuls and LSTMs on CPU) picks its kernels by itself: these variables do
+    # not lower the ISA of the policy, but they change the bits of a run, so the run records them
+    for var in _MKL_CAPS:
+        value = os.environ.get(var, "").strip()
+        if value:
+            capped_by = ", ".join(c for c in (capped_by, f"{var}={value}") if c)
     return isa, capped_by
 
 

@@ -236,7 +236,7 @@ def run_scoring(run_dir: str | Path) -> int:
 def run_kind(run_dir: str | Path) -> str:
     """The kind of machine whose kernels trained the run, from RUN/env.json: the GPU's name, or the
     CPU's instruction set (AMX, AVX-512 BF16, AVX2, and whether it was capped) and the precision.
-    Runs of one recipe are bit-identical only on one kind."""
+    Runs of one recipe are bit-identical only on one kind, on one CPU vendor (docs/performance.md)."""
     env = TrainedRun.of(run_dir).record("env.json")
     precision = env.get("precision", "?")
     if str(env.get("device", "")).startswith("cuda"):
