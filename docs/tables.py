@@ -79,7 +79,8 @@ def _mean_of(entry: dict, keys: list[str]) -> str:
 def _current(name: str) -> list[dict]:
     sha = load_recipe(name).sha256
     entries = [e for e in read_results(RESULTS_FILE).get(name, []) if e.get("sha256") == sha]
-    return sorted(entries, key=lambda e: e["kind"])  # a kind's row stays where it was when re-recorded
+    # a kind's row stays where it was when re-recorded; one kind on two machines: by the machine
+    return sorted(entries, key=lambda e: (e["kind"], e.get("machine") or ""))
 
 
 def _where(e: dict) -> str:

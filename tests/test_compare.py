@@ -151,3 +151,24 @@ def test_a_recorded_machine_is_the_cpus_name_without_trademarks_and_clock(model,
     from dsvae.evaluate.compare import machine_name
 
     assert machine_name(model) == shown
+
+
+def test_a_record_replaces_the_same_kind_on_the_same_machine_only(tmp_path):
+    from dsvae.evaluate.compare import read_results, record_results
+
+    path = tmp_path / "results.json"
+
+    def entry(machine, acc):
+        return {
+            "recipe": "r",
+            "sha256": "s",
+            "kind": "CPU AVX2 (capped), fp32",
+            "machine": machine,
+            "acc": acc,
+        }
+
+    record_results(path, entry("AMD EPYC", 0.9))
+    record_results(path, entry("Intel Xeon", 0.8))  # another vendor's bits: a row of its own
+    record_results(path, entry("AMD EPYC", 0.95))  # the same machine again: replaces its row
+    rows = read_results(path)["r"]
+    assert sorted((e["machine"], e["acc"]) for e in rows) == [("AMD EPYC", 0.95), ("Intel Xeon", 0.8)]

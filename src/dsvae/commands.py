@@ -364,8 +364,9 @@ class Compare(CommandOptions):
     boot: int = option(10000, "bootstrap resamples", AT_LEAST_ONE)
     record: str | None = option(
         None,
-        "add the runs' time and scores to a results file (runs of one recipe on one kind of machine), "
-        "which dsvae recipes --results FILE lists",
+        "add the runs' time and scores to a results file (runs of one recipe on one kind of machine; "
+        "they replace the entry of that recipe, kind and CPU or GPU), which dsvae recipes --results "
+        "FILE lists",
         metavar="FILE",
     )
     as_recipe: str | None = option(

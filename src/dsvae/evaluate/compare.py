@@ -341,14 +341,16 @@ def _run_recipe_identity(run_dir: str | Path) -> tuple[str, str] | None:
 
 def record_results(path: str | Path, entry: dict) -> None:
     """Add ``entry`` (:func:`results_entry`) to the results file at ``path``, replacing the entry of
-    the same recipe version and kind; written atomically."""
+    the same recipe version, kind and machine (an Intel and an AMD CPU of one kind give different
+    bits, so neither row replaces the other); written atomically."""
     from .._io import atomic_write_text
 
     doc = read_results(path)
+    key = ("sha256", "kind", "machine")
     entries = [
         e
         for e in doc.get(entry["recipe"], [])
-        if (e.get("sha256"), e.get("kind")) != (entry["sha256"], entry["kind"])
+        if tuple(e.get(k) for k in key) != tuple(entry[k] for k in key)
     ]
     doc[entry["recipe"]] = [*entries, entry]
     atomic_write_text(path, json.dumps(doc, indent=1) + "\n")
