@@ -218,9 +218,7 @@ def paths(
     fast = PathSettings(
         "fast",
         resolve_precision(precision, dev),
-        channels_last=default_channels_last(cfg, dev, resolve_precision(precision, dev))
-        if channels_last is None
-        else channels_last,
+        channels_last=default_channels_last(cfg, dev) if channels_last is None else channels_last,
         fused_adam=True,
         compile=compile,
     )

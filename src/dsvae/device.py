@@ -126,8 +126,9 @@ _MKL_CAPS = ("MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR")
 
 
 def _cap(isa: str) -> tuple[str, str | None]:
-    """Lower ``isa`` to what ONEDNN_MAX_CPU_ISA / ATEN_CPU_CAPABILITY allow."""
-    capped_by = None
+    """Lower ``isa`` to what ONEDNN_MAX_CPU_ISA / ATEN_CPU_CAPABILITY allow; the second value names
+    the variables that capped it, and MKL's (which change a run's bits, not the ISA), or None."""
+    caps: list[str] = []
     onednn = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
     if onednn and onednn in _ONEDNN_ORDER and onednn not in ("DEFAULT", "ALL"):
         i = _ONEDNN_ORDER.index(onednn)
@@ -140,18 +141,16 @@ def _cap(isa: str) -> tuple[str, str | None]:
         else:
             limit = "AMX"
         if _LEVELS.index(limit) < _LEVELS.index(isa):
-            isa, capped_by = limit, f"ONEDNN_MAX_CPU_ISA={onednn}"
+            isa = limit
+            caps.append(f"ONEDNN_MAX_CPU_ISA={onednn}")
     aten = os.environ.get("ATEN_CPU_CAPABILITY", "").strip().lower()
     if aten in ("avx2", "default") and _LEVELS.index(isa) > _LEVELS.index("AVX2"):
         isa = "AVX2" if aten == "avx2" else "other"
-        capped_by = ", ".join(c for c in (capped_by, f"ATEN_CPU_CAPABILITY={aten}") if c)
+        caps.append(f"ATEN_CPU_CAPABILITY={aten}")
     # MKL (PyTorch's fp32 matmuls and LSTMs on CPU) picks its kernels by itself: these variables do
     # not lower the ISA of the policy, but they change the bits of a run, so the run records them
-    for var in _MKL_CAPS:
-        value = os.environ.get(var, "").strip()
-        if value:
-            capped_by = ", ".join(c for c in (capped_by, f"{var}={value}") if c)
-    return isa, capped_by
+    caps += [f"{var}={os.environ[var].strip()}" for var in _MKL_CAPS if os.environ.get(var, "").strip()]
+    return isa, ", ".join(caps) or None
 
 
 def cpu_info() -> CPUInfo:
@@ -289,21 +288,17 @@ def seeded_eval(
         yield
 
 
-def default_channels_last(cfg: DSVAEConfig, device: torch.device, precision: str = "fp32") -> bool:
+def default_channels_last(cfg: DSVAEConfig, device: torch.device) -> bool:
     """channels_last where ``dsvae bench --channels-last`` against ``--no-channels-last`` found it
     faster (figures: docs/performance.md): on CUDA and on every CPU kind (AVX2 in fp32, AVX-512 BF16
     and AMX in bf16), for the presets' narrow stacks as for the paper's wide ones. Off on MPS and for
     vector frames (no convolutions)."""
-    if not cfg.is_video:
-        return False
-    return conv_channels_last(cfg.conv_channels, device, precision)
+    return cfg.is_video and conv_channels_last(device)
 
 
-def conv_channels_last(widths: tuple[int, ...], device: torch.device, precision: str = "fp32") -> bool:
-    """The rule of :func:`default_channels_last` for any stack of convolutions of these ``widths``
-    (the judge's too): on every device but MPS. ``widths`` and ``precision`` stay in the signature
-    so that a rule measured to depend on them has one place to go."""
-    del widths, precision
+def conv_channels_last(device: torch.device) -> bool:
+    """The rule of :func:`default_channels_last` for any stack of convolutions (the judge's too): on
+    every device but MPS."""
     return device.type != "mps"
 
 

@@ -357,7 +357,7 @@ def _set_up(run: TrainingRun, world: int, rank: int, device: torch.device, t_sta
     method = tc.method_instance()
     cfg = model_config_for(dataset, tc.preset, tc.model_overrides, method)
     check_view_fits(cfg, dataset)
-    model, channels_last = _model_on(cfg, tc, device, precision)
+    model, channels_last = _model_on(cfg, tc, device)
     opt = make_optimizer(model, tc, device)
     epoch, step_in_epoch, step = 0, 0, 0
     if not run.fresh:  # (a failed start resumes from step 0)
@@ -470,12 +470,12 @@ def _save(loop: _Loop, epoch: int, step_in_epoch: int, step: int) -> None:
         save_checkpoint(loop.run.path, loop.model, loop.opt, epoch, step_in_epoch, step, others)
 
 
-def _model_on(cfg: DSVAEConfig, tc: TrainConfig, device: torch.device, precision: str) -> tuple[DSVAE, bool]:
+def _model_on(cfg: DSVAEConfig, tc: TrainConfig, device: torch.device) -> tuple[DSVAE, bool]:
     """A new model of ``cfg`` on ``device``, in channels_last memory where ``tc`` asks for it or (by
     default) where :func:`dsvae.device.default_channels_last` finds it faster; and whether it is."""
     model = DSVAE(cfg).to(device)
     channels_last = cfg.is_video and (
-        default_channels_last(cfg, device, precision) if tc.channels_last is None else tc.channels_last
+        default_channels_last(cfg, device) if tc.channels_last is None else tc.channels_last
     )
     if channels_last:
         model = model.to(memory_format=torch.channels_last)

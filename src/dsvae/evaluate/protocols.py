@@ -217,14 +217,14 @@ def scoring_context(
     the data, where there is one), the labels' kinds. Raises ValueError for a run without test
     sequences or a second judge without a first."""
     device = run.device
-    model = run.model.for_scoring(default_channels_last(run.model.config, device, precision))
+    model = run.model.for_scoring(default_channels_last(run.model.config, device))
     dataset, test = run.dataset, run.test
     if len(test) == 0:
         raise ValueError("the run's dataset has no test sequences to evaluate on")
     if judge_dir == "auto":  # the shipped judge of the data's benchmark, where there is one
         judge_dir = shipped_judge_dir(dataset) if test.labels else None
-    judge = _open_judge(judge_dir, test, device, precision)
-    judge2 = _open_judge(judge2_dir, test, device, precision) if judge2_dir is not None else None
+    judge = _open_judge(judge_dir, test, device)
+    judge2 = _open_judge(judge2_dir, test, device) if judge2_dir is not None else None
     if judge2 is not None and judge is None:
         raise ValueError("--judge2 is a second opinion: pass --judge DIR as well")
     kinds, rules = dataset_factor_kinds(dataset, static, dynamic) if test.labels else ({}, {})
@@ -371,16 +371,14 @@ def add_user_metrics(
     return doc
 
 
-def _open_judge(
-    judge_dir: str | Path | None, test: SequenceDataset, device: torch.device, precision: str
-) -> Judge | None:
+def _open_judge(judge_dir: str | Path | None, test: SequenceDataset, device: torch.device) -> Judge | None:
     """The judge of ``judge_dir`` (checked against the test labels) as it scores: BatchNorm folded,
     channels_last where that is faster (:meth:`Judge.for_scoring`, :func:`conv_channels_last`)."""
     if judge_dir is None:
         return None
     judge = Judge.load(judge_dir, map_location=device)
     judge.check_labels(test)
-    return judge.for_scoring(conv_channels_last(judge.config.conv_channels, device, precision))
+    return judge.for_scoring(conv_channels_last(device))
 
 
 def _judge_info(judge_dir: str | Path) -> dict:
